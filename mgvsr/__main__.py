@@ -1,0 +1,3 @@
+from mgvsr.cli import main
+
+raise SystemExit(main())

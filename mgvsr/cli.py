@@ -1,0 +1,60 @@
+"""The ``mgvsr`` command line: ``mgvsr demo | train | eval | plan | prepare | reproduce``.
+
+Each subcommand lives in :mod:`mgvsr.commands` as a module with ``HELP``,
+``add_arguments(parser)`` and ``run(args) -> int``.  Those modules import torch only
+inside ``run`` so that ``mgvsr --help`` and ``mgvsr plan`` stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mgvsr.errors import MgvsrError
+
+# subcommand name -> module in mgvsr.commands
+COMMANDS = {
+    "demo": "demo",
+    "train": "train",
+    "eval": "eval",
+    "plan": "plan",
+    "prepare": "prepare",
+    "reproduce": "reproduce",
+}
+
+
+def _available_commands() -> dict:
+    modules = {}
+    for name, module in COMMANDS.items():
+        try:
+            modules[name] = importlib.import_module(f"mgvsr.commands.{module}")
+        except ModuleNotFoundError as exc:  # a subcommand not built yet
+            if exc.name != f"mgvsr.commands.{module}":
+                raise
+    return modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mgvsr",
+        description="Multigrid and large-minibatch training of video super-resolution models.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module in _available_commands().items():
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except MgvsrError as exc:
+        print(f"mgvsr {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mgvsr {args.command}: interrupted", file=sys.stderr)
+        return 130
