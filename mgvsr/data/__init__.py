@@ -1,0 +1,1 @@
+"""Data: clip sources (sample, folder, REDS, Vimeo-90K), MATLAB bicubic, training windows."""
