@@ -1,0 +1,116 @@
+"""``mgvsr plan PRESET``: print a preset's stages and draw its shapes and LR over iterations.
+
+    mgvsr plan table1/basicvsr_m/ours                 # table + plan-table1-basicvsr_m-ours.png
+    mgvsr plan table1/basicvsr_m/ours --figure p.png  # choose the figure's path
+    mgvsr plan table1/basicvsr_m/ours --no-figure
+    mgvsr plan table1/basicvsr_m/ours --json --lr-at 0,5000,12500,75000
+    mgvsr plan --list
+
+Torch-free; matplotlib is imported only when a figure is drawn.  With ``--json`` only
+the JSON is printed and no figure is written unless ``--figure`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mgvsr.errors import MgvsrError
+
+HELP = "show a preset's training plan: stages, shapes and learning rate over iterations"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("preset", nargs="?", help="preset name, e.g. table1/basicvsr_m/ours (see --list)")
+    parser.add_argument("--list", action="store_true", help="list the presets with model, dataset and table")
+    parser.add_argument("--json", action="store_true", help="print the plan as JSON instead of a table")
+    parser.add_argument("--lr-at", metavar="I1,I2,..", help="with --json: the learning rate at these iterations")
+    parser.add_argument("--figure", metavar="PATH", type=Path,
+                        help="where to write the figure (default: plan-<preset>.png in the current directory)")
+    parser.add_argument("--no-figure", action="store_true", help="do not draw a figure")
+
+
+def default_figure_path(preset_name: str) -> Path:
+    return Path(f"plan-{preset_name.replace('/', '-')}.png")
+
+
+def _parse_iterations(text: str) -> list[tuple[str, int]]:
+    pairs = []
+    for item in text.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            pairs.append((item, int(item)))
+        except ValueError:
+            raise MgvsrError(f"--lr-at expects comma-separated integer iterations, got {item!r} in {text!r}") from None
+    if not pairs:
+        raise MgvsrError(f"--lr-at expects comma-separated integer iterations, got {text!r}")
+    return pairs
+
+
+def plan_json(preset, lr_at: list[tuple[str, int]] | None = None) -> dict:
+    """The JSON ``mgvsr plan --json`` prints (``preset``, ``total_iterations``, ``stages``,
+    ``lr_at`` and a few extra keys)."""
+    plan = preset.plan
+    return {
+        "preset": preset.name,
+        "model": preset.model,
+        "dataset": preset.dataset,
+        "total_iterations": plan.total_iterations,
+        "eta_min": plan.eta_min,
+        "warmup": None if plan.warmup is None else plan.warmup.to_dict(),
+        "stages": [s.to_dict() for s in plan.stages],
+        "lr_at": {key: plan.lr(it) for key, it in (lr_at or [])},
+    }
+
+
+def _list() -> str:
+    from mgvsr.experiments import list_presets
+
+    presets = list_presets()
+    width = max(len(p.name) for p in presets)
+    lines = [f"{'preset'.ljust(width)}  {'model':<12} {'dataset':<9} {'table':<6} stages  iterations"]
+    for p in presets:
+        table = f"{p.table} {p.row}" if p.table and p.row and len(p.row) == 1 else (p.table or "-")
+        lines.append(f"{p.name.ljust(width)}  {p.model:<12} {p.dataset:<9} {table:<6} "
+                     f"{len(p.plan):>6}  {p.plan.total_iterations:>10,}")
+    return "\n".join(lines)
+
+
+def _draw(preset, path: Path) -> None:
+    from mgvsr.viz import plot_plan
+
+    fig = plot_plan(preset.plan, title=preset.name)
+    try:
+        fig.savefig(path, dpi=120)
+    except OSError as exc:
+        raise MgvsrError(f"cannot write the figure to {path}: {exc.strerror or exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from mgvsr.experiments import get_preset
+
+    if args.list:
+        print(_list())
+        return 0
+    if not args.preset:
+        raise MgvsrError("give a PRESET name, or --list to see them")
+    preset = get_preset(args.preset)
+    if args.lr_at and not args.json:
+        raise MgvsrError("--lr-at goes with --json")
+    figure = None if args.no_figure else (args.figure or (None if args.json else default_figure_path(preset.name)))
+
+    if args.json:
+        lr_at = _parse_iterations(args.lr_at) if args.lr_at else None
+        print(json.dumps(plan_json(preset, lr_at), indent=2))
+    else:
+        print(preset.describe())
+        print()
+        print(preset.plan.table())
+    if figure is not None:
+        _draw(preset, figure)
+        if not args.json:
+            print(f"\nfigure: {figure}")
+    return 0
