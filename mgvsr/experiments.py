@@ -258,7 +258,9 @@ EDVR_M_VIMEO = _Recipe("edvr_m", "vimeo90k", "vimeo90k_test", 600_000, 64, 5, 32
 
 BVSR_M_NOTE = ("BasicVSR-M is not specified by the paper; mgvsr's is 64 features, 15 blocks per branch. "
                "SpyNet frozen at first as in BasicSR's BasicVSR recipe (our assumption for BasicVSR-M).")
-ABLATION_NOTE = "Ablation on BasicVSR-M / REDS (Sec. 5); batch 64 with LR 8e-4, 75k iterations and linear warmup."
+ABLATION_NOTE = "Ablation of Sec. 5, which uses BasicVSR-M on REDS throughout."
+MULTI_NOTE = ABLATION_NOTE + (" Large-minibatch training as Sec. 5.2 says; our reading: Table 1's recipe "
+                               "(batch 64, LR 8e-4, 75k iterations, linear warmup).")
 HIER = dict(cycle="both", combine="hierarchical")
 
 
@@ -358,11 +360,11 @@ def _table3() -> None:
 
 def _table4_to_6() -> None:
     r, base = BASICVSR_M_REDS, "table1/basicvsr_m/baseline"
-    common = dict(baseline_name=base)
+    common = dict(baseline_name=base, notes=ABLATION_NOTE)
     _add_run(r, "table4/no-lr-scaling", 64, "batch 64 without LR scaling: LR 2e-4, 75k iterations",
              scale_lr=False, warmup=None, table="4", row="w/o lr scaling", paper=_paper(30.64),
-             notes="Our reading: no warmup (a warmup from the unscaled LR to the unscaled LR is none).",
-             **common)
+             **{**common, "notes": ABLATION_NOTE + " Our reading: no warmup (a warmup from the unscaled LR "
+                                                   "to the unscaled LR is none)."})
     _add_run(r, "table4/lr-scaling", 64, "batch 64 with LR scaling: LR 8e-4, 75k iterations, linear warmup",
              table="4", row="w lr scaling", paper=_paper(30.93), **common)
     _add_run(r, "table5/no-warmup", 64, "batch 64, LR 8e-4, 75k iterations, no warmup",
@@ -374,13 +376,13 @@ def _table4_to_6() -> None:
     for batch, speedup, psnr in ((32, 2.0, 30.92), (48, 2.9, 30.95), (64, 3.9, 30.93)):
         _add_run(r, f"table6/batch-{batch}", batch, f"batch {batch} by the linear scaling rule, linear warmup",
                  table="6", row=str(batch), paper=_paper(psnr, None, speedup),
-                 notes="Linear warmup over 5k iterations assumed for every size (the paper says so for 64).",
-                 **common)
+                 **{**common, "notes": ABLATION_NOTE + " Linear warmup over 5k iterations assumed for every "
+                                                       "size (Sec. 4.1 says so for the large-batch runs)."})
 
 
 def _table7_to_9() -> None:
     r, base = BASICVSR_M_REDS, "table1/basicvsr_m/baseline"
-    common = dict(baseline_name=base, notes=ABLATION_NOTE)
+    common = dict(baseline_name=base, notes=MULTI_NOTE)
     for sizes, speedup, psnr in (((32, 64), 4.9, 30.90), ((32, 48, 64), 5.0, 30.89), ((32, 40, 48, 64), 5.1, 30.89)):
         label = "/".join(map(str, sizes))
         _add_run(r, "table7/spatial-" + "-".join(map(str, sizes)), 64, f"Multi-S {label}, 15 frames",
@@ -404,13 +406,13 @@ def _table7_to_9() -> None:
                  paper=_paper(psnr, None, speedup), **common)
     _add_baseline(r, "table9/baseline", "BasicVSR-M baseline (= table1/basicvsr_m/baseline)",
                   table="9", row="①", paper=_paper(30.91), notes=BVSR_M_NOTE)
-    common9 = dict(baseline_name="table9/baseline", notes=ABLATION_NOTE)
+    common9 = dict(baseline_name="table9/baseline", notes=MULTI_NOTE)
     _add_run(r, "table9/ours", 64, "multigrid (ours), 75k iterations", multi=HIER, table="9", row="②",
              paper=_paper(30.90, None, 6.2), **common9)
     _add_run(r, "table9/extra-72-17", 64, "multigrid + an extra 72&17 stage of 20k iterations (95k in all)",
              multi=dict(**HIER, extra_stages=[(72, 17, 20_000)]), table="9", row="③",
              paper=_paper(30.98, None, 3.4), baseline_name="table9/baseline",
-             notes=ABLATION_NOTE + " Our reading: Eq. 1 over all 7 stages (I_total = 95k; the 72&17 stage "
+             notes=MULTI_NOTE + " Our reading: Eq. 1 over all 7 stages (I_total = 95k; the 72&17 stage "
                                    "restarts at 8e-4 and decays fully over its 20k).")
 
 
