@@ -6,6 +6,15 @@ for ``iterations`` optimizer steps, and starts its cosine at ``lr``.  The plan i
 value object free of torch: the trainer, the notebook widgets, the figures and the tests
 all read the same one, and nothing else decides a shape or a learning rate.
 
+In any training loop::
+
+    plan = multigrid(75_000, patch=64, frames=15, batch=64, lr=8e-4, warmup=goyal_warmup(4))
+    for it in range(plan.total_iterations):
+        index, stage = plan.at(it)        # crop (stage.batch, stage.frames, 3, stage.patch, stage.patch)
+        for group in optimizer.param_groups:
+            group["lr"] = plan.lr(it)     # times a per-group multiplier, e.g. SpyNet's 0.125
+        ...
+
 Conventions
 -----------
 - Iterations are optimizer steps, counted from 0: step ``it`` (0 <= it < total) uses

@@ -94,3 +94,24 @@ def test_command_line_is_torch_free_and_exits_2():
     result = subprocess.run([sys.executable, "-m", "mgvsr", "plan", "no/such/preset"], capture_output=True, text=True)
     assert result.returncode == 2
     assert "unknown preset 'no/such/preset'" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_plot_plan_on_given_axes(tmp_path):
+    from matplotlib.figure import Figure
+
+    from mgvsr.experiments import get_preset
+    from mgvsr.viz import plot_plan
+
+    plan = get_preset("table8/synchronous-3").plan
+    fig = Figure()
+    top, bottom = fig.subplots(2, 1)
+    assert plot_plan(plan, (top, bottom)) is fig
+    # the LR curve drawn is the plan's own: max 8e-4 at the restarts, eta_min at the end
+    (line,) = bottom.get_lines()
+    assert max(line.get_ydata()) == pytest.approx(8e-4) and line.get_ydata()[-1] == pytest.approx(1e-7)
+    single = Figure()
+    ax = single.subplots()
+    plot_plan(plan, ax)
+    assert [t.get_text() for t in ax.texts] == ["32&7", "48&11", "64&15"]
+    single.savefig(tmp_path / "single.png")
+    assert (tmp_path / "single.png").read_bytes()[:8] == PNG_SIGNATURE
