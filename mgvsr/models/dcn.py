@@ -1,0 +1,232 @@
+"""Modulated deformable convolution (DCNv2), as EDVR's alignment uses it.
+
+:func:`deform_conv2d` has the signature and the offset / mask layout of
+``torchvision.ops.deform_conv2d``:
+
+* ``offset``: ``(b, 2 * offset_groups * kh * kw, h_out, w_out)``; for offset group ``g`` and
+  kernel tap ``k = i * kw + j`` channel ``2 * (g * kh * kw + k)`` is the vertical shift ``dy``
+  and the next channel the horizontal shift ``dx`` (in input pixels).
+* ``mask``: ``(b, offset_groups * kh * kw, h_out, w_out)``, channel ``g * kh * kw + k``.
+
+Output pixel ``(y, x)`` reads, for every input channel ``c`` (in offset group ``g``) and tap
+``(i, j)``, the input at ``p = (y * stride - pad + i * dilation + dy, x * stride - pad +
+j * dilation + dx)`` by bilinear interpolation, where a corner pixel outside the image counts
+as 0, multiplies it by the mask and sums ``weight[o, c, i, j]`` times that over ``c, i, j``.
+
+Where torchvision imports, its compiled kernel does the work. Elsewhere (torchvision does not
+import beside the CPU build of torch) a pure-PyTorch version does: one ``grid_sample`` call
+gathers every kernel tap (bilinear, zero padding: the same arithmetic as torchvision's
+kernel), the mask multiplies the samples, and one batched matrix product with the weight
+contracts over (channels, taps). Its memory is that of an im2col: ``b * c_in * kh * kw *
+h_out * w_out`` values per call (plus the same again kept for the backward pass).
+
+:class:`DCNv2Pack` is BasicSR's ``DCNv2Pack``: a modulated deformable 3x3 convolution whose
+offsets and mask come from a separate, zero-initialised ``conv_offset`` applied to *another*
+feature map (EDVR's alignment features), with BasicSR's parameter names.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+logger = logging.getLogger(__name__)
+
+try:  # torchvision fails in several ways beside a mismatched torch (ImportError, RuntimeError...)
+    from torchvision.ops import deform_conv2d as _torchvision_deform_conv2d
+except Exception:  # noqa: BLE001 - any failure means "no torchvision kernel here"
+    _torchvision_deform_conv2d = None
+
+IntPair = int | tuple[int, int]
+
+
+def torchvision_available() -> bool:
+    """Whether ``torchvision.ops.deform_conv2d`` imported in this environment."""
+    return _torchvision_deform_conv2d is not None
+
+
+def _pair(v: IntPair, name: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return v, v
+    if len(v) != 2:
+        raise ValueError(f"{name} must be an int or a pair of ints, got {v!r}")
+    return int(v[0]), int(v[1])
+
+
+def _check_shapes(x, offset, weight, bias, mask, stride, padding, dilation):
+    """Validate shapes; return (offset_groups, weight_groups, h_out, w_out)."""
+    if x.dim() != 4:
+        raise ValueError(f"input must be (b, c, h, w), got shape {tuple(x.shape)}")
+    b, c_in, h, w = x.shape
+    c_out, c_in_per_wgroup, kh, kw = weight.shape
+    if c_in % c_in_per_wgroup != 0:
+        raise ValueError(f"weight {tuple(weight.shape)} does not fit {c_in} input channels")
+    weight_groups = c_in // c_in_per_wgroup
+    if c_out % weight_groups != 0:
+        raise ValueError(f"{c_out} output channels are not divisible into {weight_groups} groups")
+    h_out = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    w_out = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if h_out < 1 or w_out < 1:
+        raise ValueError(f"input {h}x{w} is too small for a {kh}x{kw} kernel with "
+                         f"padding {padding} and dilation {dilation}")
+    taps = kh * kw
+    if offset.dim() != 4 or offset.shape[0] != b or offset.shape[1] % (2 * taps) != 0 \
+            or tuple(offset.shape[2:]) != (h_out, w_out):
+        raise ValueError(f"offset must be (b={b}, 2 * groups * {taps}, {h_out}, {w_out}), "
+                         f"got {tuple(offset.shape)}")
+    offset_groups = offset.shape[1] // (2 * taps)
+    if c_in % offset_groups != 0:
+        raise ValueError(f"{c_in} input channels are not divisible into {offset_groups} offset groups")
+    if mask is not None and tuple(mask.shape) != (b, offset_groups * taps, h_out, w_out):
+        raise ValueError(f"mask must be {(b, offset_groups * taps, h_out, w_out)}, got {tuple(mask.shape)}")
+    if bias is not None and tuple(bias.shape) != (c_out,):
+        raise ValueError(f"bias must be ({c_out},), got {tuple(bias.shape)}")
+    return offset_groups, weight_groups, h_out, w_out
+
+
+def _sampling_grid(offset: torch.Tensor, in_size: tuple[int, int], kernel: tuple[int, int],
+                   stride, padding, dilation) -> torch.Tensor:
+    """Where each tap samples, as a ``grid_sample`` grid.
+
+    offset: ``(b, groups * taps * 2, h_out, w_out)`` -> grid ``(b * groups, taps * h_out, w_out, 2)``
+    holding (x, y) normalised for ``align_corners=False`` (valid for any image size, even 1 px).
+    """
+    b, _, h_out, w_out = offset.shape
+    (h, w), (kh, kw) = in_size, kernel
+    taps = kh * kw
+    offset = offset.reshape(b, -1, taps, 2, h_out, w_out)  # (b, g, taps, [dy, dx], h_out, w_out)
+    kw_dtype = dict(device=offset.device, dtype=offset.dtype)
+    # tap (i, j) at output (y, x) reads row y * stride - pad + i * dilation (+ dy), likewise columns
+    rows = (torch.arange(h_out, **kw_dtype) * stride[0] - padding[0]).view(1, h_out, 1) \
+        + (torch.arange(kh, **kw_dtype) * dilation[0]).view(kh, 1, 1)           # (kh, h_out, 1)
+    cols = (torch.arange(w_out, **kw_dtype) * stride[1] - padding[1]).view(1, 1, w_out) \
+        + (torch.arange(kw, **kw_dtype) * dilation[1]).view(kw, 1, 1)           # (kw, 1, w_out)
+    rows = rows.repeat_interleave(kw, dim=0)                                   # (taps, h_out, 1)
+    cols = cols.repeat(kh, 1, 1)                                               # (taps, 1, w_out)
+    y = offset[:, :, :, 0] + rows  # (b, g, taps, h_out, w_out), input pixel coordinates
+    x = offset[:, :, :, 1] + cols
+    # pixel p -> normalised (2p + 1) / size - 1  (grid_sample, align_corners=False)
+    grid = torch.stack(((2 * x + 1) / w - 1, (2 * y + 1) / h - 1), dim=-1)
+    return grid.view(-1, taps * h_out, w_out, 2)
+
+
+def deform_conv2d_torch(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                        bias: torch.Tensor | None = None, stride: IntPair = 1, padding: IntPair = 0,
+                        dilation: IntPair = 1, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Pure-PyTorch modulated deformable convolution (torchvision's semantics; see module doc).
+
+    x: ``(b, c_in, h, w)``; offset: ``(b, 2 * g * kh * kw, h_out, w_out)``; weight:
+    ``(c_out, c_in / weight_groups, kh, kw)``; mask: ``(b, g * kh * kw, h_out, w_out)`` or None
+    (all ones); returns ``(b, c_out, h_out, w_out)``. Differentiable in every tensor argument.
+    """
+    stride, padding, dilation = _pair(stride, "stride"), _pair(padding, "padding"), _pair(dilation, "dilation")
+    offset_groups, weight_groups, h_out, w_out = _check_shapes(x, offset, weight, bias, mask,
+                                                               stride, padding, dilation)
+    b, c_in, h, w = x.shape
+    c_out, _, kh, kw = weight.shape
+    taps, n_out = kh * kw, h_out * w_out
+
+    grid = _sampling_grid(offset.to(x.dtype), (h, w), (kh, kw), stride, padding, dilation)
+    per_group = x.reshape(b * offset_groups, c_in // offset_groups, h, w)
+    samples = F.grid_sample(per_group, grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=False)           # (b * g, c_in / g, taps * h_out, w_out)
+    samples = samples.view(b, offset_groups, c_in // offset_groups, taps, n_out)
+    if mask is not None:
+        samples = samples * mask.to(x.dtype).reshape(b, offset_groups, 1, taps, n_out)
+    # columns (b, weight_groups, c_in / weight_groups * taps, n_out); channel-major like weight
+    columns = samples.reshape(b, weight_groups, c_in // weight_groups * taps, n_out)
+    out = torch.matmul(weight.reshape(weight_groups, c_out // weight_groups, -1), columns)
+    out = out.view(b, c_out, h_out, w_out)
+    if bias is not None:
+        out = out + bias.view(1, c_out, 1, 1)
+    return out
+
+
+def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                  bias: torch.Tensor | None = None, stride: IntPair = 1, padding: IntPair = 0,
+                  dilation: IntPair = 1, mask: torch.Tensor | None = None,
+                  backend: str = "auto") -> torch.Tensor:
+    """Modulated deformable convolution with ``torchvision.ops.deform_conv2d``'s signature.
+
+    backend: ``"auto"`` (torchvision's kernel where it imports, else pure PyTorch),
+    ``"torchvision"`` or ``"torch"``. Shapes as in :func:`deform_conv2d_torch`.
+    """
+    if backend not in ("auto", "torch", "torchvision"):
+        raise ValueError(f"backend must be 'auto', 'torch' or 'torchvision', got {backend!r}")
+    if backend == "torchvision" and _torchvision_deform_conv2d is None:
+        raise RuntimeError("backend='torchvision' asked for, but torchvision does not import here")
+    if backend == "torch" or _torchvision_deform_conv2d is None:
+        return deform_conv2d_torch(x, offset, weight, bias, stride, padding, dilation, mask)
+    return _torchvision_deform_conv2d(x, offset, weight, bias, stride=_pair(stride, "stride"),
+                                      padding=_pair(padding, "padding"),
+                                      dilation=_pair(dilation, "dilation"), mask=mask)
+
+
+class DCNv2Pack(nn.Module):
+    """BasicSR's ``DCNv2Pack``: modulated deformable conv with offsets from other features.
+
+    ``forward(x, feat)``: x ``(b, in_channels, h, w)`` is convolved; feat ``(b, in_channels, h, w)``
+    (EDVR: the alignment features) gives, through ``conv_offset`` (zero-initialised, so the layer
+    starts as a plain convolution with mask 0.5), ``o1, o2, mask = chunk(3)``, ``offset =
+    cat(o1, o2)`` and ``mask = sigmoid(mask)``. Returns ``(b, out_channels, h, w)``.
+
+    Parameter names (``weight``, ``bias``, ``conv_offset.weight``, ``conv_offset.bias``) and the
+    initialisation follow BasicSR, so its EDVR checkpoints load.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 padding: int = 1, dilation: int = 1, deformable_groups: int = 8,
+                 backend: str = "auto") -> None:
+        super().__init__()
+        if in_channels % deformable_groups != 0:
+            raise ValueError(f"in_channels {in_channels} is not divisible by deformable_groups "
+                             f"{deformable_groups}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.deformable_groups = deformable_groups
+        self.backend = backend
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *self.kernel_size))
+        self.bias = nn.Parameter(torch.empty(out_channels))
+        taps = self.kernel_size[0] * self.kernel_size[1]
+        self.conv_offset = nn.Conv2d(in_channels, deformable_groups * 3 * taps, self.kernel_size,
+                                     stride=stride, padding=padding, dilation=dilation, bias=True)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """BasicSR's init: weight uniform(+-1/sqrt(fan_in)), bias 0, conv_offset all 0."""
+        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        bound = 1.0 / math.sqrt(fan_in)
+        self.weight.uniform_(-bound, bound)
+        self.bias.zero_()
+        self.conv_offset.weight.zero_()
+        self.conv_offset.bias.zero_()
+
+    def offset_and_mask(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """feat ``(b, c, h, w)`` -> offset ``(b, 2 * g * taps, h, w)``, mask ``(b, g * taps, h, w)``."""
+        o1, o2, mask = torch.chunk(self.conv_offset(feat), 3, dim=1)
+        return torch.cat((o1, o2), dim=1), torch.sigmoid(mask)
+
+    def forward(self, x: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
+        offset, mask = self.offset_and_mask(feat)
+        if not torch.compiler.is_compiling() and not torch.jit.is_scripting():
+            _warn_if_offsets_large(offset)
+        return deform_conv2d(x, offset, self.weight, self.bias, self.stride, self.padding,
+                             self.dilation, mask, backend=self.backend)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+                f"padding={self.padding}, deformable_groups={self.deformable_groups}")
+
+
+def _warn_if_offsets_large(offset: torch.Tensor) -> None:
+    """Log a warning, as BasicSR does, when the mean |offset| exceeds 50 px (training diverging)."""
+    with torch.no_grad():
+        absmean = offset.abs().mean().item()
+    if absmean > 50:
+        logger.warning("deformable conv offset abs mean is %.1f px, larger than 50", absmean)

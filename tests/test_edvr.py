@@ -1,0 +1,151 @@
+"""EDVR-M: BasicSR's parameter names and counts, shapes, input checks, save / load."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from mgvsr.models import build_model
+from mgvsr.models.edvr import EDVR
+from mgvsr.paths import shared_data_dir
+
+
+def num_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+def shapes_of(model):
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def small_edvr(**kw):
+    """A small EDVR (16 features, 1 + 1 blocks) for fast behavioural tests."""
+    return EDVR(num_feat=16, num_frame=5, deformable_groups=8, num_extract_block=1,
+                num_reconstruct_block=1, **kw)
+
+
+def test_parameter_counts_match_basicsr():
+    assert num_params(build_model("edvr_m")) == 3_300_131
+    assert num_params(build_model("edvr_m_wotsa")) == 2_996_259
+
+
+def test_key_names_and_shapes_spot_checks():
+    tsa, wotsa = shapes_of(build_model("edvr_m")), shapes_of(build_model("edvr_m_wotsa"))
+    assert len(tsa) == 144 and len(wotsa) == 120
+    for level in ("l1", "l2", "l3"):
+        assert tsa[f"pcd_align.dcn_pack.{level}.weight"] == (64, 64, 3, 3)
+        assert tsa[f"pcd_align.dcn_pack.{level}.conv_offset.weight"] == (3 * 8 * 9, 64, 3, 3)
+    assert tsa["pcd_align.cas_dcnpack.conv_offset.bias"] == (216,)
+    assert tsa["fusion.spatial_attn1.weight"] == (64, 5 * 64, 1, 1)
+    assert wotsa["fusion.weight"] == (64, 5 * 64, 1, 1)
+    assert "pcd_align.offset_conv3.l3.weight" not in tsa and "pcd_align.feat_conv.l3.weight" not in tsa
+
+
+def read_key_listing(path):
+    """``name (d0, d1, ...)`` per line -> {name: shape}, in file order."""
+    keys = {}
+    for line in path.read_text().splitlines():
+        m = re.fullmatch(r"(\S+) \(([\d, ]*)\)", line.strip())
+        assert m, f"unexpected line in {path}: {line!r}"
+        keys[m[1]] = tuple(int(v) for v in m[2].split(",") if v.strip())
+    return keys
+
+
+@pytest.mark.parametrize("name", ["edvr_m", "edvr_m_wotsa"])
+def test_state_dict_matches_basicsr_reference_file(name):
+    shared = shared_data_dir()
+    path = shared.parent / "reference" / "keys" / f"{name}.txt" if shared else None
+    if path is None or not path.is_file():
+        pytest.skip(f"BasicSR key listing (shared/reference/keys/{name}.txt) not found")
+    reference = read_key_listing(path)
+    mine = shapes_of(build_model(name))
+    assert mine == reference
+    assert list(mine) == list(reference)  # same order too, as BasicSR creates the modules
+
+
+@pytest.mark.parametrize("h,w", [(32, 32), (36, 44)])
+def test_output_shape_edvr_m(h, w):
+    model = build_model("edvr_m").eval()
+    with torch.no_grad():
+        out = model(torch.rand(1, 5, 3, h, w))
+    assert out.shape == (1, 3, 4 * h, 4 * w)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("with_tsa", [True, False])
+def test_output_shape_small_batch2(with_tsa):
+    model = small_edvr(with_tsa=with_tsa)
+    assert model(torch.rand(2, 5, 3, 12, 8)).shape == (2, 3, 48, 32)
+
+
+@pytest.mark.parametrize("shape,match", [
+    ((1, 5, 3, 30, 32), "divisible by 4.*30x32"),
+    ((1, 5, 3, 32, 34), "divisible by 4.*32x34"),
+    ((1, 7, 3, 32, 32), "5 frames, got 7"),
+    ((1, 5, 1, 32, 32), "3 channels, got 1"),
+    ((5, 3, 32, 32), r"\(b, t, c, h, w\)"),
+])
+def test_bad_input_is_a_clear_error(shape, match):
+    with pytest.raises(ValueError, match=match):
+        small_edvr()(torch.rand(*shape))
+
+
+def test_centre_frame_bilinear_skip_at_init():
+    """With conv_last zeroed, the output is exactly the centre LR frame upsampled bilinearly x4."""
+    model = small_edvr(center_frame_idx=1)
+    with torch.no_grad():
+        model.conv_last.weight.zero_()
+        model.conv_last.bias.zero_()
+    x = torch.rand(1, 5, 3, 8, 12)
+    expected = F.interpolate(x[:, 1], scale_factor=4, mode="bilinear", align_corners=False)
+    torch.testing.assert_close(model(x), expected)
+
+
+def test_batched_alignment_equals_per_frame_loop():
+    """Aligning all frames at once (mgvsr) equals BasicSR's loop over frames."""
+    torch.manual_seed(0)
+    model = small_edvr()
+    with torch.no_grad():  # non-trivial offsets and masks
+        for m in model.modules():
+            if hasattr(m, "conv_offset"):
+                m.conv_offset.weight.normal_(0, 0.05)
+                m.conv_offset.bias.normal_(0, 0.5)
+    x = torch.rand(2, 5, 3, 16, 12)
+    b, t = 2, 5
+    with torch.no_grad():
+        pyramid = model.extract_pyramid(x.reshape(b * t, 3, 16, 12))
+        batched = model.align(pyramid, b, t)
+        levels = [p.view(b, t, *p.shape[1:]) for p in pyramid]
+        ref = [lv[:, 2] for lv in levels]
+        looped = torch.stack([model.pcd_align([lv[:, i] for lv in levels], ref) for i in range(t)], dim=1)
+    torch.testing.assert_close(batched, looped, rtol=1e-5, atol=1e-5)
+
+
+def test_offsets_receive_gradients():
+    """The zero-initialised offset convs learn: gradients reach them after one backward pass."""
+    model = small_edvr()
+    x = torch.rand(1, 5, 3, 16, 16)
+    model(x).square().mean().backward()
+    for name, p in model.named_parameters():
+        if "conv_offset" in name:
+            assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_state_dict_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("edvr_m")
+    with torch.no_grad():  # make the offset branches matter
+        for m in model.modules():
+            if hasattr(m, "conv_offset"):
+                m.conv_offset.weight.normal_(0, 0.01)
+    path = tmp_path / "edvr_m.pth"
+    torch.save({"params": model.state_dict()}, path)
+    torch.manual_seed(1)
+    fresh = build_model("edvr_m")
+    fresh.load_state_dict(torch.load(path, weights_only=True)["params"], strict=True)
+    x = torch.rand(1, 5, 3, 16, 20)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(x), fresh.eval()(x))
