@@ -58,3 +58,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mgvsr {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `mgvsr plan --list | head`
+        sys.stderr.close()
+        return 0

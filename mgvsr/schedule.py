@@ -672,6 +672,31 @@ def linear_scaling(iterations: int, lr: float, base_batch: int, batch: int) -> S
     return Scaled(max(1, round(iterations / m)), lr * m, m)
 
 
+def _restage(plan: Plan, new_total: int, batch_of, lr_of, warmup: Warmup | None, name: str,
+             why: str) -> Plan:
+    """``plan`` with its stage edges scaled to ``new_total`` iterations (rounded; lengths
+    stay within 1 of proportional); ``batch_of(stage)`` / ``lr_of(stage)`` give the new
+    batch and LR.  Periods follow their meaning: a period equal to the old total becomes
+    the new total, one equal to its stage's length the new length, any other is scaled.
+    """
+    old_total = plan.total_iterations
+    factor = new_total / old_total
+    edges = [round(e * factor) for e in plan.boundaries]
+    stages = []
+    for j, s in enumerate(plan.stages):
+        length = edges[j + 1] - edges[j]
+        if length <= 0:
+            raise PlanError(f"stage {j + 1} ({s.label}) of {s.iterations} iterations vanishes {why}")
+        if s.period == old_total:
+            period = new_total
+        elif s.period == s.iterations:
+            period = length
+        else:
+            period = max(length, round(s.period * factor))
+        stages.append(Stage(length, s.patch, s.frames, batch_of(s), lr_of(s), period=period))
+    return Plan(tuple(stages), eta_min=plan.eta_min, warmup=warmup, name=name, description=plan.description)
+
+
 def scale_batch(plan: Plan, m: float, *, warmup: Warmup | None = None, name: str | None = None) -> Plan:
     """The linear scaling rule applied to a whole plan: every batch x m, every LR x m,
     iterations / m.
@@ -685,25 +710,34 @@ def scale_batch(plan: Plan, m: float, *, warmup: Warmup | None = None, name: str
     :func:`multigrid` where an override is meant literally (EDVR-M's 2e-4).
     """
     m = _positive_float(m, "batch multiplier m")
-    edges = [round(e / m) for e in plan.boundaries]
-    old_total, new_total = plan.total_iterations, edges[-1]
-    stages = []
-    for j, s in enumerate(plan.stages):
-        length = edges[j + 1] - edges[j]
-        if length <= 0:
-            raise PlanError(f"stage {j + 1} ({s.label}) of {s.iterations} iterations vanishes when divided by m={m:g}")
+
+    def batch_of(s: Stage) -> int:
         batch = s.batch * m
         if abs(batch - round(batch)) > 1e-9:
-            raise PlanError(f"stage {j + 1} batch {s.batch} x m={m:g} = {batch:g} is not a whole number of samples")
-        if s.period == old_total:
-            period = new_total
-        elif s.period == s.iterations:
-            period = length
-        else:
-            period = max(length, round(s.period / m))
-        stages.append(Stage(length, s.patch, s.frames, round(batch), s.lr * m, period=period))
-    return Plan(tuple(stages), eta_min=plan.eta_min, warmup=warmup,
-                name=plan.name if name is None else name, description=plan.description)
+            raise PlanError(f"stage {s.label} batch {s.batch} x m={m:g} = {batch:g} is not a whole number of samples")
+        return round(batch)
+
+    return _restage(plan, round(plan.total_iterations / m), batch_of, lambda s: s.lr * m, warmup,
+                    plan.name if name is None else name, f"when divided by m={m:g}")
+
+
+def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None) -> Plan:
+    """A quick-run version of ``plan``: ``iterations`` in all (stages keep their shares of the
+    run, the warmup its share of the run) and/or every stage's ``batch`` replaced.
+
+    The LRs are kept as they are (this is not the linear scaling rule: see
+    :func:`scale_batch`).  Used by ``mgvsr train --iterations N --batch B`` and the
+    ``ci`` scale of the paper's runs.
+    """
+    total = plan.total_iterations if iterations is None else _positive_int(iterations, "iterations")
+    if batch is not None:
+        batch = _positive_int(batch, "batch")
+    warmup = plan.warmup
+    if warmup is not None and total != plan.total_iterations:
+        n = max(1, round(warmup.iterations * total / plan.total_iterations))
+        warmup = replace(warmup, iterations=n) if n < total else None
+    return _restage(plan, total, lambda s: s.batch if batch is None else batch, lambda s: s.lr, warmup,
+                    plan.name, f"when the plan is shrunk to {total} iterations")
 
 
 # --------------------------------------------------------------------------------------

@@ -293,3 +293,32 @@ def test_check_fits_names_stage_and_value():
         plan.check_fits(model_frames=5)
     with pytest.raises(PlanError, match=r"LR patch 32 is not a multiple of 64"):
         plan.check_fits(patch_multiple=64)
+
+
+# ---- shrink: quick-run versions of a plan ----------------------------------------------
+
+
+def test_shrink_keeps_stage_shares_lrs_and_eq1_periods():
+    from mgvsr.experiments import get_preset
+    from mgvsr.schedule import shrink
+
+    plan = get_preset("table1/basicvsr_m/ours").plan  # 6 x 12,500 iterations, batch 64, 8e-4
+    small = shrink(plan, iterations=60, batch=4)
+    assert small.total_iterations == 60
+    assert [s.iterations for s in small.stages] == [10] * 6
+    assert [s.batch for s in small.stages] == [4] * 6
+    assert [s.lr for s in small.stages] == [s.lr for s in plan.stages]
+    assert [s.label for s in small.stages] == [s.label for s in plan.stages]
+    # Eq. 1: I_total for stages 1..p-1, the stage's own length for the last
+    assert [s.period for s in small.stages] == [60] * 5 + [10]
+    assert small.lr(60) == pytest.approx(small.eta_min)
+    # the warmup keeps its share: 5,000 / 75,000 of 60 iterations = 4
+    assert small.warmup.iterations == 4 and small.warmup.start_factor == plan.warmup.start_factor
+
+
+def test_shrink_refuses_a_run_too_short_for_its_stages():
+    from mgvsr.experiments import get_preset
+    from mgvsr.schedule import shrink
+
+    with pytest.raises(PlanError, match="vanishes when the plan is shrunk to 3 iterations"):
+        shrink(get_preset("table1/basicvsr_m/ours").plan, iterations=3)
