@@ -201,3 +201,16 @@ def test_matches_torchvision_kernel():
     args = (x, offset, weight, bias, geom["stride"], geom["padding"], geom["dilation"], mask)
     torch.testing.assert_close(deform_conv2d(*args, backend="torch"),
                                deform_conv2d(*args, backend="torchvision"), rtol=1e-10, atol=1e-10)
+
+
+def test_bfloat16_inputs_sample_in_float32():
+    """Half-precision inputs: positions are computed in fp32 (in bf16, 60 + 0.3 rounds to 60.25),
+    the output comes back in the input's dtype, as the fp32 result on the same (rounded) inputs."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(1, 8, 70, 70, generator=gen).bfloat16()
+    weight = torch.randn(4, 8, 3, 3, generator=gen).bfloat16()
+    offset = torch.full((1, 2 * 9, 70, 70), 0.3).bfloat16()
+    ref = deform_conv2d_torch(x.float(), offset.float(), weight.float(), padding=1)
+    low = deform_conv2d_torch(x, offset, weight, padding=1)
+    assert low.dtype == torch.bfloat16
+    assert ((low.float() - ref).abs().max() / ref.abs().max()).item() < 1e-2  # bf16 output rounding

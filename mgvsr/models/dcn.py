@@ -130,20 +130,22 @@ def deform_conv2d_torch(x: torch.Tensor, offset: torch.Tensor, weight: torch.Ten
     c_out, _, kh, kw = weight.shape
     taps, n_out = kh * kw, h_out * w_out
 
-    grid = _sampling_grid(offset.to(x.dtype), (h, w), (kh, kw), stride, padding, dilation)
-    per_group = x.reshape(b * offset_groups, c_in // offset_groups, h, w)
+    # sample positions need at least fp32: fp16 cannot tell 60.0 from 60.03
+    dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+    grid = _sampling_grid(offset.to(dtype), (h, w), (kh, kw), stride, padding, dilation)
+    per_group = x.to(dtype).reshape(b * offset_groups, c_in // offset_groups, h, w)
     samples = F.grid_sample(per_group, grid, mode="bilinear", padding_mode="zeros",
                             align_corners=False)           # (b * g, c_in / g, taps * h_out, w_out)
     samples = samples.view(b, offset_groups, c_in // offset_groups, taps, n_out)
     if mask is not None:
-        samples = samples * mask.to(x.dtype).reshape(b, offset_groups, 1, taps, n_out)
+        samples = samples * mask.to(samples.dtype).reshape(b, offset_groups, 1, taps, n_out)
     # columns (b, weight_groups, c_in / weight_groups * taps, n_out); channel-major like weight
     columns = samples.reshape(b, weight_groups, c_in // weight_groups * taps, n_out)
-    out = torch.matmul(weight.reshape(weight_groups, c_out // weight_groups, -1), columns)
-    out = out.view(b, c_out, h_out, w_out)
+    weight = weight.reshape(weight_groups, c_out // weight_groups, -1)
+    out = torch.matmul(weight.to(columns.dtype), columns).view(b, c_out, h_out, w_out)
     if bias is not None:
-        out = out + bias.view(1, c_out, 1, 1)
-    return out
+        out = out + bias.to(out.dtype).view(1, c_out, 1, 1)
+    return out.to(x.dtype)
 
 
 def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,

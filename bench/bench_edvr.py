@@ -1,0 +1,148 @@
+"""EDVR-M training-step time at LR 32x32 and 64x64, side by side, against their FLOP ratio.
+
+The multigrid's spatial cycle for EDVR-M trains on 32x32 LR patches before 64x64: the speedup it
+can buy is the step-time ratio of the two shapes, printed here beside the FLOP ratio (FLOPs of
+the convolutions and matrix products, counted by ``torch.utils.flop_counter.FlopCounterMode``).
+
+Then the modulated deformable convolution at EDVR-M's full-resolution alignment shape: the
+pure-PyTorch version against a plain ``conv2d`` of the same shape, and against torchvision's
+kernel where torchvision imports (a GPU machine; on CPU-only torch it does not).
+
+    python bench/bench_edvr.py                      # batch 2, 1 warm-up + 3 timed steps per size
+    python bench/bench_edvr.py --batch 4 --steps 2 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from mgvsr.models import build_model
+from mgvsr.models.dcn import deform_conv2d, torchvision_available
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def charbonnier(out: torch.Tensor, gt: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    return torch.sqrt((out - gt) ** 2 + eps).mean()
+
+
+def train_step(model, opt, lq, gt) -> None:
+    opt.zero_grad(set_to_none=True)
+    charbonnier(model(lq), gt).backward()
+    opt.step()
+
+
+def step_flops(model, lq, gt) -> int:
+    """FLOPs of one forward + backward (convolutions, matrix products; not grid_sample)."""
+    with FlopCounterMode(display=False) as counter:
+        charbonnier(model(lq), gt).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def time_training(size: int, batch: int, steps: int, device: torch.device) -> dict:
+    torch.manual_seed(0)
+    model = build_model("edvr_m").to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=4e-4, betas=(0.9, 0.99))
+    lq = torch.rand(batch, 5, 3, size, size, device=device)
+    gt = torch.rand(batch, 3, 4 * size, 4 * size, device=device)
+    flops = step_flops(model, lq, gt)
+    train_step(model, opt, lq, gt)  # warm-up
+    times = []
+    for _ in range(steps):
+        sync(device)
+        t0 = time.perf_counter()
+        train_step(model, opt, lq, gt)
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return dict(size=size, seconds=statistics.median(times), all=times, flops=flops)
+
+
+def time_fn(fn, reps: int, device: torch.device) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        sync(device)
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def dcn_comparison(n: int, size: int, reps: int, device: torch.device) -> None:
+    """deform_conv2d at EDVR-M's L1 alignment shape: (n, 64, size, size), 8 groups, 3x3."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(n, 64, size, size, generator=gen).to(device).requires_grad_()
+    offset = (2 * torch.randn(n, 2 * 8 * 9, size, size, generator=gen)).to(device).requires_grad_()
+    mask = torch.rand(n, 8 * 9, size, size, generator=gen).to(device).requires_grad_()
+    weight = (0.05 * torch.randn(64, 64, 3, 3, generator=gen)).to(device).requires_grad_()
+    bias = torch.zeros(64, device=device, requires_grad=True)
+
+    def dcn(backend):
+        return lambda: deform_conv2d(x, offset, weight, bias, 1, 1, 1, mask, backend=backend).sum().backward()
+
+    def conv():
+        F.conv2d(x, weight, bias, padding=1).sum().backward()
+
+    print(f"\nmodulated deformable conv, forward + backward, input ({n}, 64, {size}, {size}), "
+          f"8 offset groups, 3x3, {device.type}:")
+    t_conv = time_fn(conv, reps, device)
+    t_torch = time_fn(dcn("torch"), reps, device)
+    print(f"  plain conv2d (same shape)        {t_conv * 1e3:9.1f} ms")
+    print(f"  pure-PyTorch deform_conv2d       {t_torch * 1e3:9.1f} ms   ({t_torch / t_conv:.1f}x the plain conv)")
+    if not torchvision_available():
+        print("  torchvision deform_conv2d        skipped: torchvision does not import here")
+        return
+    t_tv = time_fn(dcn("torchvision"), reps, device)
+    print(f"  torchvision deform_conv2d        {t_tv * 1e3:9.1f} ms   (pure-PyTorch / torchvision: "
+          f"{t_torch / t_tv:.2f}x)")
+    args64 = [t.detach().double() for t in (x, offset, weight, bias)]
+    m64 = mask.detach().double()
+    diff = (deform_conv2d(*args64, 1, 1, 1, m64, backend="torch")
+            - deform_conv2d(*args64, 1, 1, 1, m64, backend="torchvision")).abs().max().item()
+    print(f"  float64 max |pure-PyTorch - torchvision| = {diff:.2e}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="LR patch sizes")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per size (after 1 warm-up)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--skip-dcn", action="store_true", help="skip the deformable-conv comparison")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    print(f"EDVR-M training step (forward + backward + Adam), batch {args.batch}, 5 frames, fp32, "
+          f"{device.type}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    results = [time_training(s, args.batch, args.steps, device) for s in args.sizes]
+    base = results[0]
+    print(f"{'LR size':>8} {'s/step':>8} {'steps (s)':>24} {'GFLOP/step':>11} {'GFLOP/s':>8} "
+          f"{'time ratio':>11} {'FLOP ratio':>11}")
+    for r in results:
+        steps = " ".join(f"{t:.2f}" for t in r["all"])
+        print(f"{r['size']:>5}x{r['size']:<2} {r['seconds']:8.2f} {steps:>24} {r['flops'] / 1e9:11.1f} "
+              f"{r['flops'] / 1e9 / r['seconds']:8.1f} {r['seconds'] / base['seconds']:11.2f} "
+              f"{r['flops'] / base['flops']:11.2f}")
+    if len(results) > 1:
+        last = results[-1]
+        print(f"a {base['size']}x{base['size']} step is {last['seconds'] / base['seconds']:.2f}x faster than a "
+              f"{last['size']}x{last['size']} step; it has {last['flops'] / base['flops']:.2f}x fewer FLOPs")
+    if not args.skip_dcn:
+        dcn_comparison(5 * args.batch, max(args.sizes), reps=args.steps, device=device)
+
+
+if __name__ == "__main__":
+    main()
