@@ -83,6 +83,7 @@ CASES = {
     "stride 2, pad 0, 2x3 kernel": dict(stride=(2, 2), padding=(0, 1), k=(2, 3), h=7, w=6),
     "weight groups 2, 4 offset groups": dict(c_in=4, c_out=4, wgroups=2, ogroups=4),
     "large offsets (mostly outside)": dict(offset_scale=6.0),
+    "1x2 image (EDVR's L3 at LR 4x8)": dict(h=1, w=2, offset_scale=0.8),
 }
 
 

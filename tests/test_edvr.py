@@ -79,6 +79,7 @@ def test_output_shape_edvr_m(h, w):
 def test_output_shape_small_batch2(with_tsa):
     model = small_edvr(with_tsa=with_tsa)
     assert model(torch.rand(2, 5, 3, 12, 8)).shape == (2, 3, 48, 32)
+    assert model(torch.rand(2, 5, 3, 4, 8)).shape == (2, 3, 16, 32)  # 1x2 px at the pyramid's top
 
 
 @pytest.mark.parametrize("shape,match", [
