@@ -99,12 +99,12 @@ def _sampling_grid(offset: torch.Tensor, in_size: tuple[int, int], kernel: tuple
     (h, w), (kh, kw) = in_size, kernel
     taps = kh * kw
     offset = offset.reshape(b, -1, taps, 2, h_out, w_out)  # (b, g, taps, [dy, dx], h_out, w_out)
-    kw_dtype = dict(device=offset.device, dtype=offset.dtype)
+    like = dict(device=offset.device, dtype=offset.dtype)
     # tap (i, j) at output (y, x) reads row y * stride - pad + i * dilation (+ dy), likewise columns
-    rows = (torch.arange(h_out, **kw_dtype) * stride[0] - padding[0]).view(1, h_out, 1) \
-        + (torch.arange(kh, **kw_dtype) * dilation[0]).view(kh, 1, 1)           # (kh, h_out, 1)
-    cols = (torch.arange(w_out, **kw_dtype) * stride[1] - padding[1]).view(1, 1, w_out) \
-        + (torch.arange(kw, **kw_dtype) * dilation[1]).view(kw, 1, 1)           # (kw, 1, w_out)
+    rows = (torch.arange(h_out, **like) * stride[0] - padding[0]).view(1, h_out, 1) \
+        + (torch.arange(kh, **like) * dilation[0]).view(kh, 1, 1)           # (kh, h_out, 1)
+    cols = (torch.arange(w_out, **like) * stride[1] - padding[1]).view(1, 1, w_out) \
+        + (torch.arange(kw, **like) * dilation[1]).view(kw, 1, 1)           # (kw, 1, w_out)
     rows = rows.repeat_interleave(kw, dim=0)                                   # (taps, h_out, 1)
     cols = cols.repeat(kh, 1, 1)                                               # (taps, 1, w_out)
     y = offset[:, :, :, 0] + rows  # (b, g, taps, h_out, w_out), input pixel coordinates
@@ -130,7 +130,7 @@ def deform_conv2d_torch(x: torch.Tensor, offset: torch.Tensor, weight: torch.Ten
     c_out, _, kh, kw = weight.shape
     taps, n_out = kh * kw, h_out * w_out
 
-    # sample positions need at least fp32: fp16 cannot tell 60.0 from 60.03
+    # sample positions need at least fp32 (in bf16, 60 + 0.3 rounds to 60.25)
     dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     grid = _sampling_grid(offset.to(dtype), (h, w), (kh, kw), stride, padding, dilation)
     per_group = x.to(dtype).reshape(b * offset_groups, c_in // offset_groups, h, w)
