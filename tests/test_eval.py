@@ -154,6 +154,16 @@ def test_cli_errors_are_clean(argv, message, clip_root, capsys):
     assert message in err and "Traceback" not in err
 
 
+def test_cli_sample_dataset(capsys):
+    sample = pytest.importorskip("mgvsr.data.sample", reason="the embedded sample clips are not in this version")
+    code, out, err = _run_cli(["eval", "--dataset", "sample", "--json", "--no-progress"], capsys)
+    assert code == 0, err
+    got = json.loads(out)
+    want = evaluate_bicubic(sample.sample_source(split="test"), progress=False).to_dict()
+    assert got["channel"] == "y" and list(got["clips"]) == list(want["clips"])
+    assert got["mean"] == pytest.approx(want["mean"], rel=1e-12)
+
+
 @pytest.mark.slow
 def test_cli_trained_model_checkpoint(clip_root, tmp_path, capsys):
     """A checkpoint in BasicSR's format ({'params': state_dict}) is loaded and evaluated."""

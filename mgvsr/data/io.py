@@ -29,7 +29,6 @@ from mgvsr.errors import DataError
 __all__ = [
     "IMAGE_EXTENSIONS",
     "read_frame",
-    "read_frames",
     "write_frame",
     "frame_size",
     "natural_key",
@@ -79,21 +78,6 @@ def read_frame(path: str | Path) -> np.ndarray:
     if channels == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)  # alpha dropped
     raise DataError(f"{path} has {channels} channels; expected 1 (gray), 3 (RGB) or 4 (RGBA)")
-
-
-def read_frames(paths: list[Path]) -> np.ndarray:
-    """Decode several frames of one size into ``(n, h, w, 3)`` uint8 RGB."""
-    frames = [read_frame(p) for p in paths]
-    if not frames:
-        return np.zeros((0, 0, 0, 3), np.uint8)
-    first = frames[0].shape
-    for p, f in zip(paths, frames):
-        if f.shape != first:
-            raise DataError(
-                f"{p} is {f.shape[1]}x{f.shape[0]} but {paths[0]} is {first[1]}x{first[0]}: "
-                "frames of one clip must share one size"
-            )
-    return np.stack(frames)
 
 
 def write_frame(path: str | Path, rgb: np.ndarray) -> None:
