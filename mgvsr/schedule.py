@@ -721,9 +721,10 @@ def scale_batch(plan: Plan, m: float, *, warmup: Warmup | None = None, name: str
                     plan.name if name is None else name, f"when divided by m={m:g}")
 
 
-def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None) -> Plan:
+def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None, patch_div: int = 1) -> Plan:
     """A quick-run version of ``plan``: ``iterations`` in all (stages keep their shares of the
-    run, the warmup its share of the run) and/or every stage's ``batch`` replaced.
+    run, the warmup its share of the run), every stage's ``batch`` replaced, and/or every
+    LR patch divided by ``patch_div`` (64 -> 16 for ``patch_div=4``; it must divide evenly).
 
     The LRs are kept as they are (this is not the linear scaling rule: see
     :func:`scale_batch`).  Used by ``mgvsr train --iterations N --batch B`` and the
@@ -736,8 +737,15 @@ def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None) 
     if warmup is not None and total != plan.total_iterations:
         n = max(1, round(warmup.iterations * total / plan.total_iterations))
         warmup = replace(warmup, iterations=n) if n < total else None
-    return _restage(plan, total, lambda s: s.batch if batch is None else batch, lambda s: s.lr, warmup,
-                    plan.name, f"when the plan is shrunk to {total} iterations")
+    patch_div = _positive_int(patch_div, "patch_div")
+    for s in plan.stages:
+        if s.patch % patch_div:
+            raise PlanError(f"stage {s.label}: LR patch {s.patch} is not divisible by patch_div {patch_div}")
+    shrunk = _restage(plan, total, lambda s: s.batch if batch is None else batch, lambda s: s.lr, warmup,
+                      plan.name, f"when the plan is shrunk to {total} iterations")
+    if patch_div == 1:
+        return shrunk
+    return replace(shrunk, stages=tuple(replace(s, patch=s.patch // patch_div) for s in shrunk.stages))
 
 
 # --------------------------------------------------------------------------------------

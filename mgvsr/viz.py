@@ -85,3 +85,35 @@ def plot_plan(plan: Plan, ax: Axes | Sequence[Axes] | None = None, *, title: str
     heading = title if title is not None else (plan.name or "training plan")
     shape_ax.set_title(f"{heading}\n{subtitle}", fontsize=10, pad=16)
     return fig
+
+
+def plot_plans(plans: dict[str, Plan]) -> Figure:
+    """Several plans side by side (one column each: shapes on top, LR below)."""
+    fig = Figure(figsize=(5.2 * len(plans), 5.2), layout="constrained")
+    axes = fig.subplots(2, len(plans), height_ratios=(1, 1.3), squeeze=False)
+    for k, (name, plan) in enumerate(plans.items()):
+        plot_plan(plan, (axes[0, k], axes[1, k]), title=name)
+    return fig
+
+
+def plot_psnr_vs_time(runs: dict[str, list[dict]], bicubic: float | None = None, *,
+                      key: str = "train_seconds", ax: Axes | None = None) -> Figure:
+    """PSNR on the held-out clips against training time, one line per run.
+
+    ``runs`` maps a run's name to its evaluation records (``log.jsonl`` lines with
+    ``event == "eval"``: ``psnr`` and ``train_seconds`` / ``compute_seconds``).
+    """
+    if ax is None:
+        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    for k, (name, evals) in enumerate(runs.items()):
+        ax.plot([e[key] for e in evals], [e["psnr"] for e in evals], "o-", color=f"C{k}", label=name)
+    if bicubic is not None:
+        ax.axhline(bicubic, color="0.4", ls=":", label=f"bicubic ({bicubic:.2f} dB)")
+    ax.set_xlabel("training time (s)" if key == "train_seconds" else "compute time (s)")
+    ax.set_ylabel("PSNR on held-out clips (dB)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig

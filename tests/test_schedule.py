@@ -322,3 +322,13 @@ def test_shrink_refuses_a_run_too_short_for_its_stages():
 
     with pytest.raises(PlanError, match="vanishes when the plan is shrunk to 3 iterations"):
         shrink(get_preset("table1/basicvsr_m/ours").plan, iterations=3)
+
+
+def test_shrink_divides_patches_and_refuses_uneven_division():
+    from mgvsr.experiments import get_preset
+    from mgvsr.schedule import shrink
+
+    plan = get_preset("table1/basicvsr_m/ours").plan
+    assert [s.patch for s in shrink(plan, patch_div=4).stages] == [8, 8, 8, 16, 16, 16]
+    with pytest.raises(PlanError, match="LR patch 32 is not divisible by patch_div 3"):
+        shrink(plan, patch_div=3)
