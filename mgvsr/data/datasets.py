@@ -1,0 +1,201 @@
+"""Open a dataset by name: the one place that maps a name (and a root) to a ClipSource.
+
+=================  ==============================================  ==============================
+name               split="train"                                   split="test"
+=================  ==============================================  ==============================
+``sample``         the embedded sample clips                       their held-out clips
+``folder``         ``root/GT`` (+ ``root/BIx4``) or clip folders    the same
+``reds``           REDS minus REDS4 (266 clips)                    REDS4 (000, 011, 015, 020)
+``reds4``          (a test set)                                    REDS4
+``reds_official``  REDS clips 000-239                              the validation clips 240-269
+``vimeo90k``       ``sep_trainlist.txt``, 14 frames (flip-concat)  ``sep_testlist.txt``, 7 frames
+``vimeo90k_test``  (a test set)                                    ``sep_testlist.txt``
+``vid4``           (a test set)                                    Vid4 (``root/GT``, ``root/BIx4``)
+=================  ==============================================  ==============================
+
+Frame store: ``mgvsr prepare`` writes the decoded frames of a tree to
+``<root>/.mgvsr-store/<kind>/`` (or a folder given with ``--store``).  ``open_dataset``
+reads from it when it is there (``store=None``, the default), from the PNG files when
+``store=False``, and from the given folder when ``store`` is a path.  Either way the
+clips, frames and pixels are the same (``tests/test_store.py``).
+
+Partial trees (a subset of the clips, shorter clips) open with a
+:class:`PartialDatasetWarning`; anything inconsistent raises
+:class:`~mgvsr.errors.DataError` naming the path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mgvsr.data.source import ClipSource
+from mgvsr.errors import DataError
+from mgvsr.paths import PACKAGE_DIR
+
+DATASETS = ("sample", "folder", "reds", "reds4", "reds_official", "vimeo90k", "vimeo90k_test", "vid4")
+TEST_ONLY = ("reds4", "vimeo90k_test", "vid4")
+# The layout (and store kind) behind each name.
+KIND = {"sample": "sample", "folder": "folder", "reds": "reds", "reds4": "reds", "reds_official": "reds",
+        "vimeo90k": "vimeo90k", "vimeo90k_test": "vimeo90k", "vid4": "vid4"}
+META_DIR = PACKAGE_DIR / "meta"
+
+
+class PartialDatasetWarning(UserWarning):
+    """A dataset tree smaller than the published one (fewer or shorter clips): accepted, but said."""
+
+
+def read_meta(name: str) -> list[list[str]]:
+    """The fields of each line of ``mgvsr/meta/<name>`` (``#`` comments and blank lines skipped)."""
+    path = META_DIR / name
+    if not path.is_file():
+        raise DataError(f"meta list not found: {path} (is the mgvsr package installed with its data files?)")
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            rows.append(line.split())
+    return rows
+
+
+def _need_root(name: str, root) -> Path:
+    if root is None:
+        raise DataError(f"dataset {name!r} needs a root folder (--root DIR)")
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"dataset {name!r}: root folder not found: {root}")
+    return root
+
+
+def _open_store(name: str, root: Path, store, kind: str):
+    """The :class:`~mgvsr.data.store.StoreSource` to read, or None (no store under root, or ``store=False``)."""
+    from mgvsr.data.store import default_store_path, open_store
+
+    if store is False:
+        return None
+    if store is None or store is True:
+        path = default_store_path(root, kind)
+        if store is None and not path.exists():
+            return None  # not prepared: read the image files
+    else:
+        path = Path(store)
+    found = open_store(path)
+    if found.kind != kind:
+        raise DataError(f"the frame store at {path} holds a {found.kind!r} dataset, not {kind!r} (for {name!r})")
+    return found
+
+
+# The name results are reported under (it picks the evaluation protocol, mgvsr.evaluate.PROTOCOLS).
+REDS_LABELS = {("reds", "train"): "reds", ("reds", "test"): "reds4", ("reds4", "test"): "reds4",
+               ("reds_official", "train"): "reds_official", ("reds_official", "test"): "reds_val"}
+
+
+def _reds(name: str, root: Path, split: str, store, lq_root) -> ClipSource:
+    from mgvsr.data.reds import RedsSource, reds_split
+
+    if lq_root is not None:
+        raise DataError("REDS reads its LQ frames from train_sharp_bicubic/X4: --lq-root is not used")
+    partition = "official" if name == "reds_official" else "reds4"
+    label = REDS_LABELS[name, split]
+    prepared = _open_store(name, root, store, "reds")
+    if prepared is not None:
+        clips = reds_split(prepared.clips(), split, partition)
+        prepared.emit_notes()
+        return prepared.subset(clips, name=label)
+    everything = RedsSource(root, warn=False)
+    clips = reds_split(everything.clips(), split, partition)
+    return RedsSource(root, clips=clips, name=label)
+
+
+def _vimeo(root: Path, split: str, store, lq_root) -> ClipSource:
+    from mgvsr.data.vimeo import MirroredSource, VimeoSource
+
+    prepared = None if lq_root is not None else _open_store("vimeo90k", root, store, "vimeo90k")
+    if prepared is not None:
+        prepared.emit_notes(split)
+        source = prepared.subset(prepared.split_clips(split), name="vimeo90k" if split == "test" else "vimeo90k-train")
+    else:
+        source = VimeoSource(root, split=split, lq_root=lq_root)
+    # Training windows of up to 14 frames come from each septuplet flipped and concatenated.
+    return MirroredSource(source) if split == "train" else source
+
+
+def open_dataset(name: str, root: str | Path | None = None, split: str = "train",
+                 cache: bool | None = None, store: str | Path | bool | None = None,
+                 lq_root: str | Path | None = None) -> ClipSource:
+    """The clips of dataset ``name`` for ``split`` ("train" or "test"); see the module docstring.
+
+    ``cache`` keeps decoded frames in memory (default: on for the small sets ``sample``,
+    ``folder`` and ``vid4``, off for REDS and Vimeo-90K).  ``store``: None = the prepared
+    frame store under ``root`` when there is one, False = the image files, a path = that
+    store.  ``lq_root``: LR frames somewhere else (``folder``, ``vid4``, ``vimeo90k``).
+    """
+    if split not in ("train", "test"):
+        raise DataError(f"split must be 'train' or 'test', got {split!r}")
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    if name in TEST_ONLY and split == "train":
+        train = {"reds4": "reds", "vimeo90k_test": "vimeo90k"}.get(name)
+        hint = f"; train on {train!r} (it holds {name} out)" if train else ""
+        raise DataError(f"{name!r} is a test set{hint}")
+    small = cache if cache is not None else True
+    if name == "sample":
+        from mgvsr.data.sample import sample_source
+
+        return sample_source(split, root=root, cache=small)
+    root = _need_root(name, root)
+    if name in ("reds", "reds4", "reds_official"):
+        return _reds(name, root, split, store, lq_root)
+    if name in ("vimeo90k", "vimeo90k_test"):
+        return _vimeo(root, split, store, lq_root)
+
+    from mgvsr.data.folders import FolderSource
+
+    kind = KIND[name]
+    prepared = None if lq_root is not None else _open_store(name, root, store, kind)
+    if prepared is not None:
+        prepared.emit_notes()
+        return prepared
+    if name == "vid4":
+        if lq_root is not None:
+            return FolderSource(root / "GT", lq_root, cache=small, name="vid4")
+        return FolderSource.vid4(root, cache=small)
+    # folder
+    if (root / "GT").is_dir():
+        lq = Path(lq_root) if lq_root is not None else (root / "BIx4" if (root / "BIx4").is_dir() else None)
+        return FolderSource(root / "GT", lq, cache=small, name=root.name)
+    return FolderSource(root, lq_root, cache=small, name=root.name)
+
+
+class ClipSubset(ClipSource):
+    """Some clips of ``source``, in the given order (same name and scale, so the same protocol)."""
+
+    def __init__(self, source: ClipSource, clips: list[str]) -> None:
+        have = source.clips()
+        unknown = [c for c in clips if c not in have]
+        if unknown:
+            raise DataError(f"{source.name}: no clip {', '.join(map(repr, unknown[:5]))}; it has "
+                            f"{', '.join(have[:8])}{' ...' if len(have) > 8 else ''}")
+        if not clips:
+            raise DataError(f"{source.name}: an empty list of clips was asked for")
+        self.source = source
+        self.name = source.name
+        self.scale = source.scale
+        self._names = list(clips)
+
+    def clips(self) -> list[str]:
+        return list(self._names)
+
+    def num_frames(self, clip: str) -> int:
+        return self.source.num_frames(clip)
+
+    def lq_size(self, clip: str) -> tuple[int, int]:
+        return self.source.lq_size(clip)
+
+    def read_gt(self, clip, indices, box=None):
+        return self.source.read_gt(clip, indices, box)
+
+    def read_lq(self, clip, indices, box=None):
+        return self.source.read_lq(clip, indices, box)
+
+    def read_clip(self, clip):
+        return self.source.read_clip(clip)
