@@ -2,18 +2,49 @@
 
 The protocol of the field (REFERENCE.md section 3): recurrent models see whole clips; the
 output is clamped to [0, 1] and rounded to uint8 before PSNR/SSIM; a clip's score is the
-mean over its frames and a dataset's the mean over its clips.
+mean over its frames and a dataset's the mean over its clips.  Each benchmark scores its
+own channel and frames (:data:`PROTOCOLS`):
+
+- REDS4 (and the official REDS validation clips): RGB, every frame (BasicSR
+  ``test_BasicVSR_REDS.yml``: ``test_y_channel: false``, ``crop_border: 0``);
+- Vid4: Y (BT.601), every frame, no border crop;
+- Vimeo-90K test: Y, the centre frame ``im4`` only, and recurrent models run on the 7
+  frames flip-concatenated to 14 with the two outputs of ``im4`` averaged (BasicSR
+  ``test_BasicVSR_Vimeo90K_BIx4.yml``: ``VideoTestVimeo90KDataset``, ``flip_seq: true``,
+  ``center_frame_only: true``, ``test_y_channel: true``, ``crop_border: 0``; MMagic does the
+  same through ``MirrorSequence`` and ``check_if_mirror_extended``).
 
 Everything goes through one loop, :func:`evaluate`, which takes an *upscaler*: a function
-from a clip's LQ frames ``(t, h, w, 3)`` uint8 to its output ``(t, 4h, 4w, 3)`` uint8.
-:func:`evaluate_bicubic` and :func:`evaluate_model` only choose the upscaler, so a
-memory-bounded variant (splitting long clips in time) is a new upscaler, not a new loop.
+from a clip's LQ frames ``(t, h, w, 3)`` uint8 and the output frames wanted to those SR
+frames ``(n, 4h, 4w, 3)`` uint8.  :func:`evaluate_bicubic` and :func:`evaluate_model` only
+choose the upscaler.  :func:`super_resolve_clip` is the single place a clip goes through a
+model.
+
+**Bounded memory.**  BasicVSR on a whole 100-frame 320x180 REDS clip keeps two features of
+64 x 180 x 320 per frame (2.9 GB in float32) plus SpyNet's activations for all 198 frame
+pairs at once.  ``segment=S`` runs the same computation in pieces of ``S`` frames and gives
+the same result (to float rounding; equal on CPU in ``tests/test_eval_protocols.py``):
+
+1. SpyNet on ``S + 1`` frames at a time (flows are per pair of frames);
+2. the backward branch once over the clip, keeping only its feature at every segment start
+   (a checkpoint: ``t / S`` features);
+3. segment by segment, in time order: the backward features of the segment recomputed from
+   the checkpoint after it (the same operations on the same inputs), the forward branch
+   carried on from the previous segment, and the segment's frames reconstructed.
+
+Memory is ``O(S + t / S)`` features instead of ``O(t)``, for about one more pass of the
+backward trunk.  Splitting the clip into independent overlapping pieces instead would
+change the result (the recurrence would not see the whole clip), and spatial tiles would
+change the flows at tile borders: both are approximations, this is not.  Only models whose
+``forward`` is :class:`~mgvsr.models.basicvsr.BasicVSR`'s are split; other recurrent models
+run on the whole clip.  Sliding-window models (EDVR: ``num_frame`` in, the centre frame
+``center_frame_idx`` out) plug in at :func:`super_resolve_clip` too (not implemented yet).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,13 +54,71 @@ from tqdm.auto import tqdm
 
 from mgvsr.data.resize import bicubic_upscale
 from mgvsr.data.source import ClipSource
-from mgvsr.errors import DataError
+from mgvsr.errors import DataError, MgvsrError
 from mgvsr.metrics import ClipScores, mean_scores, score_clip
 
-__all__ = ["EvalResult", "Upscaler", "evaluate", "evaluate_bicubic", "evaluate_model", "super_resolve_clip"]
+__all__ = [
+    "Protocol",
+    "PROTOCOLS",
+    "protocol_for",
+    "EvalResult",
+    "Upscaler",
+    "evaluate",
+    "evaluate_bicubic",
+    "evaluate_model",
+    "super_resolve_clip",
+    "recurrent_outputs",
+    "is_sliding_window",
+    "DEFAULT_SEGMENT",
+]
 
-# LQ clip (t, h, w, 3) uint8 -> SR clip (t, s*h, s*w, 3) uint8
-Upscaler = Callable[[np.ndarray], np.ndarray]
+# (LQ clip (t, h, w, 3) uint8, output frames wanted [i, ...]) -> SR frames (n, s*h, s*w, 3) uint8
+Upscaler = Callable[[np.ndarray, Sequence[int]], np.ndarray]
+
+# Frames per segment of bounded-memory inference (`mgvsr eval --segment`): about 1 GB of
+# features and activations for a 320x180 REDS clip at 64 channels, whatever its length.
+DEFAULT_SEGMENT = 10
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """How a benchmark is scored.
+
+    - ``channel``: "rgb" or "y" (BT.601 luma, as MATLAB's ``rgb2ycbcr``);
+    - ``crop_border``: pixels cut from each side before scoring;
+    - ``center_frame_only``: score only frame ``t // 2`` of each clip (Vimeo-90K's ``im4``);
+    - ``flip_seq``: recurrent models run on the clip followed by itself reversed and the two
+      outputs of each frame are averaged before rounding (BasicSR's ``flip_seq``).
+    """
+
+    channel: str = "y"
+    crop_border: int = 0
+    center_frame_only: bool = False
+    flip_seq: bool = False
+
+    def describe(self) -> str:
+        parts = [f"{self.channel.upper()} channel", f"crop border {self.crop_border}"]
+        if self.center_frame_only:
+            parts.append("centre frame only")
+        if self.flip_seq:
+            parts.append("flip-averaged")
+        return ", ".join(parts)
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    "reds4": Protocol("rgb"),
+    "reds_val": Protocol("rgb"),
+    "reds": Protocol("rgb"),
+    "reds_official": Protocol("rgb"),
+    "vid4": Protocol("y"),
+    "vimeo90k": Protocol("y", center_frame_only=True, flip_seq=True),
+}
+DEFAULT_PROTOCOL = Protocol("y")  # folders of clips, the sample clips: Y, every frame
+
+
+def protocol_for(dataset: str) -> Protocol:
+    """The protocol of a benchmark by its name (a source's ``name``); Y on every frame for others."""
+    return PROTOCOLS.get(dataset, DEFAULT_PROTOCOL)
 
 
 @dataclass
@@ -42,6 +131,8 @@ class EvalResult:
     crop_border: int
     clips: dict[str, ClipScores]
     seconds: float
+    center_frame_only: bool = False
+    flip_seq: bool = False
 
     @property
     def mean(self) -> dict[str, float]:
@@ -55,6 +146,8 @@ class EvalResult:
             "model": self.model,
             "channel": self.channel,
             "crop_border": self.crop_border,
+            "center_frame_only": self.center_frame_only,
+            "flip_seq": self.flip_seq,
             "clips": {name: c.to_dict(frames) for name, c in self.clips.items()},
             "mean": self.mean,
             "seconds": round(self.seconds, 3),
@@ -63,11 +156,16 @@ class EvalResult:
     def table(self) -> str:
         """A readable table: one row per clip, then the mean (PSNR 2 decimals, SSIM 4)."""
         width = max([len(n) for n in self.clips] + [len("mean")])
+        how = Protocol(self.channel, self.crop_border, self.center_frame_only, self.flip_seq).describe()
         lines = [
-            f"{self.model} on {self.dataset} ({self.channel.upper()} channel, crop border {self.crop_border})",
+            f"{self.model} on {self.dataset} ({how})",
             f"{'clip':<{width}}  frames  PSNR (dB)    SSIM",
         ]
-        for name, c in self.clips.items():
+        rows = list(self.clips.items())
+        shown = rows if len(rows) <= 50 else rows[:20] + rows[-5:]  # Vimeo-90K: thousands of clips
+        for k, (name, c) in enumerate(shown):
+            if len(shown) < len(rows) and k == 20:
+                lines.append(f"{'...':<{width}}  ({len(rows) - len(shown)} more clips)")
             lines.append(f"{name:<{width}}  {c.frames:>6}  {c.psnr:>9.2f}  {c.ssim:.4f}")
         total = sum(c.frames for c in self.clips.values())
         m = self.mean
@@ -83,8 +181,14 @@ def evaluate(
     crop_border: int = 0,
     progress: bool = True,
     model_name: str = "model",
+    center_frame_only: bool = False,
+    flip_seq: bool = False,
 ) -> EvalResult:
-    """Run ``upscale`` on every whole clip of ``source`` and score it against the GT."""
+    """Run ``upscale`` on every whole clip of ``source`` and score the wanted frames against the GT.
+
+    Every frame is scored, or only frame ``t // 2`` with ``center_frame_only`` (the model
+    still sees the whole clip).  ``flip_seq`` is only recorded here: the upscaler does it.
+    """
     start = time.perf_counter()
     scores: dict[str, ClipScores] = {}
     names = source.clips()
@@ -92,74 +196,235 @@ def evaluate(
         raise DataError(f"{source.name}: no clips to evaluate")
     bar = tqdm(names, desc=f"{model_name} on {source.name}", unit="clip", disable=not progress)
     for clip in bar:
-        bar.set_postfix_str(clip)
-        lq, gt = source.read_clip(clip)
-        sr = upscale(lq)
+        bar.set_postfix_str(clip, refresh=False)
+        t = source.num_frames(clip)
+        if center_frame_only:
+            frames = [t // 2]
+            lq, gt = source.read_lq(clip, range(t)), source.read_gt(clip, frames)
+        else:
+            frames = list(range(t))
+            lq, gt = source.read_clip(clip)
+        sr = upscale(lq, frames)
         if sr.shape != gt.shape or sr.dtype != np.uint8:
             raise ValueError(
                 f"{model_name} turned clip {clip!r} LQ {lq.shape} into {sr.shape} {sr.dtype}; "
                 f"expected uint8 {gt.shape} like its ground truth"
             )
         scores[clip] = score_clip(sr, gt, channel, crop_border)
-    return EvalResult(source.name, model_name, channel, crop_border, scores, time.perf_counter() - start)
+    return EvalResult(source.name, model_name, channel, crop_border, scores, time.perf_counter() - start,
+                      center_frame_only, flip_seq)
+
+
+def _resolve(source: ClipSource, channel: str | None, crop_border: int | None,
+             protocol: Protocol | None) -> Protocol:
+    """The protocol of ``source`` (by its name) with explicit ``channel`` / ``crop_border`` overrides."""
+    p = protocol or protocol_for(source.name)
+    return Protocol(channel or p.channel, p.crop_border if crop_border is None else crop_border,
+                    p.center_frame_only, p.flip_seq)
 
 
 def evaluate_bicubic(
-    source: ClipSource, channel: str = "y", crop_border: int = 0, progress: bool = True
+    source: ClipSource, channel: str | None = None, crop_border: int | None = None, progress: bool = True,
+    protocol: Protocol | None = None,
 ) -> EvalResult:
-    """The bicubic baseline: MATLAB bicubic upscaling of the LQ frames, rounded to uint8."""
+    """The bicubic baseline: MATLAB bicubic upscaling of the LQ frames, rounded to uint8.
+
+    ``channel`` / ``crop_border`` default to the protocol of ``source.name`` (:func:`protocol_for`).
+    """
+    p = _resolve(source, channel, crop_border, protocol)
     return evaluate(
         source,
-        lambda lq: bicubic_upscale(lq, source.scale),
-        channel,
-        crop_border,
+        lambda lq, frames: bicubic_upscale(lq[list(frames)], source.scale),
+        p.channel,
+        p.crop_border,
         progress,
         model_name="bicubic",
+        center_frame_only=p.center_frame_only,
     )
 
 
-def super_resolve_clip(model: nn.Module, lq: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
-    """Run a recurrent model on one whole clip.
+# ---- a clip through a model ------------------------------------------------------------------------
+def is_sliding_window(model: nn.Module) -> bool:
+    """EDVR-style models: ``num_frame`` frames in, the centre frame ``center_frame_idx`` out."""
+    return hasattr(model, "num_frame") and hasattr(model, "center_frame_idx")
 
-    ``lq``: ``(t, h, w, 3)`` uint8 RGB.  The model takes ``(1, t, 3, h, w)`` RGB in [0, 1]
-    and returns ``(1, t, 3, s h, s w)``; the result is clamped, rounded to uint8 and
-    returned as ``(t, s h, s w, 3)``.  (Bounded-memory temporal splitting belongs here.)
+
+def _streams_exactly(model: nn.Module) -> bool:
+    """Models whose forward is BasicVSR's: they can run in segments with the same result."""
+    from mgvsr.models.basicvsr import BasicVSR
+
+    return isinstance(model, BasicVSR) and type(model).forward is BasicVSR.forward
+
+
+def _propagation_step(model: nn.Module, trunk: nn.Module, frame: torch.Tensor, feat: torch.Tensor | None,
+                      grid: torch.Tensor | None) -> torch.Tensor:
+    """One step of a BasicVSR branch, as ``BasicVSR.propagate``: warp the carried feature, fuse the frame."""
+    from mgvsr.models.ops import grid_warp
+
+    if feat is None:
+        b, _, h, w = frame.shape
+        feat = frame.new_zeros(b, model.num_feat, h, w)
+    else:
+        feat = grid_warp(feat, grid)
+    return trunk(torch.cat([frame, feat], 1))
+
+
+def _basicvsr_segments(model: nn.Module, x: torch.Tensor, segment: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """BasicVSR's forward on ``x`` ``(1, t, 3, h, w)`` in segments of ``segment`` frames.
+
+    Yields ``(start, out (n, 3, 4h, 4w))`` in time order; equal to ``model(x)`` (module docstring).
     """
-    param = next(model.parameters(), None)
-    dtype = param.dtype if param is not None else torch.float32
-    x = torch.from_numpy(np.ascontiguousarray(lq)).to(device)
-    x = x.permute(0, 3, 1, 2).to(dtype).div(255).unsqueeze(0)  # (1, t, 3, h, w)
-    with torch.inference_mode():
-        y = model(x)
+    b, t, _, h, w = x.shape
+    frames = x.transpose(0, 1)  # (t, b, 3, h, w)
+    # 1. flows of all neighbouring pairs (small: 2 x (t-1) x h x w x 2), SpyNet on segment + 1 frames at a time
+    parts = [model.compute_grids(x[:, s : min(s + segment, t - 1) + 1]) for s in range(0, t - 1, segment)]
+    grids_forward = torch.cat([p[0] for p in parts]) if parts else None  # (t-1, b, h, w, 2)
+    grids_backward = torch.cat([p[1] for p in parts]) if parts else None
+    # 2. the backward branch once, keeping the feature of every segment start
+    checkpoints: dict[int, torch.Tensor] = {}
+    feat = None
+    for i in range(t - 1, 0, -1):
+        feat = _propagation_step(model, model.backward_trunk, frames[i], feat, grids_backward[i] if feat is not None else None)
+        if i % segment == 0:
+            checkpoints[i] = feat
+    del feat
+    # 3. segment by segment: backward features again from the checkpoint after it, forward branch, reconstruction
+    feat_forward = None
+    for s in range(0, t, segment):
+        e = min(s + segment, t)
+        feat = checkpoints.pop(e, None)
+        backward = [None] * (e - s)
+        for i in range(e - 1, s - 1, -1):
+            feat = _propagation_step(model, model.backward_trunk, frames[i], feat, grids_backward[i] if feat is not None else None)
+            backward[i - s] = feat
+        forward = []
+        for i in range(s, e):
+            grid = grids_forward[i - 1] if feat_forward is not None else None
+            feat_forward = _propagation_step(model, model.forward_trunk, frames[i], feat_forward, grid)
+            forward.append(feat_forward)
+        feats = torch.cat([torch.stack(backward, 1), torch.stack(forward, 1)], 2)  # (b, n, 2c, h, w)
+        out = model.reconstruct(feats.flatten(0, 1), x[:, s:e].flatten(0, 1))
+        yield s, out.view(b, e - s, 3, 4 * h, 4 * w)[0]
+
+
+def recurrent_outputs(model: nn.Module, x: torch.Tensor, segment: int | None = None
+                      ) -> Iterator[tuple[int, torch.Tensor]]:
+    """A recurrent model's output frames on ``x`` ``(1, t, 3, h, w)``, as ``(start, (n, 3, sh, sw))`` pieces in order.
+
+    One piece (the whole clip) unless ``segment`` is smaller than the clip and the model can
+    run in segments exactly (BasicVSR, see the module docstring).
+    """
+    t = x.shape[1]
+    if segment is not None and segment < 1:
+        raise ValueError(f"segment must be a positive number of frames or None, got {segment}")
+    if segment and segment < t and _streams_exactly(model):
+        yield from _basicvsr_segments(model, x, segment)
+        return
+    y = model(x)
     if y.dim() != 5 or y.shape[:3] != x.shape[:3]:
         raise ValueError(
             f"evaluate_model needs a recurrent model (b, t, 3, h, w) -> (b, t, 3, s h, s w); "
             f"it returned {tuple(y.shape)} for input {tuple(x.shape)}"
         )
-    y = y[0].clamp(0, 1).mul(255).round().to(torch.uint8)  # round half to even, as numpy/BasicSR
-    return y.permute(0, 2, 3, 1).cpu().numpy()
+    yield 0, y[0]
+
+
+def _to_uint8(frame: torch.Tensor) -> np.ndarray:
+    """``(3, H, W)`` RGB in [0, 1] -> ``(H, W, 3)`` uint8: clamped, rounded half to even (as numpy/BasicSR)."""
+    return frame.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def _sliding_window(model: nn.Module, lq: np.ndarray, frames: list[int], device) -> np.ndarray:
+    """Sliding-window models on a whole clip: the window around each wanted frame (to be implemented)."""
+    raise MgvsrError(
+        f"{type(model).__name__} is a sliding-window model ({model.num_frame} frames in, the centre frame "
+        "out); evaluating it on whole clips (windows padded at the clip ends with BasicSR's "
+        "'reflection_circle') is not implemented yet"
+    )
+
+
+def super_resolve_clip(
+    model: nn.Module,
+    lq: np.ndarray,
+    device: torch.device | str = "cpu",
+    *,
+    frames: Sequence[int] | None = None,
+    flip_seq: bool = False,
+    segment: int | None = None,
+) -> np.ndarray:
+    """Run a model on one whole clip; the single place a clip goes through a model.
+
+    ``lq``: ``(t, h, w, 3)`` uint8 RGB.  A recurrent model takes ``(1, t, 3, h, w)`` RGB in
+    [0, 1] and returns ``(1, t, 3, s h, s w)``.  Returns the output frames ``frames``
+    (default: all ``t``) as ``(n, s h, s w, 3)`` uint8, clamped and rounded.
+
+    - ``flip_seq``: run on the clip followed by itself reversed (``2t`` frames) and average
+      the two outputs of each frame before rounding (BasicSR's Vimeo-90K test).
+    - ``segment``: bounded-memory inference in segments of this many frames, equal to the
+      whole-clip result (see the module docstring); None = the whole clip in one call.
+    - Sliding-window models (``num_frame``, ``center_frame_idx``) go to their own path.
+    """
+    t = len(lq)
+    wanted = list(range(t)) if frames is None else [int(i) for i in frames]
+    if any(not 0 <= i < t for i in wanted) or len(set(wanted)) != len(wanted):
+        raise ValueError(f"frames must be distinct indices in 0..{t - 1}, got {wanted}")
+    if is_sliding_window(model):
+        return _sliding_window(model, lq, wanted, device)
+    param = next(model.parameters(), None)
+    dtype = param.dtype if param is not None else torch.float32
+    x = torch.from_numpy(np.ascontiguousarray(lq)).to(device)
+    x = x.permute(0, 3, 1, 2).to(dtype).div(255).unsqueeze(0)  # (1, t, 3, h, w)
+    if flip_seq:
+        x = torch.cat([x, x.flip(1)], 1)  # frame j >= t of these is frame 2t - 1 - j
+    slot = {i: k for k, i in enumerate(wanted)}
+    out: np.ndarray | None = None
+    pending: dict[int, torch.Tensor] = {}  # flip_seq: first outputs waiting for their mirror
+    with torch.inference_mode():
+        for start, piece in recurrent_outputs(model, x, segment):
+            for k in range(piece.shape[0]):
+                j = start + k
+                i = j if j < t else 2 * t - 1 - j
+                if i not in slot:
+                    continue
+                if flip_seq and j < t:
+                    pending[i] = piece[k]
+                    continue
+                frame = 0.5 * (pending.pop(i) + piece[k]) if flip_seq else piece[k]
+                if out is None:
+                    out = np.empty((len(wanted), frame.shape[1], frame.shape[2], 3), np.uint8)
+                out[slot[i]] = _to_uint8(frame)
+    assert out is not None and not pending
+    return out
 
 
 def evaluate_model(
     model: nn.Module,
     source: ClipSource,
-    channel: str = "y",
-    crop_border: int = 0,
+    channel: str | None = None,
+    crop_border: int | None = None,
     device: torch.device | str | None = None,
     progress: bool = True,
     model_name: str | None = None,
+    segment: int | None = None,
+    protocol: Protocol | None = None,
 ) -> EvalResult:
-    """Score a recurrent model ``(b, t, 3, h, w) -> (b, t, 3, 4h, 4w)`` on whole clips.
+    """Score a model on whole clips under the protocol of ``source.name`` (:func:`protocol_for`).
 
-    ``device`` defaults to CUDA when available.  The model is put in eval mode on ``device``.
+    ``channel`` / ``crop_border`` override the protocol's.  ``device`` defaults to CUDA when
+    available; the model is put in eval mode on it.  ``segment``: bounded-memory inference
+    (see :func:`super_resolve_clip`).
     """
+    p = _resolve(source, channel, crop_border, protocol)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = model.to(device).eval()
+    flip = p.flip_seq and not is_sliding_window(model)
     return evaluate(
         source,
-        lambda lq: super_resolve_clip(model, lq, device),
-        channel,
-        crop_border,
+        lambda lq, frames: super_resolve_clip(model, lq, device, frames=frames, flip_seq=flip, segment=segment),
+        p.channel,
+        p.crop_border,
         progress,
         model_name=model_name or type(model).__name__,
+        center_frame_only=p.center_frame_only,
+        flip_seq=flip,
     )
