@@ -18,6 +18,9 @@ MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
     # mgvsr's choice: 64 features and 15 residual blocks per propagation branch (BasicSR's
     # class default), i.e. half the depth of BasicVSR: 4,075,631 parameters.
     "basicvsr_m": ("basicvsr", "BasicVSR", dict(num_feat=64, num_block=15)),
+    # The CPU demo's BasicVSR: few features and blocks so that training runs in minutes on a
+    # 2-core CPU (the project lead tunes it).  Same architecture and names as BasicVSR.
+    "basicvsr_cpu": ("basicvsr", "BasicVSR", dict(num_feat=16, num_block=2)),
     # EDVR-M (BasicSR's EDVR_M config): 3,300,131 parameters; 2,996,259 without TSA.
     "edvr_m": ("edvr", "EDVR", dict(num_feat=64, num_frame=5, deformable_groups=8,
                                    num_extract_block=5, num_reconstruct_block=10,

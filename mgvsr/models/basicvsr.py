@@ -1,0 +1,203 @@
+"""BasicVSR (Chan et al., CVPR 2021), x4, with BasicSR's parameter names and math.
+
+The network, for a clip ``x`` of ``t`` frames ``(b, t, 3, h, w)``:
+
+1. **Flow.** SpyNet flows between neighbouring frames, both ways.
+2. **Backward propagation** (frame ``t-1`` down to 0): a feature ``f`` (``num_feat``
+   channels, zero at the start) is warped from frame ``i+1`` to frame ``i`` by the flow,
+   concatenated with frame ``i`` and passed through ``backward_trunk`` (a conv and
+   ``num_block`` residual blocks); the result is frame ``i``'s backward feature.
+3. **Forward propagation** (frame 0 up to ``t-1``): the same with ``forward_trunk``.
+4. **Reconstruction**, per frame: the two features are fused by a 1x1 conv, upsampled by
+   two conv + pixel-shuffle x2 steps, ``conv_hr``, ``conv_last`` (3 channels), and added
+   to the frame upsampled x4 bilinearly.  Output ``(b, t, 3, 4h, 4w)``.
+
+Steps 2 and 3 are sequential in time.  Steps 1 and 4 are not: this implementation runs
+them as single batched calls over all frames (BasicSR calls SpyNet twice and
+reconstructs frame by frame inside the forward loop), which gives the same numbers and
+is much faster on a CPU, where small per-frame calls are bound by overhead.  ``tests/
+test_models_basicvsr.py`` holds a BasicSR-style per-frame forward and checks that both
+agree, outputs and gradients.
+
+SpyNet: ``model.spynet`` (a trainer may freeze it or give it its own learning rate).
+When none of its parameters requires a gradient, flows are computed under
+``torch.no_grad()`` so that no graph is built through it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mgvsr.models.ops import flow_to_grid, grid_warp
+from mgvsr.models.spynet import SpyNet, zero_init_flow_heads
+
+# The reconstruction runs in chunks of frames whose largest tensor (``hr_feat`` channels
+# at 4h x 4w per frame) has at most this many elements (8 MiB of float32): on a CPU the
+# high-resolution convolutions run fastest on cache-sized pieces (measured on 2 cores:
+# 1-2 frames of 32x32 per call beat both BasicSR's per-frame batch and all frames in one
+# call, see bench/bench_basicvsr_step.py), and whole-clip inference stays bounded in memory.
+RECON_CHUNK_ELEMENTS = 2 * 1024 * 1024
+
+
+@torch.no_grad()
+def default_init_weights(module: nn.Module, scale: float = 1.0) -> None:
+    """Kaiming-normal weights times ``scale`` and zero biases for every conv (BasicSR's init)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight)
+            m.weight.mul_(scale)
+            if m.bias is not None:
+                m.bias.zero_()
+
+
+class ResidualBlockNoBN(nn.Module):
+    """conv-ReLU-conv plus identity, ``(n, c, h, w) -> (n, c, h, w)``; kaiming init x 0.1."""
+
+    def __init__(self, num_feat: int = 64) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=True)
+        self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=True)
+        self.relu = nn.ReLU(inplace=True)
+        default_init_weights(self.conv1, 0.1)
+        default_init_weights(self.conv2, 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(self.relu(self.conv1(x)))
+
+
+class ConvResidualBlocks(nn.Module):
+    """A conv (``num_in_ch -> num_out_ch``), LeakyReLU 0.1, then ``num_block`` residual blocks."""
+
+    def __init__(self, num_in_ch: int = 3, num_out_ch: int = 64, num_block: int = 15) -> None:
+        super().__init__()
+        self.main = nn.Sequential(
+            nn.Conv2d(num_in_ch, num_out_ch, 3, 1, 1, bias=True),
+            nn.LeakyReLU(negative_slope=0.1, inplace=True),
+            nn.Sequential(*[ResidualBlockNoBN(num_out_ch) for _ in range(num_block)]),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.main(x)
+
+
+class BasicVSR(nn.Module):
+    """BasicVSR x4: ``forward(x (b, t, 3, h, w)) -> (b, t, 3, 4h, 4w)``, RGB in [0, 1].
+
+    Args:
+        num_feat: channels of the propagated features (64 in the paper).
+        num_block: residual blocks per propagation branch (30 in the paper, 15 in BasicSR's
+            class default).
+        spynet_path: a pretrained SpyNet file (``spynet_sintel_final-3d2a1287.pth``).
+        spynet_zero_init: start an untrained SpyNet at zero flow (identity warps) instead
+            of PyTorch's random init (BasicSR's behaviour, the default); see
+            :func:`mgvsr.models.spynet.zero_init_flow_heads`.
+        hr_feat: channels of the high-resolution tail (``upconv2``'s output, ``conv_hr``).
+            BasicSR fixes it at 64 whatever ``num_feat``; keep 64 to load BasicSR weights.
+            It dominates the cost of small models on a CPU (``conv_hr`` runs 64 -> 64
+            channels at 4h x 4w), so a CPU preset may lower it: a deviation from BasicVSR.
+    """
+
+    def __init__(self, num_feat: int = 64, num_block: int = 15, spynet_path: str | Path | None = None,
+                 spynet_zero_init: bool = False, hr_feat: int = 64) -> None:
+        super().__init__()
+        if spynet_path is not None and spynet_zero_init:
+            raise ValueError("spynet_zero_init=True would erase the pretrained SpyNet from spynet_path; pick one")
+        self.num_feat = num_feat
+        self.hr_feat = hr_feat
+        self.spynet = SpyNet(spynet_path)
+        if spynet_zero_init:
+            zero_init_flow_heads(self.spynet)
+        self.backward_trunk = ConvResidualBlocks(num_feat + 3, num_feat, num_block)
+        self.forward_trunk = ConvResidualBlocks(num_feat + 3, num_feat, num_block)
+        self.fusion = nn.Conv2d(num_feat * 2, num_feat, 1, 1, 0, bias=True)
+        self.upconv1 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1, bias=True)
+        self.upconv2 = nn.Conv2d(num_feat, hr_feat * 4, 3, 1, 1, bias=True)
+        self.conv_hr = nn.Conv2d(hr_feat, hr_feat, 3, 1, 1)
+        self.conv_last = nn.Conv2d(hr_feat, 3, 3, 1, 1)
+        self.pixel_shuffle = nn.PixelShuffle(2)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 5 or x.shape[2] != 3:
+            raise ValueError(f"BasicVSR expects (b, t, 3, h, w), got {tuple(x.shape)}")
+        b, t, _, h, w = x.shape
+        frames = x.transpose(0, 1)  # (t, b, 3, h, w): frames[i] is frame i of every clip
+        grids_forward, grids_backward = self.compute_grids(x)
+        feats_backward = self.propagate(frames, grids_backward, self.backward_trunk, reverse=True)
+        feats_forward = self.propagate(frames, grids_forward, self.forward_trunk, reverse=False)
+        feats = torch.cat([torch.stack(feats_backward, 1), torch.stack(feats_forward, 1)], 2)
+        out = self.reconstruct(feats.flatten(0, 1), x.flatten(0, 1))
+        return out.view(b, t, 3, 4 * h, 4 * w)
+
+    def compute_flows(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """SpyNet flows ``(forward, backward)``, each ``(b, t-1, 2, h, w)``, in one SpyNet call.
+
+        ``backward[:, i]`` is the flow from frame ``i`` to ``i+1`` (it warps frame ``i+1``'s
+        feature onto frame ``i``); ``forward[:, i]`` from frame ``i+1`` to ``i``.  Without
+        gradients when SpyNet is frozen (and ``x`` needs none); not computed at all when
+        SpyNet is also zero-initialised (:meth:`SpyNet.outputs_zero_flow`).
+        """
+        b, t, c, h, w = x.shape
+        needs_grad = torch.is_grad_enabled() and (
+            x.requires_grad or any(p.requires_grad for p in self.spynet.parameters()))
+        if not needs_grad and self.spynet.outputs_zero_flow():
+            # A frozen, zero-initialised SpyNet: its flows are exactly zero, skip computing them.
+            zeros = x.new_zeros(b, t - 1, 2, h, w)
+            return zeros, zeros
+        x_1 = x[:, :-1].reshape(-1, c, h, w)
+        x_2 = x[:, 1:].reshape(-1, c, h, w)
+        ref, supp = torch.cat([x_1, x_2]), torch.cat([x_2, x_1])
+        with torch.set_grad_enabled(needs_grad):
+            flows = self.spynet(ref, supp).view(2, b, t - 1, 2, h, w)
+        return flows[1], flows[0]
+
+    def compute_grids(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sampling grids of the flows, ``(t-1, b, h, w, 2)`` each (frame-major: one slice per step)."""
+        b, t, _, h, w = x.shape
+        if t == 1:
+            empty = x.new_zeros(0, b, h, w, 2)
+            return empty, empty
+        flows_forward, flows_backward = self.compute_flows(x)
+        flows = torch.stack([flows_forward, flows_backward])  # (2, b, t-1, 2, h, w)
+        grids = flow_to_grid(flows.permute(0, 2, 1, 4, 5, 3).reshape(-1, h, w, 2))
+        grids = grids.view(2, t - 1, b, h, w, 2)
+        return grids[0], grids[1]
+
+    def propagate(self, frames: torch.Tensor, grids: torch.Tensor, trunk: nn.Module,
+                  reverse: bool) -> list[torch.Tensor]:
+        """One recurrent branch over ``frames`` ``(t, b, 3, h, w)``; a ``(b, num_feat, h, w)`` per frame.
+
+        ``grids[j]`` warps the feature of the previous step onto step ``j``'s frame: frame
+        ``j+1`` onto ``j`` going backward, frame ``j`` onto ``j+1`` going forward.
+        """
+        t, b, _, h, w = frames.shape
+        order = range(t - 1, -1, -1) if reverse else range(t)
+        feats: list[torch.Tensor] = [None] * t  # type: ignore[list-item]
+        feat = frames.new_zeros(b, self.num_feat, h, w)
+        for step, i in enumerate(order):
+            if step > 0:
+                feat = grid_warp(feat, grids[i if reverse else i - 1])
+            feat = trunk(torch.cat([frames[i], feat], 1))
+            feats[i] = feat
+        return feats
+
+    def reconstruct(self, feats: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        """Per-frame upsampling, batched: ``feats`` ``(n, 2 num_feat, h, w)``, ``lr`` ``(n, 3, h, w)``
+        -> ``(n, 3, 4h, 4w)``.  Runs in chunks of frames to bound memory (see RECON_CHUNK_ELEMENTS)."""
+        n, _, h, w = feats.shape
+        chunk = max(1, RECON_CHUNK_ELEMENTS // (self.hr_feat * 16 * h * w))
+        if chunk >= n:
+            return self._reconstruct(feats, lr)
+        return torch.cat([self._reconstruct(f, l) for f, l in zip(feats.split(chunk), lr.split(chunk))])
+
+    def _reconstruct(self, feats: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        out = self.lrelu(self.fusion(feats))
+        out = self.lrelu(self.pixel_shuffle(self.upconv1(out)))
+        out = self.lrelu(self.pixel_shuffle(self.upconv2(out)))
+        out = self.lrelu(self.conv_hr(out))
+        out = self.conv_last(out)
+        return out + F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)

@@ -1,0 +1,142 @@
+"""SPyNet optical flow (Ranjan and Black, CVPR 2017) as BasicVSR uses it, with BasicSR's names.
+
+A six-level image pyramid (average pooling by 2); at each level, from the coarsest up, a
+small network of five 7x7 convolutions (8 -> 32 -> 64 -> 32 -> 16 -> 2 channels) looks at
+the reference image, the support image warped by the flow so far, and that flow, and adds
+a correction.  The flow's channel 0 is the x displacement, channel 1 the y displacement.
+
+Sizes: the pyramid needs sides that are multiples of 32, so inputs are resized (bilinear)
+up to the next multiple of 32, the flow is computed there, resized back and its x/y
+components rescaled (MMagic's scheme).  The coarsest level is ``size / 32`` pixels, so a
+32x32 input works (its coarsest level is 1x1); BasicSR's version starts from
+``floor(size / 64)`` and crashes at 32x32, and otherwise gives the same result (any size
+above 32).  Inputs smaller than 32 px (e.g. 16x16) are resized up to 32 like any other
+size that is not a multiple of 32; the flow is then as good as SpyNet's view of an
+upscaled image, which is coarse but well defined.
+
+Pretrained weights: BasicSR's ``spynet_sintel_final-3d2a1287.pth`` (``{'params': ...}``)
+loads with ``SpyNet(load_path=...)``.  Without them SpyNet starts from PyTorch's default
+initialisation, which outputs random non-zero flows; :func:`zero_init_flow_heads` makes
+an untrained SpyNet start at zero flow instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mgvsr.models.checkpoints import load_state_dict_checked, read_state_dict
+from mgvsr.models.ops import flow_warp
+
+NUM_LEVELS = 6
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class BasicModule(nn.Module):
+    """One pyramid level: ``(n, 8, h, w)`` [ref (3), warped support (3), flow (2)] -> ``(n, 2, h, w)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        channels = [8, 32, 64, 32, 16, 2]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
+            layers.append(nn.Conv2d(c_in, c_out, kernel_size=7, stride=1, padding=3))
+            if i < len(channels) - 2:
+                layers.append(nn.ReLU(inplace=False))
+        self.basic_module = nn.Sequential(*layers)  # convs at indices 0, 2, 4, 6, 8
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.basic_module(x)
+
+
+class SpyNet(nn.Module):
+    """Optical flow from ``ref`` to ``supp``: ``forward(ref, supp) -> (n, 2, h, w)``.
+
+    ``ref``, ``supp``: ``(n, 3, h, w)`` RGB in [0, 1], any ``h, w >= 1``.  The flow ``f`` is
+    such that ``flow_warp(supp, f)`` looks like ``ref``.  ``load_path``: a BasicSR SpyNet
+    checkpoint to load (``{'params': ...}``; ``mean``/``std`` may be absent from it).
+    """
+
+    def __init__(self, load_path: str | Path | None = None) -> None:
+        super().__init__()
+        self.basic_module = nn.ModuleList([BasicModule() for _ in range(NUM_LEVELS)])
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        if load_path is not None:
+            self.load_pretrained(load_path)
+
+    def load_pretrained(self, path: str | Path) -> None:
+        """Load SpyNet weights from a BasicSR (or MMagic) file; the file may omit ``mean``/``std``."""
+        state = read_state_dict(path, key="params")
+        state.setdefault("mean", self.mean.clone())
+        state.setdefault("std", self.std.clone())
+        load_state_dict_checked(self, state, strict=True, source=str(path))
+
+    @torch.no_grad()
+    def outputs_zero_flow(self) -> bool:
+        """True when every level's last conv is all zero: the flow is then exactly zero for
+        any input (see :func:`zero_init_flow_heads`)."""
+        heads = [m.basic_module[-1] for m in self.basic_module]
+        return not any(bool(conv.weight.any()) or bool(conv.bias.any()) for conv in heads)
+
+    def forward(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        if ref.dim() != 4 or ref.shape[1] != 3 or ref.shape != supp.shape:
+            raise ValueError(f"SpyNet needs ref and supp of the same shape (n, 3, h, w); "
+                             f"got {tuple(ref.shape)} and {tuple(supp.shape)}")
+        h, w = ref.shape[2:]
+        h_up, w_up = _up_to_multiple(h, 32), _up_to_multiple(w, 32)
+        if (h_up, w_up) == (h, w):  # resizing to the same size is the identity: skip it
+            return self.compute_flow(ref, supp)
+        ref = F.interpolate(ref, size=(h_up, w_up), mode="bilinear", align_corners=False)
+        supp = F.interpolate(supp, size=(h_up, w_up), mode="bilinear", align_corners=False)
+        flow = F.interpolate(self.compute_flow(ref, supp), size=(h, w), mode="bilinear", align_corners=False)
+        flow[:, 0, :, :] *= float(w) / float(w_up)
+        flow[:, 1, :, :] *= float(h) / float(h_up)
+        return flow
+
+    def compute_flow(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
+        """The pyramid computation for sides that are multiples of 32: ``(n, 2, h, w)``."""
+        n, _, h, w = ref.shape
+        # Normalise and pool ref and supp together (one call per level instead of two).
+        images = (torch.cat([ref, supp]) - self.mean) / self.std
+        pyramid = [images]
+        for _ in range(NUM_LEVELS - 1):
+            pyramid.append(F.avg_pool2d(pyramid[-1], kernel_size=2, stride=2, count_include_pad=False))
+        pyramid.reverse()  # coarsest (h / 32) first
+
+        flow = ref.new_zeros(n, 2, h // 32, w // 32)
+        for level, images in enumerate(pyramid):
+            ref_l, supp_l = images[:n], images[n:]
+            if level == 0:
+                flow_up = flow
+            else:
+                flow_up = F.interpolate(flow, scale_factor=2, mode="bilinear", align_corners=True) * 2.0
+            warped = flow_warp(supp_l, flow_up.permute(0, 2, 3, 1), padding_mode="border")
+            flow = self.basic_module[level](torch.cat([ref_l, warped, flow_up], 1)) + flow_up
+        return flow
+
+
+@torch.no_grad()
+def zero_init_flow_heads(spynet: SpyNet) -> None:
+    """Zero the last convolution of every level so that an untrained SpyNet outputs zero flow.
+
+    Each level adds its module's output to the upsampled flow of the level below, so with
+    these convolutions at zero the flow is exactly zero at every level: BasicVSR then
+    starts with identity warps (no alignment) instead of warping features by random
+    flows.  The zeroed convolutions still receive gradients (their inputs are non-zero),
+    so the flow can be learnt from there.  Do not use it on pretrained weights.
+    """
+    for module in spynet.basic_module:
+        last = module.basic_module[-1]
+        last.weight.zero_()
+        last.bias.zero_()
+
+
+def _up_to_multiple(size: int, multiple: int) -> int:
+    if size < 1:
+        raise ValueError(f"SpyNet needs images of at least 1 pixel per side, got {size}")
+    return -(-size // multiple) * multiple
