@@ -164,5 +164,5 @@ def _check_tensors(state: object, source: str) -> dict[str, torch.Tensor]:
 def _listing(title: str, names: list[str], limit: int = 20) -> str:
     if not names:
         return ""
-    more = f"\n    ... and {len(names) - limit} more" if len(names) > limit else ""
-    return f"  {title} ({len(names)}):\n" + "".join(f"    {n}\n" for n in names[:limit]) + more + ("\n" if more else "")
+    more = f"    ... and {len(names) - limit} more\n" if len(names) > limit else ""
+    return f"  {title} ({len(names)}):\n" + "".join(f"    {n}\n" for n in names[:limit]) + more
