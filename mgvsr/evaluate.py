@@ -25,7 +25,7 @@ model.
 pairs at once.  ``segment=S`` runs the same computation in pieces of ``S`` frames and gives
 the same result (to float rounding; equal on CPU in ``tests/test_eval_protocols.py``):
 
-1. SpyNet on ``S + 1`` frames at a time (flows are per pair of frames);
+1. SpyNet on a few frame pairs at a time (flows are per pair of frames);
 2. the backward branch once over the clip, keeping only its feature at every segment start
    (a checkpoint: ``t / S`` features);
 3. segment by segment, in time order: the backward features of the segment recomputed from
@@ -78,6 +78,9 @@ Upscaler = Callable[[np.ndarray, Sequence[int]], np.ndarray]
 # Frames per segment of bounded-memory inference (`mgvsr eval --segment`): about 1 GB of
 # features and activations for a 320x180 REDS clip at 64 channels, whatever its length.
 DEFAULT_SEGMENT = 10
+# Frame pairs per SpyNet call in segmented inference: its 7x7 convolutions keep 64 channels at
+# the full (padded) LR size per image, ~16 MB per image at 320x180.
+FLOW_PAIRS = 4
 
 
 @dataclass(frozen=True)
@@ -276,8 +279,9 @@ def _basicvsr_segments(model: nn.Module, x: torch.Tensor, segment: int) -> Itera
     """
     b, t, _, h, w = x.shape
     frames = x.transpose(0, 1)  # (t, b, 3, h, w)
-    # 1. flows of all neighbouring pairs (small: 2 x (t-1) x h x w x 2), SpyNet on segment + 1 frames at a time
-    parts = [model.compute_grids(x[:, s : min(s + segment, t - 1) + 1]) for s in range(0, t - 1, segment)]
+    # 1. flows of all neighbouring pairs (small: 2 x (t-1) x h x w x 2), SpyNet on a few pairs at a time
+    pairs = min(segment, FLOW_PAIRS)
+    parts = [model.compute_grids(x[:, s : min(s + pairs, t - 1) + 1]) for s in range(0, t - 1, pairs)]
     grids_forward = torch.cat([p[0] for p in parts]) if parts else None  # (t-1, b, h, w, 2)
     grids_backward = torch.cat([p[1] for p in parts]) if parts else None
     # 2. the backward branch once, keeping the feature of every segment start

@@ -137,6 +137,8 @@ def open_dataset(name: str, root: str | Path | None = None, split: str = "train"
         train = {"reds4": "reds", "vimeo90k_test": "vimeo90k"}.get(name)
         hint = f"; train on {train!r} (it holds {name} out)" if train else ""
         raise DataError(f"{name!r} is a test set{hint}")
+    if lq_root is not None and store not in (None, False):
+        raise DataError("a frame store holds its own LR frames: pass either store or lq_root, not both")
     small = cache if cache is not None else True
     if name == "sample":
         from mgvsr.data.sample import sample_source
