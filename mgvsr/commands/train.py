@@ -1,0 +1,76 @@
+"""``mgvsr train --preset P --out DIR [--root DIR] [--resume]``: run a preset.
+
+    mgvsr train --preset demo/basicvsr/ours --out runs/ours
+    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --out runs/t1-ours
+    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --out runs/t1-ours --resume
+    mgvsr train --preset table1/basicvsr_m/ours --dataset sample --model basicvsr_cpu \\
+        --iterations 20 --batch 2 --patch 16 --out runs/quick      # a quick run on the CPU
+
+Options override the preset's values for quick runs: ``--iterations`` shrinks the plan
+(every stage keeps its share; Eq. 1 keeps its meaning), ``--batch`` sets every stage's
+minibatch (LRs unchanged), ``--model`` swaps the model configuration.  Multi-GPU:
+``torchrun --nproc_per_node N -m mgvsr train ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+HELP = "train a model following a preset's plan (multigrid, Eq. 1 LR, large minibatch)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", required=True, help="preset name (see `mgvsr plan --list`)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (log.jsonl, last.pth, final.pth)")
+    parser.add_argument("--root", type=Path, help="dataset root (not needed for the embedded sample clips)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pth")
+    q = parser.add_argument_group("overrides for quick runs")
+    q.add_argument("--dataset", help="train on this dataset instead of the preset's (e.g. sample)")
+    q.add_argument("--model", help="model configuration instead of the preset's (e.g. basicvsr_cpu)")
+    q.add_argument("--iterations", type=int, help="total iterations (stages keep their shares)")
+    q.add_argument("--batch", type=int, help="minibatch of every stage (LRs unchanged)")
+    q.add_argument("--patch-div", type=int, default=1, metavar="K",
+                   help="divide every stage's LR patch by K (e.g. 4: 64 -> 16 on the sample clips)")
+    r = parser.add_argument_group("run")
+    r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
+    r.add_argument("--micro-batch", type=int, help="samples per forward/backward (gradient accumulation)")
+    r.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 autocast)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--workers", type=int, default=2, help="data loader worker processes")
+    r.add_argument("--eval-every", type=int, default=0, help="evaluate every N iterations (0: at the end)")
+    r.add_argument("--checkpoint-every", type=int, default=1000, help="write last.pth every N iterations")
+    r.add_argument("--spynet", type=Path, help="pretrained SpyNet weights (spynet_sintel_final-3d2a1287.pth)")
+    r.add_argument("--no-progress", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mgvsr.experiments import get_preset
+    from mgvsr.train import init_distributed, run_preset
+
+    preset = get_preset(args.preset)
+    _, _, device = init_distributed(args.device)
+    summary = run_preset(
+        preset,
+        out=args.out,
+        root=args.root,
+        resume=args.resume,
+        dataset=args.dataset,
+        model=args.model,
+        iterations=args.iterations,
+        batch=args.batch,
+        patch_div=args.patch_div,
+        device=device,
+        micro_batch=args.micro_batch,
+        amp=args.amp,
+        seed=args.seed,
+        num_workers=args.workers,
+        eval_every=args.eval_every,
+        checkpoint_every=args.checkpoint_every,
+        spynet_path=args.spynet,
+        progress=not args.no_progress,
+    )
+    if summary is not None:
+        print(json.dumps(summary, indent=1))
+    return 0

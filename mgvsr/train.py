@@ -1,0 +1,564 @@
+"""The trainer: the plan decides the shape and the LR of every iteration; this loop follows it.
+
+One optimizer step ``it`` of a :class:`~mgvsr.schedule.Plan`:
+
+1. the stage of ``it`` gives the window shape (``frames`` T, LR ``patch`` S) and the
+   minibatch size; windows are drawn by :class:`~mgvsr.data.windows.TrainingWindows`, whose
+   sample ``k`` is a pure function of the seed and ``k``;
+2. the LR of every parameter group is set to ``plan.lr(it)`` times the group's multiplier
+   (SpyNet's 0.125 in BasicVSR's recipe);
+3. forward, Charbonnier loss, backward (a step may be split into micro-batches whose
+   gradients accumulate: the same update as one large batch, at lower peak memory, and
+   on a CPU faster per sample), Adam step;
+4. time is kept in two parts: *compute* (forward, backward, step; the device
+   synchronised) and *data* (waiting for the loader and the copy to the device).  The
+   paper reports compute only; the run log has both.
+
+A run writes into ``out``: ``log.jsonl`` (a JSON line per iteration, per evaluation and
+per stage end), ``last.pth`` (the state to resume from, written atomically at every
+stage end, every ``checkpoint_every`` iterations and on interruption) and ``final.pth``
+(``{"params": state_dict}``, readable by :func:`mgvsr.models.checkpoints.load_pretrained`
+and by BasicSR).  ``resume=True`` continues from ``last.pth`` exactly: on a CPU the losses
+after a resume equal those of an uninterrupted run.
+
+Distributed: launched by ``torchrun`` (``WORLD_SIZE > 1``), each process takes
+``batch / world_size`` samples of every step and DistributedDataParallel averages the
+gradients (NCCL on CUDA, gloo on CPU): the same update as one process with the whole batch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.utils.data import DataLoader
+
+from mgvsr.data.source import ClipSource
+from mgvsr.data.windows import TrainingWindows
+from mgvsr.errors import MgvsrError, PlanError
+from mgvsr.schedule import Plan
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    """Everything about a run that is not the plan, the model or the data.
+
+    - ``micro_batch``: samples per forward/backward (gradient accumulation); None = the
+      whole per-process batch at once.
+    - ``frozen_iters`` / ``frozen``: the recipe's warm start. ``frozen="flow"`` keeps the
+      flow network (``model.spynet``) fixed for the first ``frozen_iters`` steps (BasicVSR);
+      ``frozen="all-but-fusion"`` trains only ``model.fusion`` for them (EDVR's TSA recipe).
+    - ``flow_lr_mult``: the flow network's LR multiplier once it trains (BasicVSR: 0.125).
+    - ``eval_every``: evaluate on the test clips every so many iterations (and always at
+      the end); 0 = only at the end.  ``checkpoint_every``: likewise for ``last.pth``
+      (always at stage ends).
+    - ``amp``: mixed precision (bfloat16 autocast; float16 with loss scaling on CUDA
+      devices without bfloat16).
+    """
+
+    seed: int = 0
+    device: str = "auto"
+    micro_batch: int | None = None
+    frozen_iters: int = 0
+    frozen: str = "flow"
+    flow_lr_mult: float = 1.0
+    betas: tuple[float, float] = (0.9, 0.99)
+    eval_every: int = 0
+    checkpoint_every: int = 0
+    num_workers: int = 0
+    amp: bool = False
+    augment: bool = True
+    reverse: bool = False
+    progress: bool = True
+    eval_channel: str = "y"
+    extra: dict = field(default_factory=dict)  # free-form, kept in the log (preset name, ...)
+
+
+def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    """Charbonnier loss ``mean(sqrt((pred - target)^2 + eps))`` (BasicSR's CharbonnierLoss)."""
+    return torch.sqrt((pred - target) ** 2 + eps).mean()
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``"auto"``: CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MgvsrError(f"device {name!r} asked for, but torch sees no CUDA device")
+    return device
+
+
+def samples_before(plan: Plan, it: int) -> int:
+    """Training samples consumed by steps ``0 .. it - 1``."""
+    index, stage = plan.at(it)
+    return sum(s.samples for s in plan.stages[:index]) + (it - stage.start) * stage.batch
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def target_frames(model: nn.Module, gt: torch.Tensor) -> torch.Tensor:
+    """The GT the model predicts: every frame (recurrent models) or the centre one (EDVR)."""
+    center = getattr(unwrap(model), "center_frame_idx", None)
+    return gt if center is None else gt[:, center]
+
+
+def _flow_params(model: nn.Module) -> list[nn.Parameter]:
+    spynet = getattr(model, "spynet", None)
+    return list(spynet.parameters()) if spynet is not None else []
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
+    """Adam with two groups: the flow network (LR x ``flow_lr_mult``) and the rest."""
+    flow = {id(p) for p in _flow_params(model)}
+    main = [p for p in model.parameters() if id(p) not in flow]
+    groups = [{"params": main, "lr_mult": 1.0, "name": "main"}]
+    if flow:
+        groups.append({"params": _flow_params(model), "lr_mult": cfg.flow_lr_mult, "name": "flow"})
+    return torch.optim.Adam(groups, lr=0.0, betas=cfg.betas)
+
+
+def set_frozen(model: nn.Module, cfg: TrainConfig, it: int) -> None:
+    """Freeze or unfreeze the recipe's parameters for step ``it``."""
+    frozen = it < cfg.frozen_iters
+    if cfg.frozen == "flow":
+        for p in _flow_params(model):
+            p.requires_grad_(not frozen)
+    elif cfg.frozen == "all-but-fusion":
+        for name, p in model.named_parameters():
+            p.requires_grad_(not frozen or name.startswith("fusion."))
+    else:
+        raise MgvsrError(f"unknown frozen recipe {cfg.frozen!r}; expected 'flow' or 'all-but-fusion'")
+
+
+def atomic_save(obj: object, path: Path) -> None:
+    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class RunLog:
+    """``log.jsonl``: one JSON object a line; truncated to a checkpoint's iteration on resume."""
+
+    def __init__(self, path: Path, enabled: bool = True) -> None:
+        self.path = path
+        self.enabled = enabled
+
+    def truncate_after(self, iteration: int) -> None:
+        """Keep the records of iterations ``< iteration`` (and evaluations/stage ends at it)."""
+        if not self.enabled or not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            rec = json.loads(line)
+            if rec["it"] < iteration or (rec["it"] == iteration and rec["event"] != "step"):
+                kept.append(line)
+        self.path.write_text("".join(k + "\n" for k in kept))
+
+    def write(self, **record) -> None:
+        if self.enabled:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """The records of a run's ``log.jsonl``."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+@dataclass
+class Totals:
+    """Seconds spent so far (carried through checkpoints)."""
+
+    compute: float = 0.0
+    data: float = 0.0
+    eval: float = 0.0
+    stage_compute: list = field(default_factory=list)
+    stage_data: list = field(default_factory=list)
+
+    @property
+    def train(self) -> float:
+        """Training wall-clock: compute plus data, without evaluations and checkpoints."""
+        return self.compute + self.data
+
+
+class Trainer:
+    """Trains ``model`` on ``train`` clips following ``plan``; evaluates on ``test`` clips.
+
+    ``evaluate`` is a function ``(model, source) -> {"mean": {"psnr", "ssim"}, ...}``
+    (default: :func:`mgvsr.evaluate.evaluate_model` on the Y channel).
+    """
+
+    def __init__(self, model: nn.Module, plan: Plan, train: ClipSource, out: str | Path,
+                 cfg: TrainConfig | None = None, test: ClipSource | None = None,
+                 evaluate=None) -> None:
+        self.cfg = cfg or TrainConfig()
+        self.plan = plan
+        self.train_source = train
+        self.test_source = test
+        self.out = Path(out)
+        self.device = resolve_device(self.cfg.device)
+        self.rank, self.world = _dist_rank_world()
+        self.is_main = self.rank == 0
+        self._evaluate = evaluate
+        self._check_plan()
+        self.model = model.to(self.device)
+        self.optimizer = make_optimizer(self.model, self.cfg)
+        self.ddp = None
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+        self.scaler = self._make_scaler()
+        self.it = 0
+        self.totals = Totals(stage_compute=[0.0] * len(plan), stage_data=[0.0] * len(plan))
+        self.evals: list[dict] = []
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self.log = RunLog(self.out / "log.jsonl", enabled=self.is_main)
+
+    # ---- checks ----------------------------------------------------------------------------
+    def _check_plan(self) -> None:
+        """Refuse a plan its data or model cannot run, before the first iteration."""
+        src = self.train_source
+        names = src.clips()
+        if not names:
+            raise PlanError(f"{src.name}: the training set holds no clips")
+        min_frames = min(src.num_frames(c) for c in names)
+        sizes = [src.lq_size(c) for c in names]
+        min_size = min(sizes, key=lambda hw: min(hw))
+        self.plan.check_fits(max_frames=min_frames, min_lq_size=min_size)
+        for j, s in enumerate(self.plan.stages):
+            per_rank, rem = divmod(s.batch, self.world)
+            if rem:
+                raise PlanError(f"stage {j + 1} batch {s.batch} does not split over {self.world} processes")
+            mb = self.cfg.micro_batch or per_rank
+            if per_rank % mb:
+                raise PlanError(
+                    f"stage {j + 1}: per-process batch {per_rank} is not a multiple of micro_batch {mb}"
+                )
+
+    def _make_scaler(self):
+        if self.cfg.amp and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            return torch.amp.GradScaler("cuda")
+        return None
+
+    def _autocast(self):
+        if not self.cfg.amp:
+            return contextlib.nullcontext()
+        dtype = torch.float16 if self.scaler is not None else torch.bfloat16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "version": CHECKPOINT_VERSION,
+            "params": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": None if self.scaler is None else self.scaler.state_dict(),
+            "iteration": self.it,
+            "totals": asdict(self.totals),
+            "evals": self.evals,
+            "plan": self.plan.to_dict(),
+            "config": _jsonable(asdict(self.cfg)),
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def save(self, name: str = "last.pth") -> None:
+        if self.is_main:
+            atomic_save(self.state_dict(), self.out / name)
+
+    def load(self, path: str | Path) -> None:
+        """Restore a ``last.pth`` written by :meth:`save` (the plan must be the same)."""
+        path = Path(path)
+        if not path.is_file():
+            raise MgvsrError(f"cannot resume: no checkpoint at {path}")
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        if state.get("version") != CHECKPOINT_VERSION or "optimizer" not in state:
+            raise MgvsrError(f"cannot resume from {path}: not a checkpoint written by mgvsr's trainer")
+        if state["plan"] != self.plan.to_dict():
+            raise MgvsrError(
+                f"cannot resume from {path}: it was written for a different plan "
+                f"({state['plan'].get('name') or 'unnamed'}, {state['plan']['total_iterations']} iterations)"
+            )
+        unwrap(self.model).load_state_dict(state["params"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.it = state["iteration"]
+        self.totals = Totals(**state["totals"])
+        self.evals = state["evals"]
+        torch.set_rng_state(state["torch_rng"])
+
+    # ---- the loop ----------------------------------------------------------------------------
+    def _loader(self, stage_index: int, first_it: int) -> DataLoader:
+        """Windows of the stage's shape for this process, from step ``first_it`` to the stage end."""
+        stage = self.plan.stages[stage_index]
+        steps = stage.end - first_it
+        per_rank = stage.batch // self.world
+        offset = samples_before(self.plan, first_it)
+        dataset = TrainingWindows(self.train_source, stage.frames, stage.patch, length=steps * stage.batch,
+                                  seed=self.cfg.seed, offset=offset, augment=self.cfg.augment,
+                                  reverse=self.cfg.reverse)
+        # this process's share of every step: samples [rank * per_rank, (rank + 1) * per_rank)
+        indices = [s * stage.batch + self.rank * per_rank + i for s in range(steps) for i in range(per_rank)]
+        return DataLoader(dataset, batch_size=self.cfg.micro_batch or per_rank, sampler=indices,
+                          num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda",
+                          persistent_workers=False)
+
+    def _sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def _step(self, batches, stage_index: int) -> tuple[float, float, float]:
+        """One optimizer step over ``batches`` (an iterator of micro-batches).
+
+        Returns ``(loss, compute seconds, data seconds)``.
+        """
+        stage = self.plan.stages[stage_index]
+        per_rank = stage.batch // self.world
+        micro = self.cfg.micro_batch or per_rank
+        n_micro = per_rank // micro
+        lr = self.plan.lr(self.it)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr * group["lr_mult"]
+        set_frozen(unwrap(self.model), self.cfg, self.it)
+        net = self.ddp or self.model
+        net.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        compute = data = 0.0
+        loss_sum = 0.0
+        for k in range(n_micro):
+            t0 = time.perf_counter()
+            lq, gt = next(batches)
+            lq = lq.to(self.device, non_blocking=True)
+            gt = gt.to(self.device, non_blocking=True)
+            self._sync()
+            t1 = time.perf_counter()
+            sync_ctx = net.no_sync() if (self.ddp is not None and k < n_micro - 1) else contextlib.nullcontext()
+            with sync_ctx:
+                with self._autocast():
+                    out = net(lq)
+                    loss = charbonnier(out.float(), target_frames(net, gt))
+                scaled = loss * (lq.shape[0] / per_rank)
+                if self.scaler is not None:
+                    self.scaler.scale(scaled).backward()
+                else:
+                    scaled.backward()
+            loss_sum += loss.detach() * lq.shape[0]
+            self._sync()
+            t2 = time.perf_counter()
+            data += t1 - t0
+            compute += t2 - t1
+        t2 = time.perf_counter()
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        loss_mean = loss_sum / per_rank
+        if self.world > 1:
+            dist.all_reduce(loss_mean)
+            loss_mean /= self.world
+        loss_value = float(loss_mean)  # synchronises the device
+        compute += time.perf_counter() - t2
+        return loss_value, compute, data
+
+    def evaluate(self) -> dict | None:
+        """Scores on the test clips (main process), logged and kept in ``self.evals``."""
+        if self.test_source is None or not self.is_main:
+            return None
+        t0 = time.perf_counter()
+        model = unwrap(self.model)
+        was_training = model.training
+        model.eval()
+        if self._evaluate is not None:
+            scores = self._evaluate(model, self.test_source)
+        else:
+            from mgvsr.evaluate import evaluate_model
+
+            scores = evaluate_model(model, self.test_source, channel=self.cfg.eval_channel,
+                                    device=self.device, progress=False)
+        model.train(was_training)
+        if hasattr(scores, "to_dict"):
+            scores = scores.to_dict()
+        seconds = time.perf_counter() - t0
+        self.totals.eval += seconds
+        record = {"it": self.it, "psnr": scores["mean"]["psnr"], "ssim": scores["mean"]["ssim"],
+                  "train_seconds": self.totals.train, "compute_seconds": self.totals.compute,
+                  "eval_seconds": seconds,
+                  "clips": {k: {"psnr": v["psnr"], "ssim": v["ssim"]} for k, v in scores.get("clips", {}).items()}}
+        self.evals.append(record)
+        self.log.write(event="eval", **record)
+        return record
+
+    def run(self, resume: bool = False) -> dict:
+        """Train to the end of the plan (from ``last.pth`` when ``resume``); returns a summary."""
+        from tqdm.auto import tqdm
+
+        torch.manual_seed(self.cfg.seed)
+        if resume:
+            self.load(self.out / "last.pth")
+            self.log.truncate_after(self.it)
+        elif self.is_main:
+            self.log.path.write_text("")
+            self.log.write(event="start", it=0, plan=self.plan.to_dict(), config=_jsonable(asdict(self.cfg)),
+                           model=type(unwrap(self.model)).__name__, world_size=self.world,
+                           device=str(self.device))
+        total = self.plan.total_iterations
+        bar = tqdm(total=total, initial=self.it, desc="training", unit="it",
+                   disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True)
+        self._in_step = False
+        try:
+            while self.it < total:
+                index, stage = self.plan.at(self.it)
+                batches = iter(self._loader(index, self.it))
+                while self.it < stage.end:
+                    self._in_step = True  # an interruption now leaves no consistent state to save
+                    loss, compute, data = self._step(batches, index)
+                    if not math.isfinite(loss):
+                        raise MgvsrError(f"loss became {loss} at iteration {self.it} (stage {index + 1}, "
+                                         f"lr {self.plan.lr(self.it):.3g}); try a smaller LR or longer warmup")
+                    self.totals.compute += compute
+                    self.totals.data += data
+                    self.totals.stage_compute[index] += compute
+                    self.totals.stage_data[index] += data
+                    self.log.write(event="step", it=self.it, stage=index, patch=stage.patch,
+                                   frames=stage.frames, batch=stage.batch, lr=self.plan.lr(self.it),
+                                   loss=loss, compute=compute, data=data,
+                                   train_seconds=self.totals.train)
+                    self.it += 1
+                    self._in_step = False
+                    bar.update(1)
+                    bar.set_postfix(stage=f"{index + 1}/{len(self.plan)} {stage.label}", loss=f"{loss:.4f}",
+                                    refresh=False)
+                    at_stage_end = self.it == stage.end
+                    if self.cfg.eval_every and self.it % self.cfg.eval_every == 0 and self.it < total:
+                        self.evaluate()
+                    if at_stage_end:
+                        self.log.write(event="stage_end", it=self.it, stage=index,
+                                       compute=self.totals.stage_compute[index],
+                                       data=self.totals.stage_data[index])
+                    if at_stage_end or (self.cfg.checkpoint_every and self.it % self.cfg.checkpoint_every == 0):
+                        self.save()
+        except KeyboardInterrupt:
+            if not self._in_step:
+                self.save()  # the state after the last completed step
+            raise
+        finally:
+            bar.close()
+        if not self.evals or self.evals[-1]["it"] != self.it:
+            self.evaluate()
+        if self.is_main:
+            atomic_save({"params": unwrap(self.model).state_dict()}, self.out / "final.pth")
+        summary = self.summary()
+        self.log.write(event="end", **summary)
+        return summary
+
+    def summary(self) -> dict:
+        last = self.evals[-1] if self.evals else {}
+        return {
+            "it": self.it,
+            "train_seconds": self.totals.train,
+            "compute_seconds": self.totals.compute,
+            "data_seconds": self.totals.data,
+            "eval_seconds": self.totals.eval,
+            "stage_compute_seconds": self.totals.stage_compute,
+            "stage_data_seconds": self.totals.stage_data,
+            "psnr": last.get("psnr"),
+            "ssim": last.get("ssim"),
+            "samples": self.plan.samples,
+        }
+
+
+def _dist_rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: str = "auto") -> tuple[int, int, str]:
+    """Join the process group ``torchrun`` describes (``WORLD_SIZE > 1``); NCCL on CUDA, gloo on CPU.
+
+    Returns ``(rank, world_size, device)``; each CUDA process uses GPU ``LOCAL_RANK``.
+    A single process (no ``WORLD_SIZE``) returns ``(0, 1, device)`` untouched.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, device
+    use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        device = f"cuda:{local}"
+    else:
+        device = "cpu"
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def _jsonable(obj):
+    return json.loads(json.dumps(obj, default=str))
+
+
+# ---- a preset, end to end --------------------------------------------------------------------
+
+
+def open_sources(dataset: str, root: str | Path | None, test_dataset: str | None = None):
+    """``(train, test)`` clip sources of a preset's dataset (``test`` may be None)."""
+    from mgvsr.data.datasets import open_dataset
+
+    train = open_dataset(dataset, root, split="train")
+    test_name = dataset if test_dataset is None or dataset in ("sample", "folder") else test_dataset
+    try:
+        test = open_dataset(test_name, root, split="test")
+    except MgvsrError:
+        test = None  # no held-out clips under this root: train without periodic evaluation
+    return train, test
+
+
+def run_preset(preset, out: str | Path, *, root=None, resume: bool = False, dataset: str | None = None,
+               model: str | None = None, iterations: int | None = None, batch: int | None = None,
+               patch_div: int = 1, spynet_path=None, evaluate=None, **config) -> dict:
+    """Train ``preset`` (an :class:`mgvsr.experiments.Preset`) into ``out``; returns the summary.
+
+    ``dataset``, ``model``, ``iterations``, ``batch`` and ``patch_div`` override the preset
+    (see :func:`mgvsr.schedule.shrink`); ``config`` holds :class:`TrainConfig` fields.
+    """
+    from mgvsr.models import build_model
+    from mgvsr.schedule import shrink
+
+    plan = preset.plan
+    frozen_iters = preset.flow_frozen_iters or preset.fusion_only_iters
+    if iterations is not None or batch is not None or patch_div != 1:
+        new = shrink(plan, iterations=iterations, batch=batch, patch_div=patch_div)
+        frozen_iters = round(frozen_iters * new.total_iterations / plan.total_iterations)
+        plan = new
+    model_name = model or preset.model
+    kwargs = {"spynet_path": spynet_path} if spynet_path is not None else {}
+    net = build_model(model_name, **kwargs)
+    train, test = open_sources(dataset or preset.dataset, root, preset.test_dataset)
+    cfg = TrainConfig(
+        frozen_iters=frozen_iters,
+        frozen="all-but-fusion" if preset.fusion_only_iters else "flow",
+        flow_lr_mult=preset.flow_lr_mult,
+        extra={"preset": preset.name, "model": model_name, "dataset": dataset or preset.dataset},
+        **config,
+    )
+    trainer = Trainer(net, plan, train, out, cfg, test=test, evaluate=evaluate)
+    return trainer.run(resume=resume)
