@@ -12,12 +12,15 @@ The network, for a clip ``x`` of ``t`` frames ``(b, t, 3, h, w)``:
    two conv + pixel-shuffle x2 steps, ``conv_hr``, ``conv_last`` (3 channels), and added
    to the frame upsampled x4 bilinearly.  Output ``(b, t, 3, 4h, 4w)``.
 
-Steps 2 and 3 are sequential in time.  Steps 1 and 4 are not: this implementation runs
-them as single batched calls over all frames (BasicSR calls SpyNet twice and
-reconstructs frame by frame inside the forward loop), which gives the same numbers and
-is much faster on a CPU, where small per-frame calls are bound by overhead.  ``tests/
-test_models_basicvsr.py`` holds a BasicSR-style per-frame forward and checks that both
-agree, outputs and gradients.
+Steps 2 and 3 are sequential in time.  Steps 1 and 4 are not: this implementation
+computes all flows in one SpyNet call and the sampling grids of all of them at once,
+and reconstructs after the loops, over frames taken together in cache-sized chunks
+(BasicSR calls SpyNet twice, rebuilds the grid at every warp and reconstructs frame by
+frame inside the forward loop).  The numbers are the same: ``tests/test_models_basicvsr.py``
+holds a BasicSR-style per-frame forward and checks that both agree, outputs and
+gradients.  The gain is small for BasicSR's architecture on a CPU, whose cost is
+arithmetic (SpyNet's 7x7 convolutions, and ``conv_hr``: 64 channels at 4h x 4w whatever
+``num_feat``), not per-call overhead: see ``bench/bench_basicvsr_step.py``.
 
 SpyNet: ``model.spynet`` (a trainer may freeze it or give it its own learning rate).
 When none of its parameters requires a gradient, flows are computed under
@@ -186,8 +189,9 @@ class BasicVSR(nn.Module):
         return feats
 
     def reconstruct(self, feats: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
-        """Per-frame upsampling, batched: ``feats`` ``(n, 2 num_feat, h, w)``, ``lr`` ``(n, 3, h, w)``
-        -> ``(n, 3, 4h, 4w)``.  Runs in chunks of frames to bound memory (see RECON_CHUNK_ELEMENTS)."""
+        """Per-frame upsampling: ``feats`` ``(n, 2 num_feat, h, w)``, ``lr`` ``(n, 3, h, w)`` ->
+        ``(n, 3, 4h, 4w)``, ``n`` frames (any batch and time order), in chunks of frames of
+        at most ``RECON_CHUNK_ELEMENTS`` per high-resolution tensor."""
         n, _, h, w = feats.shape
         chunk = max(1, RECON_CHUNK_ELEMENTS // (self.hr_feat * 16 * h * w))
         if chunk >= n:
