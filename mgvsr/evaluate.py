@@ -75,8 +75,10 @@ __all__ = [
 # (LQ clip (t, h, w, 3) uint8, output frames wanted [i, ...]) -> SR frames (n, s*h, s*w, 3) uint8
 Upscaler = Callable[[np.ndarray, Sequence[int]], np.ndarray]
 
-# Frames per segment of bounded-memory inference (`mgvsr eval --segment`): about 1 GB of
-# features and activations for a 320x180 REDS clip at 64 channels, whatever its length.
+# Frames per segment of bounded-memory inference (`mgvsr eval --segment`).  Measured on CPU
+# (bench/bench_eval_memory.py, 64 features, 320x180 -> 1280x720, peak of the whole process):
+# 2.2 GB at 20 frames, 2.3 GB at 40, 2.6 GB at 100 (264 MB of it the uint8 output), against
+# 2.7 GB and 4.4 GB for 20 and 40 frames in one call (+85 MB per frame).
 DEFAULT_SEGMENT = 10
 # Frame pairs per SpyNet call in segmented inference: its 7x7 convolutions keep 64 channels at
 # the full (padded) LR size per image, ~16 MB per image at 320x180.
