@@ -6,8 +6,7 @@ in a temporary folder from real frames (the Vid4 clips of ../shared/data, croppe
 and upscaled; synthetic frames if they are absent), its store is written with
 ``write_store``, and both are read through the trainer's ``TrainingWindows`` by a
 ``DataLoader`` with 2 worker processes.  Two more readers show what the trainer could do
-next with the store: windows returned as uint8 (converted to float on the GPU instead of in
-the workers), whole batches written straight from the memory map into one shared-memory
+next with the store: whole batches written straight from the memory map into one shared-memory
 uint8 tensor (one copy per window, no collation), and the same with the flips and
 transpositions left to the GPU (see :class:`Uint8Batches`).
 
@@ -43,7 +42,7 @@ from mgvsr.data.io import list_frames, read_frame, write_frame
 from mgvsr.data.reds import RedsSource
 from mgvsr.data.resize import bicubic_downscale
 from mgvsr.data.store import open_store, write_store
-from mgvsr.data.windows import TrainingWindows, augment
+from mgvsr.data.windows import TrainingWindows
 from mgvsr.paths import shared_data_dir
 
 FRAMES, PATCH = 15, 64  # the paper's largest REDS stage: 15 frames, LR 64x64 (GT 256x256)
@@ -85,16 +84,15 @@ def build_tree(root: Path, n_clips: int, n_frames: int) -> None:
             write_frame(root / "train_sharp_bicubic" / "X4" / clip / f"{i:08d}.png", lq[i])
 
 
-class Uint8Windows(TrainingWindows):
-    """The same windows as :class:`TrainingWindows`, returned as uint8 ``(t, h, w, 3)`` (float conversion left to the GPU)."""
-
-    def __getitem__(self, i: int):
-        s = self.spec(self.offset + i)
-        indices = list(range(s.start, s.start + self.frames))
-        box = (s.top, s.left, self.patch, self.patch)
-        lq = augment(self.source.read_lq(s.clip, indices, box), s.hflip, s.vflip, s.transpose)
-        gt = augment(self.source.read_gt(s.clip, indices, box), s.hflip, s.vflip, s.transpose)
-        return torch.from_numpy(np.ascontiguousarray(lq)), torch.from_numpy(np.ascontiguousarray(gt))
+def augment(frames: np.ndarray, hflip: bool, vflip: bool, transpose: bool) -> np.ndarray:
+    """The windows' flips / transposition on ``(t, h, w, 3)`` numpy frames (a view where possible)."""
+    if hflip:
+        frames = frames[:, :, ::-1]
+    if vflip:
+        frames = frames[:, ::-1]
+    if transpose:
+        frames = frames.transpose(0, 2, 1, 3)
+    return frames
 
 
 class Uint8Batches(torch.utils.data.Dataset):
@@ -231,9 +229,8 @@ def main() -> None:
               f"{args.workers} workers, batch {args.batch}; torch threads {torch.get_num_threads()}\n")
 
         readers = {
-            "PNG files, float windows": (TrainingWindows(png, FRAMES, PATCH, length=10**6, seed=1), args.png_batches),
-            "store, float windows": (TrainingWindows(store, FRAMES, PATCH, length=10**6, seed=1), args.store_batches),
-            "store, uint8 windows": (Uint8Windows(store, FRAMES, PATCH, length=10**6, seed=1), args.store_batches),
+            "PNG files, windows": (TrainingWindows(png, FRAMES, PATCH, length=10**6, seed=1), args.png_batches),
+            "store, windows": (TrainingWindows(store, FRAMES, PATCH, length=10**6, seed=1), args.store_batches),
             "store, uint8 batches": (Uint8Batches(TrainingWindows(store, FRAMES, PATCH, length=10**6, seed=1),
                                                   args.batch), args.store_batches),
             "store, batches, flip on GPU": (Uint8Batches(TrainingWindows(store, FRAMES, PATCH, length=10**6, seed=1),
@@ -258,13 +255,11 @@ def main() -> None:
           f"-> consumes {consume_h100:.0f} windows/s (target: the store at >= 5x, {5 * consume_h100:.0f}/s)")
     print(f"one V100 at {args.v100_tflops:g} TFLOP/s sustained, {args.v100_batch} windows per GPU: {v100_step:.2f} s/step "
           f"-> consumes {consume_v100:.1f} windows/s per GPU")
-    store_med = statistics.median(rates["store, float windows"])
-    print(f"store vs PNG (float windows): {store_med / statistics.median(rates['PNG files, float windows']):.0f}x; "
-          f"from the store, uint8 windows {statistics.median(rates['store, uint8 windows']) / store_med:.1f}x "
-          f"uint8 batches {statistics.median(rates['store, uint8 batches']) / store_med:.1f}x, "
+    store_med = statistics.median(rates["store, windows"])
+    print(f"store vs PNG (the trainer's windows): {store_med / statistics.median(rates['PNG files, windows']):.0f}x; "
+          f"from the store, uint8 batches {statistics.median(rates['store, uint8 batches']) / store_med:.1f}x, "
           f"batches flipped on the GPU {statistics.median(rates['store, batches, flip on GPU']) / store_med:.1f}x "
-          "float windows")
-
+          "the trainer's windows")
 
 if __name__ == "__main__":
     main()

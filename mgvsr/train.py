@@ -42,7 +42,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader
 
 from mgvsr.data.source import ClipSource
-from mgvsr.data.windows import TrainingWindows
+from mgvsr.data.windows import TrainingWindows, to_float
 from mgvsr.errors import MgvsrError, PlanError
 from mgvsr.schedule import Plan
 
@@ -80,7 +80,7 @@ class TrainConfig:
     augment: bool = True
     reverse: bool = False
     progress: bool = True
-    eval_channel: str = "y"
+    eval_channel: str | None = None  # None: the benchmark's protocol (RGB for REDS4, Y for Vid4 ...)
     extra: dict = field(default_factory=dict)  # free-form, kept in the log (preset name, ...)
 
 
@@ -311,7 +311,10 @@ class Trainer:
         steps = stage.end - first_it
         per_rank = stage.batch // self.world
         offset = samples_before(self.plan, first_it)
-        dataset = TrainingWindows(self.train_source, stage.frames, stage.patch, length=steps * stage.batch,
+        from mgvsr.data.vimeo import window_source
+
+        # Vimeo-90K: septuplets are mirrored to 14 frames only for stages longer than 7 frames
+        dataset = TrainingWindows(window_source(self.train_source, stage.frames), stage.frames, stage.patch, length=steps * stage.batch,
                                   seed=self.cfg.seed, offset=offset, augment=self.cfg.augment,
                                   reverse=self.cfg.reverse)
         # this process's share of every step: samples [rank * per_rank, (rank + 1) * per_rank)
@@ -345,8 +348,8 @@ class Trainer:
         for k in range(n_micro):
             t0 = time.perf_counter()
             lq, gt = next(batches)
-            lq = lq.to(self.device, non_blocking=True)
-            gt = gt.to(self.device, non_blocking=True)
+            lq = to_float(lq.to(self.device, non_blocking=True))
+            gt = to_float(gt.to(self.device, non_blocking=True))
             self._sync()
             t1 = time.perf_counter()
             sync_ctx = net.no_sync() if (self.ddp is not None and k < n_micro - 1) else contextlib.nullcontext()
@@ -519,22 +522,26 @@ def _jsonable(obj):
 # ---- a preset, end to end --------------------------------------------------------------------
 
 
-def open_sources(dataset: str, root: str | Path | None, test_dataset: str | None = None):
-    """``(train, test)`` clip sources of a preset's dataset (``test`` may be None)."""
+def open_sources(dataset: str, root: str | Path | None, test_dataset: str | None = None, store=None):
+    """``(train, test)`` clip sources: ``dataset``'s training split and ``test_dataset``'s test split
+    (``dataset``'s own test split when None).  ``test`` is None, with a warning, where the root holds
+    no test clips; then the run trains without evaluations."""
+    import warnings
+
     from mgvsr.data.datasets import open_dataset
 
-    train = open_dataset(dataset, root, split="train")
-    test_name = dataset if test_dataset is None or dataset in ("sample", "folder") else test_dataset
+    train = open_dataset(dataset, root, split="train", store=store)
     try:
-        test = open_dataset(test_name, root, split="test")
-    except MgvsrError:
-        test = None  # no held-out clips under this root: train without periodic evaluation
+        test = open_dataset(test_dataset or dataset, root, split="test", store=store)
+    except MgvsrError as exc:
+        warnings.warn(f"no evaluation during training: {exc}", stacklevel=2)
+        test = None
     return train, test
 
 
 def run_preset(preset, out: str | Path, *, root=None, resume: bool = False, dataset: str | None = None,
                model: str | None = None, iterations: int | None = None, batch: int | None = None,
-               patch_div: int = 1, spynet_path=None, evaluate=None, **config) -> dict:
+               patch_div: int = 1, spynet_path=None, evaluate=None, store=None, **config) -> dict:
     """Train ``preset`` (an :class:`mgvsr.experiments.Preset`) into ``out``; returns the summary.
 
     ``dataset``, ``model``, ``iterations``, ``batch`` and ``patch_div`` override the preset
@@ -552,7 +559,9 @@ def run_preset(preset, out: str | Path, *, root=None, resume: bool = False, data
     model_name = model or preset.model
     kwargs = {"spynet_path": spynet_path} if spynet_path is not None else {}
     net = build_model(model_name, **kwargs)
-    train, test = open_sources(dataset or preset.dataset, root, preset.test_dataset)
+    # an overridden dataset is tested on its own held-out clips, not on the preset's benchmark
+    test_dataset = None if dataset is not None else preset.test_dataset
+    train, test = open_sources(dataset or preset.dataset, root, test_dataset, store=store)
     cfg = TrainConfig(
         frozen_iters=frozen_iters,
         frozen="all-but-fusion" if preset.fusion_only_iters else "flow",

@@ -9,7 +9,7 @@ import torch
 from mgvsr.data.folders import FolderSource
 from mgvsr.data.io import write_frame
 from mgvsr.data.resize import bicubic_downscale
-from mgvsr.data.windows import TrainingWindows
+from mgvsr.data.windows import TrainingWindows, to_float
 from mgvsr.errors import DataError
 
 
@@ -40,12 +40,14 @@ def test_window_shapes_and_range(tiny_source):
     ds = TrainingWindows(tiny_source, frames=5, patch=8, length=6, seed=1)
     lq, gt = ds[3]
     assert lq.shape == (5, 3, 8, 8) and gt.shape == (5, 3, 32, 32)
-    assert lq.dtype == gt.dtype == torch.float32
-    assert 0.0 <= float(lq.min()) and float(gt.max()) <= 1.0
+    assert lq.dtype == gt.dtype == torch.uint8
+    f = to_float(lq)
+    assert f.dtype == torch.float32 and 0.0 <= float(f.min()) and float(f.max()) <= 1.0
+    torch.testing.assert_close(f * 255, lq.float())
 
 
 def _unaugment(window, s):
-    x = (window.numpy().transpose(0, 2, 3, 1) * 255).round().astype(np.uint8)
+    x = window.numpy().transpose(0, 2, 3, 1)
     if s.transpose:
         x = x.transpose(0, 2, 1, 3)
     if s.vflip:
@@ -79,7 +81,7 @@ def test_lq_window_matches_downscaled_gt_window_pixels(tiny_source):
         s = ds.spec(i)
         lq, _ = ds[i]
         expect = tiny_source.read_lq(s.clip, range(s.start, s.start + 3), (s.top, s.left, 5, 5))
-        np.testing.assert_array_equal((lq.numpy().transpose(0, 2, 3, 1) * 255).round().astype(np.uint8), expect)
+        np.testing.assert_array_equal(lq.numpy().transpose(0, 2, 3, 1), expect)
 
 
 def test_windows_are_a_pure_function_of_seed_and_index(tiny_source):

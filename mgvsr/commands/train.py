@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder (log.jsonl, last.pth, final.pth)")
     parser.add_argument("--root", type=Path, help="dataset root (not needed for the embedded sample clips)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pth")
+    parser.add_argument("--store", type=Path, help="a frame store made by `mgvsr prepare` (default: the one under --root)")
+    parser.add_argument("--no-store", action="store_true", help="read the image files even where a store exists")
     q = parser.add_argument_group("overrides for quick runs")
     q.add_argument("--dataset", help="train on this dataset instead of the preset's (e.g. sample)")
     q.add_argument("--model", help="model configuration instead of the preset's (e.g. basicvsr_cpu)")
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
         eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
         spynet_path=args.spynet,
+        store=False if args.no_store else args.store,
         progress=not args.no_progress,
     )
     if summary is not None:

@@ -51,27 +51,31 @@ def check_source_fits(source: ClipSource, frames: int, patch: int) -> None:
             )
 
 
-def augment(frames: np.ndarray, hflip: bool, vflip: bool, transpose: bool) -> np.ndarray:
-    """Apply the same flips / transposition to ``(t, h, w, c)`` frames."""
-    if hflip:
-        frames = frames[:, :, ::-1]
-    if vflip:
-        frames = frames[:, ::-1]
+def to_tensor(frames: np.ndarray, hflip: bool = False, vflip: bool = False, transpose: bool = False) -> torch.Tensor:
+    """``(t, h, w, 3)`` uint8 -> ``(t, 3, h, w)`` uint8, with the same flips / transposition on every frame.
+
+    The pixels stay uint8 until they reach the device (:func:`to_float`): a quarter of the
+    bytes through the loader's shared memory, and flips on uint8 tensors are cheap.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)
+    dims = [d for d, on in ((-1, hflip), (-2, vflip)) if on]
+    if dims:
+        x = x.flip(dims)
     if transpose:
-        frames = frames.transpose(0, 2, 1, 3)
-    return frames
+        x = x.transpose(-1, -2)
+    return x.contiguous()
 
 
-def to_tensor(frames: np.ndarray) -> torch.Tensor:
-    """``(t, h, w, 3)`` uint8 -> ``(t, 3, h, w)`` float32 in [0, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 3, 1, 2))).float().div_(255.0)
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """uint8 windows -> float32 RGB in [0, 1] (on whatever device ``x`` is)."""
+    return x.float().div_(255.0)
 
 
 class TrainingWindows(Dataset):
     """``length`` random training windows of ``frames`` frames and ``patch`` x ``patch`` LQ pixels.
 
     Item ``i`` is window ``offset + i`` of the run: ``(lq (t, 3, S, S), gt (t, 3, 4S, 4S))``,
-    float32 RGB in [0, 1].  Clips are drawn uniformly, then a start frame, an optional time
+    uint8 RGB (:func:`to_float` makes float32 in [0, 1] of them, on the device).  Clips are drawn uniformly, then a start frame, an optional time
     reversal, a crop and (with ``augment``) horizontal / vertical flips and a transposition,
     the same for every frame of the window, as BasicSR does.
     """
@@ -132,6 +136,5 @@ class TrainingWindows(Dataset):
         box = (s.top, s.left, self.patch, self.patch)
         lq = self.source.read_lq(s.clip, indices, box)
         gt = self.source.read_gt(s.clip, indices, box)
-        lq = augment(lq, s.hflip, s.vflip, s.transpose)
-        gt = augment(gt, s.hflip, s.vflip, s.transpose)
-        return to_tensor(lq), to_tensor(gt)
+        return (to_tensor(lq, s.hflip, s.vflip, s.transpose),
+                to_tensor(gt, s.hflip, s.vflip, s.transpose))
