@@ -35,6 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from mgvsr.models.blocks import make_layer
 from mgvsr.models.ops import flow_to_grid, grid_warp
 from mgvsr.models.spynet import SpyNet, zero_init_flow_heads
 
@@ -46,32 +47,6 @@ from mgvsr.models.spynet import SpyNet, zero_init_flow_heads
 RECON_CHUNK_ELEMENTS = 2 * 1024 * 1024
 
 
-@torch.no_grad()
-def default_init_weights(module: nn.Module, scale: float = 1.0) -> None:
-    """Kaiming-normal weights times ``scale`` and zero biases for every conv (BasicSR's init)."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight)
-            m.weight.mul_(scale)
-            if m.bias is not None:
-                m.bias.zero_()
-
-
-class ResidualBlockNoBN(nn.Module):
-    """conv-ReLU-conv plus identity, ``(n, c, h, w) -> (n, c, h, w)``; kaiming init x 0.1."""
-
-    def __init__(self, num_feat: int = 64) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=True)
-        self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1, bias=True)
-        self.relu = nn.ReLU(inplace=True)
-        default_init_weights(self.conv1, 0.1)
-        default_init_weights(self.conv2, 0.1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(self.relu(self.conv1(x)))
-
-
 class ConvResidualBlocks(nn.Module):
     """A conv (``num_in_ch -> num_out_ch``), LeakyReLU 0.1, then ``num_block`` residual blocks."""
 
@@ -80,7 +55,7 @@ class ConvResidualBlocks(nn.Module):
         self.main = nn.Sequential(
             nn.Conv2d(num_in_ch, num_out_ch, 3, 1, 1, bias=True),
             nn.LeakyReLU(negative_slope=0.1, inplace=True),
-            nn.Sequential(*[ResidualBlockNoBN(num_out_ch) for _ in range(num_block)]),
+            make_layer(num_block, num_out_ch),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -24,38 +24,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .dcn import DCNv2Pack
+from mgvsr.models.blocks import make_layer
+from mgvsr.models.dcn import DCNv2Pack
 
-# --- building blocks (BasicSR's arch_util; to be shared with basicvsr.py later) -------------
-
-
-@torch.no_grad()
-def default_init_weights(module: nn.Module, scale: float = 1.0, bias_fill: float = 0.0) -> None:
-    """BasicSR's init: kaiming-normal conv weights times ``scale``, biases ``bias_fill``."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight)
-            m.weight.mul_(scale)
-            if m.bias is not None:
-                m.bias.fill_(bias_fill)
-
-
-class ResidualBlockNoBN(nn.Module):
-    """conv3x3 - ReLU - conv3x3, plus the identity; (b, c, h, w) -> (b, c, h, w)."""
-
-    def __init__(self, num_feat: int = 64) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        self.conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
-        default_init_weights(self, 0.1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(x), inplace=True))
-
-
-def make_layer(num_blocks: int, num_feat: int) -> nn.Sequential:
-    """``num_blocks`` residual blocks in an ``nn.Sequential`` (keys ``{i}.conv1.weight`` ...)."""
-    return nn.Sequential(*[ResidualBlockNoBN(num_feat) for _ in range(num_blocks)])
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def lrelu(x: torch.Tensor) -> torch.Tensor:
@@ -193,9 +165,14 @@ class EDVR(nn.Module):
 
     Input ``(b, num_frame, 3, h, w)`` RGB in [0, 1], h and w multiples of 4; output
     ``(b, 3, 4h, 4w)``, the centre frame ``center_frame_idx`` (default ``num_frame // 2``).
+
+    What a trainer or an evaluator needs to know without running it: ``num_frame`` (the fixed
+    input length), ``center_frame_idx`` (the frame it outputs) and ``patch_multiple`` (LR
+    heights and widths must be multiples of it: the feature pyramid halves them twice).
     """
 
     scale = 4
+    patch_multiple = 4
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64,
                  num_frame: int = 5, deformable_groups: int = 8, num_extract_block: int = 5,
@@ -235,7 +212,7 @@ class EDVR(nn.Module):
             raise ValueError(f"EDVR was built for {self.num_frame} frames, got {t} (shape {tuple(x.shape)})")
         if c != self.conv_first.in_channels:
             raise ValueError(f"EDVR expects {self.conv_first.in_channels} channels, got {c}")
-        if h % 4 or w % 4:
+        if h % self.patch_multiple or w % self.patch_multiple:
             raise ValueError(f"EDVR needs LR height and width divisible by 4 (its feature pyramid "
                              f"halves them twice), got {h}x{w}")
 
