@@ -37,8 +37,18 @@ backward trunk.  Splitting the clip into independent overlapping pieces instead 
 change the result (the recurrence would not see the whole clip), and spatial tiles would
 change the flows at tile borders: both are approximations, this is not.  Only models whose
 ``forward`` is :class:`~mgvsr.models.basicvsr.BasicVSR`'s are split; other recurrent models
-run on the whole clip.  Sliding-window models (EDVR: ``num_frame`` in, the centre frame
-``center_frame_idx`` out) plug in at :func:`super_resolve_clip` too (not implemented yet).
+run on the whole clip.
+
+**Sliding-window models** (EDVR: ``num_frame`` frames in, the centre one out) see, for every
+output frame ``i``, the ``num_frame`` LR frames around ``i``; at the clip ends the missing
+neighbours are filled as BasicSR's ``generate_frame_indices(..., padding='reflection_circle')``
+does (:func:`reflection_circle_indices`: frame 0 of a 5-frame window reads ``[4, 3, 0, 1, 2]``),
+which is how BasicSR tests EDVR on REDS4.  On Vimeo-90K only ``im4`` is scored and its window
+(``im2`` .. ``im6``) needs no padding: BasicSR's ``VideoTestVimeo90KDataset`` reads the same
+frames.  Windows are independent, so the result does not depend on how many go through the
+model at once: :data:`WINDOW_PIXELS` LR pixels of output frames per call (``windows=`` to
+choose), the LR clip kept as uint8 and only the current windows made float.  Memory is that of
+the windows in one call, whatever the clip's length; ``segment`` does not apply to them.
 """
 
 from __future__ import annotations
@@ -69,7 +79,9 @@ __all__ = [
     "super_resolve_clip",
     "recurrent_outputs",
     "is_sliding_window",
+    "reflection_circle_indices",
     "DEFAULT_SEGMENT",
+    "WINDOW_PIXELS",
 ]
 
 # (LQ clip (t, h, w, 3) uint8, output frames wanted [i, ...]) -> SR frames (n, s*h, s*w, 3) uint8
@@ -83,6 +95,14 @@ DEFAULT_SEGMENT = 10
 # Frame pairs per SpyNet call in segmented inference: its 7x7 convolutions keep 64 channels at
 # the full (padded) LR size per image, ~16 MB per image at 320x180.
 FLOW_PAIRS = 4
+# LR pixels of output frames per call of a sliding-window model (windows = WINDOW_PIXELS // (h w),
+# at least 1): 4 windows of 64x64, 1 of REDS' 320x180.  Measured for EDVR-M on CPU with the
+# pure-PyTorch deformable convolution (inference, 5 frames a window, peak of the whole process):
+# ~190 MB a 64x64 window (1 window 0.44 GB, 4 windows 0.99 GB, 16 windows 2.8 GB; one REDS window
+# of 320x180 2.3 GB, 33 s), and 4 windows of 64x64 took 1.7 s a window against 2.2 s one at a time
+# and 2.3 s in 16 (one thread).  The deformable convolution's im2col at full LR size alone is
+# 5 x 64 x 9 x h w floats (47 MB a 64x64 window) per copy (mgvsr.models.dcn).
+WINDOW_PIXELS = 16384
 
 
 @dataclass(frozen=True)
@@ -340,13 +360,71 @@ def _to_uint8(frame: torch.Tensor) -> np.ndarray:
     return frame.clamp(0, 1).mul(255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
-def _sliding_window(model: nn.Module, lq: np.ndarray, frames: list[int], device) -> np.ndarray:
-    """Sliding-window models on a whole clip: the window around each wanted frame (to be implemented)."""
-    raise MgvsrError(
-        f"{type(model).__name__} is a sliding-window model ({model.num_frame} frames in, the centre frame "
-        "out); evaluating it on whole clips (windows padded at the clip ends with BasicSR's "
-        "'reflection_circle') is not implemented yet"
-    )
+def reflection_circle_indices(center: int, num_frames: int, window: int) -> list[int]:
+    """The ``window`` frame indices around ``center`` in a clip of ``num_frames`` frames, padded at the ends.
+
+    BasicSR's ``generate_frame_indices(center, num_frames, window, padding='reflection_circle')``:
+    a neighbour ``k`` before the clip start reads frame ``center + window // 2 - k``, one after the
+    clip end (``num_frames - 1``) frame ``center - window // 2 - (k - (num_frames - 1))``; the others
+    read ``k``.  E.g. 10 frames, window 5: ``0 -> [4, 3, 0, 1, 2]``, ``9 -> [7, 8, 9, 6, 5]``.
+    ``window`` must be odd and at most ``num_frames`` (shorter clips would read outside the clip).
+    """
+    if window < 1 or window % 2 == 0:
+        raise ValueError(f"a sliding window needs an odd number of frames, got {window}")
+    if num_frames < window:
+        raise DataError(f"a clip of {num_frames} frames is shorter than the {window}-frame window; "
+                        f"expected at least {window} frames")
+    if not 0 <= center < num_frames:
+        raise ValueError(f"centre frame {center} is outside 0..{num_frames - 1}")
+    half, last = window // 2, num_frames - 1
+    indices = []
+    for k in range(center - half, center + half + 1):
+        if k < 0:
+            k = center + half - k
+        elif k > last:
+            k = center - half - (k - last)
+        indices.append(k)
+    return indices
+
+
+def _sliding_window(model: nn.Module, lq: np.ndarray, frames: list[int], device: torch.device | str,
+                    windows: int | None = None) -> np.ndarray:
+    """A sliding-window model on a whole clip: ``lq`` ``(t, h, w, 3)`` uint8 -> ``(n, s h, s w, 3)`` uint8.
+
+    Output frame ``frames[j]`` is the model's output on the window around it
+    (:func:`reflection_circle_indices`); ``windows`` of them go through the model at a time
+    (default ``WINDOW_PIXELS // (h w)``, at least 1).
+    """
+    n, centre = model.num_frame, model.center_frame_idx
+    name = type(model).__name__
+    if n % 2 == 0 or centre != n // 2:
+        raise MgvsrError(f"{name} outputs frame {centre} of a {n}-frame window; whole-clip evaluation needs "
+                         "the centre of an odd window (num_frame odd, center_frame_idx = num_frame // 2)")
+    t, h, w, _ = lq.shape
+    if t < n:
+        raise DataError(f"{name} takes {n}-frame windows, but the clip has only {t} frames")
+    if windows is not None and windows < 1:
+        raise ValueError(f"windows must be a positive number of windows per call or None, got {windows}")
+    per_call = windows or max(1, WINDOW_PIXELS // (h * w))
+    param = next(model.parameters(), None)
+    dtype = param.dtype if param is not None else torch.float32
+    clip = torch.from_numpy(np.ascontiguousarray(lq)).to(device)  # (t, h, w, 3) uint8: float per window only
+    out: np.ndarray | None = None
+    with torch.inference_mode():
+        for start in range(0, len(frames), per_call):
+            chunk = frames[start : start + per_call]
+            index = torch.tensor([reflection_circle_indices(i, t, n) for i in chunk], device=clip.device)
+            x = clip[index].permute(0, 1, 4, 2, 3).to(dtype).div(255)  # (k, n, 3, h, w)
+            y = model(x)
+            if y.dim() != 4 or y.shape[:2] != (len(chunk), 3):
+                raise ValueError(f"{name} is a sliding-window model and should return (b, 3, s h, s w); "
+                                 f"it returned {tuple(y.shape)} for input {tuple(x.shape)}")
+            if out is None:
+                out = np.empty((len(frames), y.shape[2], y.shape[3], 3), np.uint8)
+            for j in range(len(chunk)):
+                out[start + j] = _to_uint8(y[j])
+    assert out is not None
+    return out
 
 
 def super_resolve_clip(
@@ -357,6 +435,7 @@ def super_resolve_clip(
     frames: Sequence[int] | None = None,
     flip_seq: bool = False,
     segment: int | None = None,
+    windows: int | None = None,
 ) -> np.ndarray:
     """Run a model on one whole clip; the single place a clip goes through a model.
 
@@ -368,14 +447,20 @@ def super_resolve_clip(
       the two outputs of each frame before rounding (BasicSR's Vimeo-90K test).
     - ``segment``: bounded-memory inference in segments of this many frames, equal to the
       whole-clip result (see the module docstring); None = the whole clip in one call.
-    - Sliding-window models (``num_frame``, ``center_frame_idx``) go to their own path.
+    - Sliding-window models (``num_frame``, ``center_frame_idx``) run on the window around each
+      wanted frame, padded at the clip ends as BasicSR (see the module docstring), ``windows``
+      windows per call (default: :data:`WINDOW_PIXELS` LR pixels); ``segment`` does not apply and
+      ``flip_seq`` is refused (BasicSR does not flip for them).
     """
     t = len(lq)
     wanted = list(range(t)) if frames is None else [int(i) for i in frames]
     if any(not 0 <= i < t for i in wanted) or len(set(wanted)) != len(wanted):
         raise ValueError(f"frames must be distinct indices in 0..{t - 1}, got {wanted}")
     if is_sliding_window(model):
-        return _sliding_window(model, lq, wanted, device)
+        if flip_seq:
+            raise ValueError(f"flip_seq averages a recurrent model's two passes; {type(model).__name__} is a "
+                             "sliding-window model (BasicSR tests it without flipping)")
+        return _sliding_window(model, lq, wanted, device, windows)
     param = next(model.parameters(), None)
     dtype = param.dtype if param is not None else torch.float32
     x = torch.from_numpy(np.ascontiguousarray(lq)).to(device)
@@ -413,12 +498,14 @@ def evaluate_model(
     model_name: str | None = None,
     segment: int | None = None,
     protocol: Protocol | None = None,
+    windows: int | None = None,
 ) -> EvalResult:
     """Score a model on whole clips under the protocol of ``source.name`` (:func:`protocol_for`).
 
     ``channel`` / ``crop_border`` override the protocol's.  ``device`` defaults to CUDA when
     available; the model is put in eval mode on it.  ``segment``: bounded-memory inference
-    (see :func:`super_resolve_clip`).
+    of recurrent models; ``windows``: windows per call of sliding-window models (see
+    :func:`super_resolve_clip`).
     """
     p = _resolve(source, channel, crop_border, protocol)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -426,7 +513,8 @@ def evaluate_model(
     flip = p.flip_seq and not is_sliding_window(model)
     return evaluate(
         source,
-        lambda lq, frames: super_resolve_clip(model, lq, device, frames=frames, flip_seq=flip, segment=segment),
+        lambda lq, frames: super_resolve_clip(model, lq, device, frames=frames, flip_seq=flip, segment=segment,
+                                              windows=windows),
         p.channel,
         p.crop_border,
         progress,

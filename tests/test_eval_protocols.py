@@ -124,12 +124,12 @@ def test_flip_seq_averages_the_two_outputs_of_each_frame_before_rounding():
     np.testing.assert_array_equal(super_resolve_clip(model, lq, frames=[6, 0]), _to_uint8(plain[[6, 0]]))
 
 
-def test_bad_frames_and_sliding_window_models_are_refused():
+def test_bad_frames_are_refused_for_recurrent_and_sliding_window_models():
     lq = _lq_clip(t=5, h=16, w=16)
     with pytest.raises(ValueError, match=r"distinct indices in 0..4"):
         super_resolve_clip(_model(), lq, frames=[5])
-    with pytest.raises(MgvsrError, match="EDVR is a sliding-window model"):
-        super_resolve_clip(build_model("edvr_m"), lq)
+    with pytest.raises(ValueError, match=r"distinct indices in 0..4"):  # EDVR: tests/test_eval_sliding.py
+        super_resolve_clip(build_model("edvr_m"), lq, frames=[1, 1])
 
 
 # -- Vimeo-90K: the centre frame ---------------------------------------------------------------------------
