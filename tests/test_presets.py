@@ -161,6 +161,24 @@ def test_basicvsr_and_edvr_recipes():
     assert restarts.lr(150_000) == pytest.approx(4e-4)
 
 
+@pytest.mark.parametrize("preset", list_presets(model="edvr_m"), ids=lambda p: p.name)
+def test_edvr_m_plans_are_spatial_only_and_fit_the_model(preset):
+    """Every EDVR-M preset: 5 frames in every stage (the architecture's window), only the patch
+    changes, each multigrid's 32x32 stage starts at 2e-4 (Sec. 4.1), and EDVR's TSA recipe is on."""
+    from mgvsr.models.edvr import EDVR
+
+    plan = preset.plan
+    assert {s.frames for s in plan} == {5}
+    assert [s.patch for s in plan] == sorted(s.patch for s in plan) and {s.patch for s in plan} <= {32, 64}
+    assert plan.stages[-1].patch == 64
+    if len({s.patch for s in plan}) > 1:  # the spatial cycle: 32 then 64
+        assert [s.patch for s in plan] == [32, 64]
+        assert plan.stages[0].lr == pytest.approx(2e-4, rel=1e-12)
+        assert plan.stages[1].lr > plan.stages[0].lr
+    assert preset.fusion_only_iters > 0 and preset.flow_frozen_iters == 0
+    plan.check_fits(model_frames=5, patch_multiple=EDVR.patch_multiple, max_frames=7)
+
+
 def test_vimeo_presets():
     ours = get_preset("table3/basicvsr/ours")
     assert max(s.frames for s in ours.plan) == 14  # 7 frames mirrored (supplementary A)
