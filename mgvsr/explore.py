@@ -250,10 +250,10 @@ EQ1_LAYOUTS: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {
 }
 WARMUP_CHOICES = ("none",) + WARMUP_KINDS
 
-INTENDED = "Eq. 1 (intended: restarts, D_j = I_total, D_p = P_p)"
+INTENDED = r"Eq. 1 intended: restarts, $D_j = I_{total}$, $D_p = P_p$"
 PRINTED = "Eq. 1 as printed"
 ONE_COSINE = "one cosine (no restarts)"
-SGDR = "restarts, each stage decays fully (D_j = P_j)"
+SGDR = r"restarts, every stage decays fully ($D_j = P_j$)"
 
 
 def eq1_plan(
@@ -381,6 +381,31 @@ def eq1_facts_text(plan: Plan) -> str:
     return "\n".join(lines)
 
 
+SHORT_NAMES = {INTENDED: "Eq. 1", PRINTED: "as printed", ONE_COSINE: "no restarts", SGDR: "SGDR"}
+
+
+def stage_mean_lrs(plan: Plan) -> list[dict]:
+    """The average LR each stage trains at under each reading of :func:`lr_curves`.
+
+    Rows: ``stage`` (label) and one mean per curve name, over the stage's iterations.
+    """
+    its, curves = lr_curves(plan, np.arange(plan.total_iterations))
+    rows = []
+    for s in plan.stages:
+        inside = (its >= s.start) & (its < s.end)
+        rows.append({"stage": s.label, **{name: float(lrs[inside].mean()) for name, lrs in curves.items()}})
+    return rows
+
+
+def stage_mean_lrs_text(plan: Plan) -> str:
+    """:func:`stage_mean_lrs` as an aligned text table (columns: :data:`SHORT_NAMES`)."""
+    rows = stage_mean_lrs(plan)
+    names = list(SHORT_NAMES)
+    lines = [f"{'stage':>6}  " + "  ".join(f"{SHORT_NAMES[n]:>11}" for n in names)]
+    lines += [f"{r['stage']:>6}  " + "  ".join(f"{r[n]:11.2e}" for n in names) for r in rows]
+    return "\n".join(lines)
+
+
 def plot_eq1(plan: Plan, ax=None, *, curves: Sequence[str] = (INTENDED, PRINTED, ONE_COSINE)):
     """Eq. 1 intended against as printed (and the LR without restarts) over ``plan``'s
     stages, on ``ax`` or a new figure.  Returns the figure."""
@@ -388,8 +413,9 @@ def plot_eq1(plan: Plan, ax=None, *, curves: Sequence[str] = (INTENDED, PRINTED,
 
     from mgvsr.viz import _stage_bands
 
-    if ax is None:
-        fig = Figure(figsize=(8, 3.6), layout="constrained")
+    own = ax is None
+    if own:
+        fig = Figure(figsize=(8, 4), layout="constrained")
         ax = fig.subplots()
     else:
         fig = ax.figure
@@ -406,5 +432,8 @@ def plot_eq1(plan: Plan, ax=None, *, curves: Sequence[str] = (INTENDED, PRINTED,
     ax.set_ylabel("learning rate")
     ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8, loc="upper right")
+    if own:  # below the axes, clear of the curves
+        fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
+    else:
+        ax.legend(fontsize=8, loc="lower left")
     return fig

@@ -1,0 +1,174 @@
+"""The tutorial notebooks: stored lean (checked outputs only), executed headless by papermill,
+failures named by notebook and cell.  nbval itself runs as ``pytest --nbval-lax notebooks/``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+pytest.importorskip("papermill")
+
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output  # noqa: E402
+
+from mgvsr.notebooks import (  # noqa: E402
+    NotebookError,
+    declared_parameters,
+    is_checked,
+    list_notebooks,
+    notebook_text,
+    run_notebooks,
+    strip_notebook,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = REPO / "notebooks"
+
+
+def stored_notebooks() -> list[Path]:
+    return list_notebooks(NOTEBOOKS)
+
+
+def write_notebook(path: Path, cells: list) -> Path:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def parameters_cell(source: str):
+    cell = new_code_cell(source)
+    cell.metadata["tags"] = ["parameters"]
+    return cell
+
+
+# ---- the stored notebooks --------------------------------------------------------------------
+
+
+def test_series_is_numbered_and_present():
+    names = [p.name for p in stored_notebooks()]
+    assert "03_multigrid_schedule.ipynb" in names and "04_dynamic_learning_rate.ipynb" in names
+    assert names == sorted(names)
+
+
+@pytest.mark.parametrize("path", stored_notebooks(), ids=lambda p: p.name)
+def test_stored_notebook_is_lean(path: Path):
+    """What git holds is exactly what tools/strip_notebooks.py writes: outputs only in checked cells."""
+    text = path.read_text(encoding="utf-8")
+    nb = nbformat.reads(text, as_version=4)
+    assert notebook_text(strip_notebook(nb)) == text, f"run: python tools/strip_notebooks.py {path}"
+    checked = [c for c in nb.cells if is_checked(c)]
+    assert checked, "every notebook compares at least one deterministic output"
+    for cell in checked:  # nbval compares against these: they must be there
+        assert cell.outputs and cell.execution_count is not None, cell.source
+    assert declared_parameters(path), "a parameters cell with at least one parameter"
+    assert len(text) < 50_000
+
+
+# ---- strip_notebook ---------------------------------------------------------------------------
+
+
+def executed_example():
+    checked = new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)\n2", execution_count=7)
+    checked.outputs = [new_output("stream", name="stdout", text="1\n"),
+                       new_output("execute_result", data={"text/plain": "2"}, execution_count=7)]
+    checked.metadata.update({"tags": ["x"], "execution": {"iopub.execute_input": "2024"}, "papermill": {}})
+    figure = new_code_cell("fig", execution_count=8)
+    figure.outputs = [new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure>"})]
+    injected = new_code_cell('scale = "ci"', execution_count=1)
+    injected.metadata["tags"] = ["injected-parameters"]
+    nb = new_notebook(cells=[new_markdown_cell("# title"), parameters_cell('scale = "paper"'), injected,
+                             checked, figure])
+    nb.metadata.update({"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                        "language_info": {"name": "python", "version": "3.11.7"},
+                        "papermill": {"duration": 3.2}, "widgets": {"state": {}}})
+    return nb
+
+
+def test_strip_keeps_only_checked_text_outputs():
+    nb = strip_notebook(executed_example())
+    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code", "code"]  # injected cell gone
+    params, checked, figure = nb.cells[1:]
+    assert params.metadata == {"tags": ["parameters"]} and params.execution_count is None
+    assert checked.execution_count == 2  # second code cell of the stored notebook
+    assert checked.metadata == {"tags": ["x"]}
+    assert [o.output_type for o in checked.outputs] == ["stream", "execute_result"]
+    assert checked.outputs[1].execution_count == 2 and checked.outputs[1].data == {"text/plain": "2"}
+    assert figure.outputs == [] and figure.execution_count is None
+    assert nb.metadata == {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+                           "language_info": {"name": "python"}}
+    nbformat.validate(nb)
+    assert strip_notebook(nb) == nb  # idempotent
+
+
+def test_strip_refuses_errors_and_images_in_checked_cells():
+    nb = executed_example()
+    nb.cells[3].outputs.append(new_output("error", ename="ValueError", evalue="bad", traceback=[]))
+    with pytest.raises(NotebookError, match="ValueError: bad"):
+        strip_notebook(nb)
+    nb = executed_example()
+    nb.cells[3].outputs.append(new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure>"}))
+    with pytest.raises(NotebookError, match="image/png"):
+        strip_notebook(nb)
+
+
+def test_is_checked_by_marker_or_tag():
+    assert is_checked(new_code_cell("# NBVAL_CHECK_OUTPUT\nprint(1)"))
+    assert not is_checked(new_code_cell("print('# NBVAL_CHECK_OUTPUT')"))
+    tagged = new_code_cell("print(1)")
+    tagged.metadata["tags"] = ["nbval-check-output"]
+    assert is_checked(tagged)
+    assert not is_checked(new_markdown_cell("# NBVAL_CHECK_OUTPUT"))
+
+
+def test_declared_parameters_needs_a_parameters_cell(tmp_path: Path):
+    path = write_notebook(tmp_path / "01_x.ipynb", [parameters_cell('scale = "ci"\noutput_dir = ""')])
+    assert declared_parameters(path) == {"scale": '"ci"', "output_dir": '""'}
+    bare = write_notebook(tmp_path / "02_y.ipynb", [new_code_cell("x = 1")])
+    with pytest.raises(NotebookError, match="02_y.ipynb.*parameters"):
+        declared_parameters(bare)
+    (tmp_path / "notes.ipynb").write_text("{}")  # not part of the series: not NN_*
+    assert [p.name for p in list_notebooks(tmp_path)] == ["01_x.ipynb", "02_y.ipynb"]
+
+
+# ---- headless execution ------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_papermill_runs_the_series(tmp_path: Path):
+    lines = []
+    runs = run_notebooks(NOTEBOOKS, tmp_path, scale="ci", only=["03_", "04_"], log=lines.append)
+    assert [r.notebook.name for r in runs] == ["03_multigrid_schedule.ipynb", "04_dynamic_learning_rate.ipynb"]
+    assert all(r.ok for r in runs), [r.error for r in runs]
+    assert len(lines) == 2 and all(" s  ok" in line for line in lines)
+    for run in runs:
+        assert run.executed == tmp_path / run.notebook.name
+        assert run.parameters == {"output_dir": str(tmp_path / run.notebook.stem)}  # scale: not declared
+        nb = nbformat.read(str(run.executed), as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert all(c.execution_count is not None for c in code)
+        kinds = {k for c in code for o in c.outputs for k in o.get("data", {})}
+        assert "image/png" in kinds and "application/vnd.jupyter.widget-view+json" in kinds
+        assert not any(o.output_type == "error" for c in code for o in c.outputs)
+        assert sorted((tmp_path / run.notebook.stem).glob("*.png")), "figures saved into output_dir"
+
+
+@pytest.mark.slow
+def test_failing_cell_is_named(tmp_path: Path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    write_notebook(folder / "01_fails.ipynb", [
+        parameters_cell('scale = "paper"'),
+        new_code_cell("assert scale == 'ci', scale"),
+        new_code_cell("x = 1\nraise ValueError('stage table is wrong')"),
+    ])
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "run_notebooks.py"), "--notebooks", str(folder),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert ('01_fails.ipynb: cell 3 of 3 ("x = 1") raised ValueError: stage table is wrong'
+            in result.stdout + result.stderr)
+    assert "0 of 1 notebooks ran" in result.stdout
+    assert (tmp_path / "out" / "01_fails.ipynb").is_file()  # the executed copy, with the error, is kept
