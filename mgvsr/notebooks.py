@@ -109,7 +109,8 @@ def _cell_label(notebook: Path, executed: Path, cell_index: int, source: str) ->
         index = next((i for i, c in enumerate(stored.cells) if c.source == source), None)
     if index is None:
         return f"cell {cell_index + 1} of the executed copy"
-    first = next((line.strip() for line in stored.cells[index].source.splitlines() if line.strip()), "")
+    lines = [line.strip() for line in stored.cells[index].source.splitlines()]
+    first = next((line for line in lines if line and not line.startswith("# NBVAL_")), "")
     return f'cell {index + 1} of {len(stored.cells)} ("{first[:60]}")'
 
 

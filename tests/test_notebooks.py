@@ -163,7 +163,7 @@ def test_failing_cell_is_named(tmp_path: Path):
     write_notebook(folder / "01_fails.ipynb", [
         parameters_cell('scale = "paper"'),
         new_code_cell("assert scale == 'ci', scale"),
-        new_code_cell("x = 1\nraise ValueError('stage table is wrong')"),
+        new_code_cell("# NBVAL_CHECK_OUTPUT\nx = 1\nraise ValueError('stage table is wrong')"),
     ])
     result = subprocess.run([sys.executable, str(REPO / "tools" / "run_notebooks.py"), "--notebooks", str(folder),
                              "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
