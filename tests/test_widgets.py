@@ -221,6 +221,7 @@ def test_plot_eq1():
 
 
 def test_widgets_import_without_torch():
+    pytest.importorskip("ipywidgets")
     code = ("import sys, mgvsr.widgets as w; w.schedule_explorer(); w.eq1_explorer(); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
