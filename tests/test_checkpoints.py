@@ -172,3 +172,32 @@ def test_spynet_loads_mmagic_spynet_file(tmp_path):
     path = tmp_path / "spynet_mmagic.pth"
     torch.save({"meta": {}, "state_dict": state}, path)
     assert_same_weights(source, SpyNet(load_path=path))
+
+
+def basicsr_edvr_to_mmagic(name: str) -> str:
+    """MMagic EDVRNet's name for a BasicSR EDVR name (written from MMagic's edvr_net.py:
+    ConvModules wrap '.conv', PCDAlignment is 'pcd_alignment', PixelShufflePack)."""
+    name = re.sub(r"^conv_l([23])_([12])\.", r"feat_l\1_conv\2.conv.", name)
+    name = re.sub(r"^upconv([12])\.", r"upsample\1.upsample_conv.", name)
+    conv_modules = (r"^pcd_align\.(offset_conv[123]\.l\d|feat_conv\.l\d|cas_offset_conv[12])\."
+                    r"|^fusion\.(feat_fusion|spatial_attn[1-4]|spatial_attn_l[1-3]|spatial_attn_add1)\.")
+    m = re.match(conv_modules, name)
+    if m:
+        name = f"{m[0]}conv.{name[m.end():]}"
+    return re.sub(r"^pcd_align\.", "pcd_alignment.", name)
+
+
+def test_mmagic_edvr_file_loads_into_edvr_m(tmp_path):
+    from mgvsr.models import build_model
+
+    torch.manual_seed(0)
+    source = build_model("edvr_m")
+    state = {f"generator.{basicsr_edvr_to_mmagic(k)}": v for k, v in source.state_dict().items()}
+    assert "generator.pcd_alignment.offset_conv1.l3.conv.weight" in state
+    assert "generator.fusion.spatial_attn_add2.weight" in state
+    path = tmp_path / "edvrm_mmagic.pth"
+    torch.save({"meta": {}, "state_dict": state}, path)
+    torch.manual_seed(1)
+    target = build_model("edvr_m")
+    load_pretrained(target, path)
+    assert_same_weights(source, target)
