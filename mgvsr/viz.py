@@ -1,8 +1,8 @@
 """Matplotlib figures.  Every figure reads the same objects the trainer uses (a Plan, a run log).
 
 Functions return a :class:`matplotlib.figure.Figure` built without pyplot (no global
-state, no GUI backend needed): in a notebook the returned figure displays itself; from a
-script, ``fig.savefig(path)``.
+state, no GUI backend needed): in a notebook with ``%matplotlib inline`` the returned figure
+displays itself as a cell's last value; from a script, ``fig.savefig(path)``.
 """
 
 from __future__ import annotations

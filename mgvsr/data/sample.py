@@ -144,13 +144,21 @@ def _sprite_layers(sprite: Sprite, rng: np.random.Generator) -> tuple[np.ndarray
     return patch, alpha
 
 
-def render_clip(spec: ClipSpec, size: tuple[int, int] = GT_SIZE) -> np.ndarray:
-    """Render ``spec`` as ``(t, h, w, 3)`` uint8 RGB ground-truth frames."""
+@dataclass
+class _Scene:
+    """What a clip is made of: the photograph, the camera's and every sprite's per-frame
+    inverse affine matrices (frame pixel -> photo / sprite pixel)."""
+
+    background: np.ndarray
+    camera: list[np.ndarray]
+    sprites: list[tuple[np.ndarray, np.ndarray, list[np.ndarray]]]  # (pixels, alpha, matrices)
+
+
+def _scene(spec: ClipSpec, size: tuple[int, int]) -> _Scene:
     rng = np.random.default_rng(spec.seed)
     h, w = size
     photo = load_photo(spec.photo)
     ph, pw = photo.shape[:2]
-    blurred = _prefilter(photo, spec.zoom)
     t = np.arange(spec.frames, dtype=np.float64)
     phase = rng.uniform(0, 2 * math.pi)
     # camera centre on the photo (photo pixels): a pan plus a slow sway, centred on the photo
@@ -159,27 +167,67 @@ def render_clip(spec: ClipSpec, size: tuple[int, int] = GT_SIZE) -> np.ndarray:
     pan_x -= pan_x.mean()
     pan_y -= pan_y.mean()
     zooms = spec.zoom * (1.0 + spec.zoom_rate) ** (t - t.mean())
+    camera = [_inverse_affine((pw / 2 + pan_x[i] / spec.zoom, ph / 2 + pan_y[i] / spec.zoom), zooms[i],
+                              spec.spin * i, (w / 2, h / 2)) for i in range(spec.frames)]
     sprites = []
-    for k, sp in enumerate(spec.sprites):
+    for sp in spec.sprites:
         pixels, alpha = _sprite_layers(sp, rng)
         start = (rng.uniform(0.3, 0.7) * w, rng.uniform(0.3, 0.7) * h)
-        sprites.append((sp, _prefilter(pixels, spec.zoom), alpha, start))
-
-    frames = np.empty((spec.frames, h, w, 3), dtype=np.uint8)
-    for i in range(spec.frames):
-        center_src = (pw / 2 + pan_x[i] / spec.zoom, ph / 2 + pan_y[i] / spec.zoom)
-        m = _inverse_affine(center_src, zooms[i], spec.spin * i, (w / 2, h / 2))
-        frame = _warp(blurred, m, size, cv2.BORDER_REFLECT_101)
-        for sp, pixels, alpha, start in sprites:
+        mats = []
+        for i in range(spec.frames):
             pos = (start[0] + sp.velocity[0] * (i - spec.frames / 2),
                    start[1] + sp.velocity[1] * (i - spec.frames / 2))
-            r = sp.radius
-            ms = _inverse_affine((r, r), spec.zoom, sp.spin * i, pos)
-            layer = _warp(pixels, ms, size, cv2.BORDER_CONSTANT)
-            a = _warp(alpha, ms, size, cv2.BORDER_CONSTANT)[:, :, None].clip(0.0, 1.0)
+            mats.append(_inverse_affine((sp.radius, sp.radius), spec.zoom, sp.spin * i, pos))
+        sprites.append((_prefilter(pixels, spec.zoom), alpha, mats))
+    return _Scene(_prefilter(photo, spec.zoom), camera, sprites)
+
+
+def render_clip(spec: ClipSpec, size: tuple[int, int] = GT_SIZE) -> np.ndarray:
+    """Render ``spec`` as ``(t, h, w, 3)`` uint8 RGB ground-truth frames."""
+    scene = _scene(spec, size)
+    h, w = size
+    frames = np.empty((spec.frames, h, w, 3), dtype=np.uint8)
+    for i in range(spec.frames):
+        frame = _warp(scene.background, scene.camera[i], size, cv2.BORDER_REFLECT_101)
+        for pixels, alpha, mats in scene.sprites:
+            layer = _warp(pixels, mats[i], size, cv2.BORDER_CONSTANT)
+            a = _warp(alpha, mats[i], size, cv2.BORDER_CONSTANT)[:, :, None].clip(0.0, 1.0)
             frame = frame * (1.0 - a) + layer * a
         frames[i] = np.clip(np.rint(frame), 0, 255).astype(np.uint8)
     return frames
+
+
+def _moved(matrix_from: np.ndarray, matrix_to: np.ndarray, xy: np.ndarray) -> np.ndarray:
+    """Where the point seen at frame pixels ``xy`` (n, 2) of one frame is in another frame."""
+    src = xy @ matrix_from[:, :2].T + matrix_from[:, 2]
+    to = np.vstack([matrix_to, [0.0, 0.0, 1.0]])
+    back = np.linalg.inv(to)
+    return src @ back[:2, :2].T + back[:2, 2]
+
+
+def clip_flows(spec: ClipSpec, pairs: list[tuple[int, int]], size: tuple[int, int] = GT_SIZE,
+               scale: int = SCALE) -> np.ndarray:
+    """The true optical flow of the LQ frames: ``(n, 2, h, w)`` float32 for each ``(i, j)`` in ``pairs``.
+
+    ``flow[:, :, y, x]`` is the displacement (x, y), in LQ pixels, from pixel (x, y) of frame
+    ``i`` to where the same surface point is in frame ``j`` (the convention of SpyNet and
+    ``flow_warp``: warping frame ``j`` by it gives frame ``i``).  Where a sprite covers
+    frame ``i`` the sprite's motion is used, elsewhere the camera's.  The GT-resolution
+    flow is averaged over every ``scale x scale`` block and divided by ``scale``.
+    """
+    scene = _scene(spec, size)
+    h, w = size
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    xy = np.stack([xs.ravel(), ys.ravel()], 1)
+    out = np.empty((len(pairs), 2, h // scale, w // scale), np.float32)
+    for k, (i, j) in enumerate(pairs):
+        flow = _moved(scene.camera[i], scene.camera[j], xy) - xy
+        for _, alpha, mats in scene.sprites:
+            cover = _warp(alpha, mats[i], size, cv2.BORDER_CONSTANT).ravel() > 0.5
+            flow[cover] = _moved(mats[i], mats[j], xy[cover]) - xy[cover]
+        flow = flow.reshape(h // scale, scale, w // scale, scale, 2).mean(axis=(1, 3)) / scale
+        out[k] = flow.transpose(2, 0, 1)
+    return out
 
 
 def _specs(split: str) -> tuple[ClipSpec, ...]:
