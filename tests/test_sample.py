@@ -57,3 +57,24 @@ def test_generation_is_byte_for_byte_deterministic(cached_root, tmp_path):
     cached = json.loads((cached_root / "manifest.json").read_text())
     assert again["files"] == cached["files"]
     assert len(again["files"]) == 2 * sum(s.frames for s in sample.TRAIN_CLIPS + sample.TEST_CLIPS)
+
+
+def test_true_flow_aligns_neighbouring_frames(cached_root):
+    import torch
+
+    from mgvsr.models.ops import flow_warp
+
+    spec = sample.TRAIN_CLIPS[0]
+    lq, _ = sample.sample_source("train").read_clip(spec.name)
+    pairs = [(5, 6), (5, 4), (10, 13)]
+    flows = sample.clip_flows(spec, pairs)
+    assert flows.shape == (3, 2, 64, 64)
+
+    def err(a, b):
+        return float(((a - b)[..., 4:-4, 4:-4] ** 2).mean())
+
+    for (i, j), f in zip(pairs, flows):
+        ref = torch.from_numpy(lq[i]).permute(2, 0, 1)[None].float()
+        supp = torch.from_numpy(lq[j]).permute(2, 0, 1)[None].float()
+        warped = flow_warp(supp, torch.from_numpy(f).permute(1, 2, 0)[None], padding_mode="border")
+        assert err(ref, warped) < 0.4 * err(ref, supp)  # the flow explains most of the change
