@@ -251,17 +251,23 @@ def test_spynet_small_inputs(size):
             reference_spynet(spynet, ref, supp)
 
 
-def test_spynet_small_input_is_the_flow_of_the_upscaled_input():
-    """Below 32 px SpyNet works on the input resized to 32: documented behaviour."""
+def test_spynet_small_input_uses_a_shorter_pyramid():
+    """Below 32 px: as many levels as leave the coarsest >= 1 px, run by the finest modules."""
+    from mgvsr.models.spynet import pyramid_levels
+
+    assert [pyramid_levels(s, s) for s in (64, 32, 31, 16, 8, 1)] == [6, 6, 5, 5, 4, 1]
+    assert pyramid_levels(20, 40) == 5
     torch.manual_seed(0)
     spynet = SpyNet().double()
     ref, supp = torch.rand(2, 1, 3, 16, 16, dtype=torch.float64)
     with torch.no_grad():
         flow16 = spynet(ref, supp)
-        up = [F.interpolate(v, size=(32, 32), mode="bilinear", align_corners=False) for v in (ref, supp)]
-        flow32 = spynet(*up)
-    expected = F.interpolate(flow32, size=(16, 16), mode="bilinear", align_corners=False) * 0.5
-    assert torch.allclose(flow16, expected, atol=1e-12)
+        big = [F.interpolate(v, size=(32, 32), mode="bilinear", align_corners=False) for v in (ref, supp)]
+        flow32 = spynet(*big)
+        spynet.basic_module[0].basic_module[0].weight.add_(1.0)  # the coarsest module
+        assert torch.equal(spynet(ref, supp), flow16)  # not used at 16 px: five levels, 16 .. 1
+        assert not torch.equal(spynet(*big), flow32)  # used at 32 px: six levels, 32 .. 1
+        assert torch.equal(flow16, spynet.compute_flow(ref, supp, levels=5))
 
 
 def test_zero_init_spynet_outputs_zero_flow_and_still_learns():
@@ -337,7 +343,9 @@ def test_fast_forward_equals_per_frame_reference_float64():
     model, x = small_model_and_clip(12, 20, t=3, b=2)
     fast = grads_after(model, x, lambda m, v: m(v))
     ref = grads_after(model, x, lambda m, v: reference_forward(m, v, spynet_fn=mgvsr_spynet))
-    assert len(fast[1]) == len(dict(model.named_parameters()))
+    # at 12 px SpyNet's pyramid has four levels: its two coarsest modules take no part
+    unused = {n for n, _ in model.named_parameters() if n.startswith(("spynet.basic_module.0.", "spynet.basic_module.1."))}
+    assert set(fast[1]) == set(dict(model.named_parameters())) - unused
     assert_same_outputs_and_grads(fast, ref, atol=1e-12, grad_rtol=1e-10)
 
 

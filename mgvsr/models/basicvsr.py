@@ -77,16 +77,18 @@ class BasicVSR(nn.Module):
             BasicSR fixes it at 64 whatever ``num_feat``; keep 64 to load BasicSR weights.
             It dominates the cost of small models on a CPU (``conv_hr`` runs 64 -> 64
             channels at 4h x 4w), so a CPU preset may lower it: a deviation from BasicVSR.
+        spynet_width: SpyNet's hidden channels relative to the original (1); a CPU preset
+            trained from scratch may lower it (a deviation from BasicVSR; same names).
     """
 
     def __init__(self, num_feat: int = 64, num_block: int = 15, spynet_path: str | Path | None = None,
-                 spynet_zero_init: bool = False, hr_feat: int = 64) -> None:
+                 spynet_zero_init: bool = False, hr_feat: int = 64, spynet_width: float = 1.0) -> None:
         super().__init__()
         if spynet_path is not None and spynet_zero_init:
             raise ValueError("spynet_zero_init=True would erase the pretrained SpyNet from spynet_path; pick one")
         self.num_feat = num_feat
         self.hr_feat = hr_feat
-        self.spynet = SpyNet(spynet_path)
+        self.spynet = SpyNet(spynet_path, width=spynet_width)
         if spynet_zero_init:
             zero_init_flow_heads(self.spynet)
         self.backward_trunk = ConvResidualBlocks(num_feat + 3, num_feat, num_block)

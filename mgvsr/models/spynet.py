@@ -37,11 +37,15 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class BasicModule(nn.Module):
-    """One pyramid level: ``(n, 8, h, w)`` [ref (3), warped support (3), flow (2)] -> ``(n, 2, h, w)``."""
+    """One pyramid level: ``(n, 8, h, w)`` [ref (3), warped support (3), flow (2)] -> ``(n, 2, h, w)``.
 
-    def __init__(self) -> None:
+    ``width`` scales the hidden channels (32, 64, 32, 16); 1 is SpyNet's (and the only width
+    whose pretrained weights exist).
+    """
+
+    def __init__(self, width: float = 1.0) -> None:
         super().__init__()
-        channels = [8, 32, 64, 32, 16, 2]
+        channels = [8] + [max(2, round(c * width)) for c in (32, 64, 32, 16)] + [2]
         layers: list[nn.Module] = []
         for i, (c_in, c_out) in enumerate(zip(channels[:-1], channels[1:])):
             layers.append(nn.Conv2d(c_in, c_out, kernel_size=7, stride=1, padding=3))
@@ -59,11 +63,15 @@ class SpyNet(nn.Module):
     ``ref``, ``supp``: ``(n, 3, h, w)`` RGB in [0, 1], any ``h, w >= 1``.  The flow ``f`` is
     such that ``flow_warp(supp, f)`` looks like ``ref``.  ``load_path``: a BasicSR SpyNet
     checkpoint to load (``{'params': ...}``; ``mean``/``std`` may be absent from it).
+    ``width``: hidden channels relative to SpyNet's (same parameter names; a CPU-sized
+    flow network for models trained from scratch, see ``basicvsr_cpu``).
     """
 
-    def __init__(self, load_path: str | Path | None = None) -> None:
+    def __init__(self, load_path: str | Path | None = None, width: float = 1.0) -> None:
         super().__init__()
-        self.basic_module = nn.ModuleList([BasicModule() for _ in range(NUM_LEVELS)])
+        if width <= 0:
+            raise ValueError(f"SpyNet width must be positive, got {width}")
+        self.basic_module = nn.ModuleList([BasicModule(width) for _ in range(NUM_LEVELS)])
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         if load_path is not None:
@@ -88,36 +96,51 @@ class SpyNet(nn.Module):
             raise ValueError(f"SpyNet needs ref and supp of the same shape (n, 3, h, w); "
                              f"got {tuple(ref.shape)} and {tuple(supp.shape)}")
         h, w = ref.shape[2:]
-        h_up, w_up = _up_to_multiple(h, 32), _up_to_multiple(w, 32)
+        levels = pyramid_levels(h, w)
+        multiple = 2 ** (levels - 1)
+        h_up, w_up = _up_to_multiple(h, multiple), _up_to_multiple(w, multiple)
         if (h_up, w_up) == (h, w):  # resizing to the same size is the identity: skip it
-            return self.compute_flow(ref, supp)
+            return self.compute_flow(ref, supp, levels)
         ref = F.interpolate(ref, size=(h_up, w_up), mode="bilinear", align_corners=False)
         supp = F.interpolate(supp, size=(h_up, w_up), mode="bilinear", align_corners=False)
-        flow = F.interpolate(self.compute_flow(ref, supp), size=(h, w), mode="bilinear", align_corners=False)
+        flow = F.interpolate(self.compute_flow(ref, supp, levels), size=(h, w), mode="bilinear",
+                             align_corners=False)
         flow[:, 0, :, :] *= float(w) / float(w_up)
         flow[:, 1, :, :] *= float(h) / float(h_up)
         return flow
 
-    def compute_flow(self, ref: torch.Tensor, supp: torch.Tensor) -> torch.Tensor:
-        """The pyramid computation for sides that are multiples of 32: ``(n, 2, h, w)``."""
+    def compute_flow(self, ref: torch.Tensor, supp: torch.Tensor, levels: int = NUM_LEVELS) -> torch.Tensor:
+        """The pyramid computation with ``levels`` levels (sides multiples of ``2**(levels-1)``):
+        ``(n, 2, h, w)``.  The finest ``levels`` modules are used, the finest on the input itself."""
         n, _, h, w = ref.shape
         # Normalise and pool ref and supp together (one call per level instead of two).
         images = (torch.cat([ref, supp]) - self.mean) / self.std
         pyramid = [images]
-        for _ in range(NUM_LEVELS - 1):
+        for _ in range(levels - 1):
             pyramid.append(F.avg_pool2d(pyramid[-1], kernel_size=2, stride=2, count_include_pad=False))
-        pyramid.reverse()  # coarsest (h / 32) first
+        pyramid.reverse()  # coarsest first
 
-        flow = ref.new_zeros(n, 2, h // 32, w // 32)
-        for level, images in enumerate(pyramid):
+        coarsest = 2 ** (levels - 1)
+        flow = ref.new_zeros(n, 2, h // coarsest, w // coarsest)
+        modules = self.basic_module[NUM_LEVELS - levels:]
+        for level, (images, module) in enumerate(zip(pyramid, modules)):
             ref_l, supp_l = images[:n], images[n:]
             if level == 0:
                 flow_up = flow
             else:
                 flow_up = F.interpolate(flow, scale_factor=2, mode="bilinear", align_corners=True) * 2.0
             warped = flow_warp(supp_l, flow_up.permute(0, 2, 3, 1), padding_mode="border")
-            flow = self.basic_module[level](torch.cat([ref_l, warped, flow_up], 1)) + flow_up
+            flow = module(torch.cat([ref_l, warped, flow_up], 1)) + flow_up
         return flow
+
+
+def pyramid_levels(h: int, w: int) -> int:
+    """Levels of the flow pyramid for an ``h x w`` input: six (SpyNet's) from 32 px up; below,
+    as many as leave the coarsest level at least 1 px (16 px: five, 8 px: four)."""
+    side = min(h, w)
+    if side < 1:
+        raise ValueError(f"SpyNet needs images of at least 1 pixel per side, got {h}x{w}")
+    return min(NUM_LEVELS, side.bit_length())
 
 
 @torch.no_grad()
