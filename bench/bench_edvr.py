@@ -2,7 +2,10 @@
 
 The multigrid's spatial cycle for EDVR-M trains on 32x32 LR patches before 64x64: the speedup it
 can buy is the step-time ratio of the two shapes, printed here beside the FLOP ratio (FLOPs of
-the convolutions and matrix products, counted by ``torch.utils.flop_counter.FlopCounterMode``).
+the convolutions and matrix products, counted by ``torch.utils.flop_counter.FlopCounterMode``),
+and the whole cycle's (half the iterations at each size) against 64x64 throughout.  The paper's
+2.3x for EDVR-M also has the batch doubled (64, half the iterations), which a GPU runs in
+parallel; on this CPU a larger batch is not faster per sample (REFERENCE.md section 4).
 
 Then the modulated deformable convolution at EDVR-M's full-resolution alignment shape: the
 pure-PyTorch version against a plain ``conv2d`` of the same shape, and against torchvision's
@@ -10,6 +13,7 @@ kernel where torchvision imports (a GPU machine; on CPU-only torch it does not).
 
     python bench/bench_edvr.py                      # batch 2, 1 warm-up + 3 timed steps per size
     python bench/bench_edvr.py --batch 4 --steps 2 --threads 1
+    python bench/bench_edvr.py --model edvr_cpu --batch 4 --sizes 16 32 --steps 5 --threads 1 --skip-dcn
 """
 
 from __future__ import annotations
@@ -49,9 +53,9 @@ def step_flops(model, lq, gt) -> int:
     return counter.get_total_flops()
 
 
-def time_training(size: int, batch: int, steps: int, device: torch.device) -> dict:
+def time_training(size: int, batch: int, steps: int, device: torch.device, model_name: str = "edvr_m") -> dict:
     torch.manual_seed(0)
-    model = build_model("edvr_m").to(device)
+    model = build_model(model_name).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=4e-4, betas=(0.9, 0.99))
     lq = torch.rand(batch, 5, 3, size, size, device=device)
     gt = torch.rand(batch, 3, 4 * size, 4 * size, device=device)
@@ -115,6 +119,7 @@ def dcn_comparison(n: int, size: int, reps: int, device: torch.device) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="edvr_m", help="an EDVR of mgvsr.models.MODEL_CONFIGS (edvr_cpu ...)")
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64], help="LR patch sizes")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per size (after 1 warm-up)")
@@ -125,9 +130,9 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    print(f"EDVR-M training step (forward + backward + Adam), batch {args.batch}, 5 frames, fp32, "
+    print(f"{args.model} training step (forward + backward + Adam), batch {args.batch}, 5 frames, fp32, "
           f"{device.type}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    results = [time_training(s, args.batch, args.steps, device) for s in args.sizes]
+    results = [time_training(s, args.batch, args.steps, device, args.model) for s in args.sizes]
     base = results[0]
     print(f"{'LR size':>8} {'s/step':>8} {'steps (s)':>24} {'GFLOP/step':>11} {'GFLOP/s':>8} "
           f"{'time ratio':>11} {'FLOP ratio':>11}")
@@ -140,6 +145,13 @@ def main() -> None:
         last = results[-1]
         print(f"a {base['size']}x{base['size']} step is {last['seconds'] / base['seconds']:.2f}x faster than a "
               f"{last['size']}x{last['size']} step; it has {last['flops'] / base['flops']:.2f}x fewer FLOPs")
+        # the spatial cycle: equal stages at each size, against every iteration at the largest size
+        cycle_time = statistics.mean(r["seconds"] for r in results)
+        cycle_flops = statistics.mean(r["flops"] for r in results)
+        sizes = " then ".join(f"{r['size']}x{r['size']}" for r in results)
+        print(f"spatial cycle ({sizes}, equal iterations each) against {last['size']}x{last['size']} throughout, "
+              f"same iterations and batch: {last['seconds'] / cycle_time:.2f}x faster measured, "
+              f"{last['flops'] / cycle_flops:.2f}x by FLOPs")
     if not args.skip_dcn:
         dcn_comparison(5 * args.batch, max(args.sizes), reps=args.steps, device=device)
 

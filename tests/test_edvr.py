@@ -150,3 +150,22 @@ def test_state_dict_round_trip(tmp_path):
     x = torch.rand(1, 5, 3, 16, 20)
     with torch.no_grad():
         assert torch.equal(model.eval()(x), fresh.eval()(x))
+
+
+def test_hr_feat_narrows_only_the_high_resolution_tail():
+    """``hr_feat`` (default 64, BasicSR's) sets upconv2 / conv_hr / conv_last; nothing else changes."""
+    default, narrow = small_edvr(), small_edvr(hr_feat=8)
+    a, b = shapes_of(default), shapes_of(narrow)
+    assert a["upconv2.weight"] == (4 * 64, 16, 3, 3) and a["conv_hr.weight"] == (64, 64, 3, 3)
+    assert b["upconv2.weight"] == (4 * 8, 16, 3, 3) and b["conv_hr.weight"] == (8, 8, 3, 3)
+    assert b["conv_last.weight"] == (3, 8, 3, 3)
+    tail = ("upconv2.", "conv_hr.", "conv_last.")
+    assert {k: v for k, v in a.items() if not k.startswith(tail)} == {k: v for k, v in b.items() if not k.startswith(tail)}
+    assert narrow(torch.rand(1, 5, 3, 8, 8)).shape == (1, 3, 32, 32)
+
+
+def test_edvr_cpu_configuration():
+    model = build_model("edvr_cpu")
+    assert (model.num_frame, model.center_frame_idx, model.with_tsa, model.patch_multiple) == (5, 2, True, 4)
+    assert num_params(model) == 188_227
+    assert model(torch.rand(2, 5, 3, 16, 16)).shape == (2, 3, 64, 64)

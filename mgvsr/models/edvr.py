@@ -166,6 +166,12 @@ class EDVR(nn.Module):
     Input ``(b, num_frame, 3, h, w)`` RGB in [0, 1], h and w multiples of 4; output
     ``(b, 3, 4h, 4w)``, the centre frame ``center_frame_idx`` (default ``num_frame // 2``).
 
+    ``hr_feat``: channels of the high-resolution tail (``upconv2``'s output, ``conv_hr``), fixed
+    at 64 in BasicSR whatever ``num_feat``; keep 64 to load BasicSR weights.  In a small model it
+    dominates (``conv_hr`` runs at 4h x 4w: 49% of a training step's FLOPs with 16 features and
+    2 + 2 blocks, ``upconv2`` another 12%), so a CPU configuration may lower it, as BasicVSR's
+    ``hr_feat``: a deviation from BasicSR's architecture.
+
     What a trainer or an evaluator needs to know without running it: ``num_frame`` (the fixed
     input length), ``center_frame_idx`` (the frame it outputs) and ``patch_multiple`` (LR
     heights and widths must be multiples of it: the feature pyramid halves them twice).
@@ -177,7 +183,7 @@ class EDVR(nn.Module):
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64,
                  num_frame: int = 5, deformable_groups: int = 8, num_extract_block: int = 5,
                  num_reconstruct_block: int = 10, center_frame_idx: int | None = None,
-                 with_tsa: bool = True) -> None:
+                 with_tsa: bool = True, hr_feat: int = 64) -> None:
         super().__init__()
         self.num_frame = num_frame
         self.center_frame_idx = num_frame // 2 if center_frame_idx is None else center_frame_idx
@@ -200,9 +206,9 @@ class EDVR(nn.Module):
 
         self.reconstruction = make_layer(num_reconstruct_block, num_feat)
         self.upconv1 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
-        self.upconv2 = nn.Conv2d(num_feat, 64 * 4, 3, 1, 1)  # 64 fixed, as in BasicSR
-        self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
-        self.conv_last = nn.Conv2d(64, num_out_ch, 3, 1, 1)
+        self.upconv2 = nn.Conv2d(num_feat, hr_feat * 4, 3, 1, 1)  # BasicSR: 64 whatever num_feat
+        self.conv_hr = nn.Conv2d(hr_feat, hr_feat, 3, 1, 1)
+        self.conv_last = nn.Conv2d(hr_feat, num_out_ch, 3, 1, 1)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 5:
