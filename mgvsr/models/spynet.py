@@ -5,14 +5,14 @@ small network of five 7x7 convolutions (8 -> 32 -> 64 -> 32 -> 16 -> 2 channels)
 the reference image, the support image warped by the flow so far, and that flow, and adds
 a correction.  The flow's channel 0 is the x displacement, channel 1 the y displacement.
 
-Sizes: the pyramid needs sides that are multiples of 32, so inputs are resized (bilinear)
-up to the next multiple of 32, the flow is computed there, resized back and its x/y
-components rescaled (MMagic's scheme).  The coarsest level is ``size / 32`` pixels, so a
-32x32 input works (its coarsest level is 1x1); BasicSR's version starts from
-``floor(size / 64)`` and crashes at 32x32, and otherwise gives the same result (any size
-above 32).  Inputs smaller than 32 px (e.g. 16x16) are resized up to 32 like any other
-size that is not a multiple of 32; the flow is then as good as SpyNet's view of an
-upscaled image, which is coarse but well defined.
+Sizes: a six-level pyramid needs sides that are multiples of 32, so inputs are resized
+(bilinear) up to the next multiple of 32, the flow is computed there, resized back and
+its x/y components rescaled (MMagic's scheme).  The coarsest level is ``size / 32``
+pixels, so a 32x32 input works (its coarsest level is 1x1); BasicSR's version starts
+from ``floor(size / 64)`` and crashes at 32x32, and otherwise gives the same result (any
+size above 32).  Inputs smaller than 32 px (e.g. 16x16) use a shorter pyramid instead
+(:func:`pyramid_levels`: as many levels as leave the coarsest at least 1 px, run by the
+finest modules), so that small multigrid stages cost their size.
 
 Pretrained weights: BasicSR's ``spynet_sintel_final-3d2a1287.pth`` (``{'params': ...}``)
 loads with ``SpyNet(load_path=...)``.  Without them SpyNet starts from PyTorch's default
