@@ -214,7 +214,7 @@ class Trainer:
         self.rank, self.world = _dist_rank_world()
         self.is_main = self.rank == 0
         self._evaluate = evaluate
-        self._check_plan()
+        self._check_plan(model)
         self.model = model.to(self.device)
         self.optimizer = make_optimizer(self.model, self.cfg)
         self.ddp = None
@@ -232,7 +232,7 @@ class Trainer:
         self.log = RunLog(self.out / "log.jsonl", enabled=self.is_main)
 
     # ---- checks ----------------------------------------------------------------------------
-    def _check_plan(self) -> None:
+    def _check_plan(self, model: nn.Module) -> None:
         """Refuse a plan its data or model cannot run, before the first iteration."""
         src = self.train_source
         names = src.clips()
@@ -241,7 +241,9 @@ class Trainer:
         min_frames = min(src.num_frames(c) for c in names)
         sizes = [src.lq_size(c) for c in names]
         min_size = min(sizes, key=lambda hw: min(hw))
-        self.plan.check_fits(max_frames=min_frames, min_lq_size=min_size)
+        self.plan.check_fits(max_frames=min_frames, min_lq_size=min_size,
+                             model_frames=getattr(model, "num_frame", None),  # sliding-window models
+                             patch_multiple=getattr(model, "patch_multiple", None))
         for j, s in enumerate(self.plan.stages):
             per_rank, rem = divmod(s.batch, self.world)
             if rem:

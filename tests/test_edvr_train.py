@@ -120,12 +120,9 @@ def test_plan_must_fit_the_model_side(train_clips):
         Plan((Stage(2, 8, 3, 2, 1e-3),)).check_fits(**fits)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="Trainer._check_plan does not pass the model's num_frame / patch_multiple to "
-                          "plan.check_fits yet: the plan fails at the first forward instead (issue 5)")
 @pytest.mark.parametrize("stage", [Stage(2, 6, 5, 2, 1e-3), Stage(2, 8, 3, 2, 1e-3)], ids=["patch-6", "frames-3"])
 def test_trainer_refuses_a_plan_edvr_cannot_run_before_training(tmp_path, train_clips, stage):
-    with pytest.raises(PlanError):
-        trainer = Trainer(tiny_edvr(), Plan((stage,)), train_clips, tmp_path, TrainConfig(progress=False))
-        trainer.run()  # today: ValueError from EDVR's input check at the first forward
+    with pytest.raises(PlanError):  # at construction, before any iteration
+        Trainer(tiny_edvr(), Plan((stage,)), train_clips, tmp_path, TrainConfig(progress=False))
+    assert not (tmp_path / "log.jsonl").exists()
     assert not (tmp_path / "log.jsonl").exists()

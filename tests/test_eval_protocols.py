@@ -54,7 +54,7 @@ def _run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 def _model(seed: int = 0) -> torch.nn.Module:
     """A small BasicVSR (16 features, 2 blocks) whose random SpyNet gives non-zero flows: warps matter."""
     torch.manual_seed(seed)
-    model = build_model("basicvsr_cpu", hr_feat=16).eval()
+    model = build_model("basicvsr_cpu", spynet_zero_init=False).eval()
     assert not model.spynet.outputs_zero_flow()
     return model
 
@@ -214,6 +214,11 @@ def test_architecture_inferred_from_weights():
 
     assert infer_model(build_model("basicvsr_m").state_dict()) == ("basicvsr_m", {})
     odd = build_model("basicvsr", num_feat=8, num_block=1, hr_feat=8).state_dict()
-    assert infer_model(odd) == ("basicvsr", {"num_feat": 8, "num_block": 1, "hr_feat": 8})
+    assert infer_model(odd) == ("basicvsr", {"num_feat": 8, "num_block": 1, "hr_feat": 8, "spynet_width": 1.0})
+    assert infer_model(build_model("basicvsr_cpu").state_dict()) == ("basicvsr_cpu", {})
+    assert infer_model(build_model("basicvsr_cpu", spynet_zero_init=False).state_dict()) == ("basicvsr_cpu", {})
+    assert infer_model(build_model("edvr_m").state_dict()) == ("edvr_m", {})
+    assert infer_model(build_model("edvr_m_wotsa").state_dict()) == ("edvr_m_wotsa", {})
+    assert infer_model(build_model("edvr_cpu").state_dict()) == ("edvr_cpu", {})
     with pytest.raises(MgvsrError, match="cannot tell the architecture"):
         infer_model({"conv.weight": torch.zeros(1)})

@@ -93,23 +93,39 @@ def _source(args: argparse.Namespace):
 def infer_model(state: dict) -> tuple[str, dict]:
     """``(configuration name, constructor overrides)`` of the network whose weights ``state`` holds.
 
-    BasicVSR: ``num_feat``, ``num_block`` and ``hr_feat`` are read from the tensors' shapes and
-    names; EDVR: with or without TSA.  A registered configuration is named when it matches.
+    BasicVSR: ``num_feat``, ``num_block``, ``hr_feat`` and SpyNet's width are read from the
+    tensors' shapes and names; EDVR: features, HR tail, with or without TSA.  A registered
+    configuration is named when it matches.
     """
     from mgvsr.models import MODEL_CONFIGS
 
     keys = set(state)
+    init_only = ("spynet_zero_init",)  # constructor options that only change the initial weights
+
+    def registered(cls: str, found: dict, defaults: dict) -> str | None:
+        for name, (_, klass, kwargs) in MODEL_CONFIGS.items():
+            config = {k: v for k, v in {**defaults, **kwargs}.items() if k not in init_only}
+            if klass == cls and all(config.get(k) == v for k, v in found.items()):
+                return name
+        return None
+
     if "backward_trunk.main.0.weight" in keys:
         blocks = {int(k.split(".")[3]) for k in keys if k.startswith("backward_trunk.main.2.")}
         found = dict(num_feat=int(state["backward_trunk.main.0.weight"].shape[0]),
                      num_block=max(blocks) + 1 if blocks else 0,
-                     hr_feat=int(state["conv_hr.weight"].shape[0]) if "conv_hr.weight" in keys else 64)
-        for name, (_, cls, kwargs) in MODEL_CONFIGS.items():
-            if cls == "BasicVSR" and {**dict(hr_feat=64), **kwargs} == found:
-                return name, {}
-        return "basicvsr", found
-    if "pcd_align.cas_dcnpack.weight" in keys or any(k.startswith("pcd_align.") for k in keys):
-        return ("edvr_m" if any(k.startswith("fusion.temporal_attn") for k in keys) else "edvr_m_wotsa"), {}
+                     hr_feat=int(state["conv_hr.weight"].shape[0]) if "conv_hr.weight" in keys else 64,
+                     spynet_width=state["spynet.basic_module.0.basic_module.0.weight"].shape[0] / 32)
+        name = registered("BasicVSR", found, dict(hr_feat=64, spynet_width=1.0))
+        return (name, {}) if name else ("basicvsr", found)
+    if any(k.startswith("pcd_align.") for k in keys):
+        tsa = any(k.startswith("fusion.temporal_attn") for k in keys)
+        found = dict(num_feat=int(state["conv_first.weight"].shape[0]), with_tsa=tsa,
+                     hr_feat=int(state["conv_hr.weight"].shape[0]))
+        name = registered("EDVR", found, dict(hr_feat=64))
+        if name is None:
+            raise MgvsrError("an EDVR checkpoint of no registered configuration "
+                             f"({', '.join(f'{k}={v}' for k, v in found.items())}); name it with --model")
+        return name, {}
     raise MgvsrError(f"cannot tell the architecture from the checkpoint's weights (first keys: {sorted(keys)[:5]}); "
                      "name it with --model")
 
