@@ -1,0 +1,134 @@
+"""Eq. 1's restarts against one cosine over the same shapes: a short training of each (notebook 4).
+
+The two runs differ only in the learning rate: the same model, seed, samples and multigrid
+shapes, once with Eq. 1 (a restart at every stage) and once with one cosine over the whole
+run, the schedule a multigrid plan would get from the baseline's recipe.
+
+A :class:`~mgvsr.schedule.Plan` restarts its cosine at every stage, so one cosine over
+several stages is expressed stage by stage (:func:`one_cosine_over_stages`): stage ``j``
+starts at the one-cosine LR of its first iteration, and its period is chosen so that it
+also ends where the one cosine ends the stage.  The first stage then follows the one cosine
+exactly and the others within a few percent of the peak LR (:func:`max_lr_gap` measures it);
+the trainer needs no special case.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mgvsr.errors import MgvsrError
+from mgvsr.schedule import Plan, Stage, cosine, multigrid
+
+
+def one_cosine_over_stages(plan: Plan) -> Plan:
+    """``plan``'s stages (shapes, lengths, batches) under one cosine from its first stage's LR
+    to ``eta_min`` over all iterations, restarts removed (approximated per stage, see the module
+    docstring).  The warmup is kept."""
+    eta, eta_min, total = plan.stages[0].lr, plan.eta_min, plan.total_iterations
+
+    def global_lr(t: float) -> float:
+        return cosine(eta, eta_min, t, total)
+
+    stages = []
+    for s in plan.stages:
+        start_lr = global_lr(s.start)
+        # (start_lr - eta_min) * c(P / D) = global_lr(end) - eta_min, with c(x) = (1 + cos(pi x)) / 2
+        ratio = (global_lr(s.end) - eta_min) / (start_lr - eta_min)
+        x = math.acos(min(1.0, max(-1.0, 2.0 * ratio - 1.0))) / math.pi
+        period = s.iterations if x >= 1.0 else max(s.iterations, round(s.iterations / x))
+        stages.append(Stage(s.iterations, s.patch, s.frames, s.batch, start_lr, period=period))
+    return Plan(tuple(stages), eta_min=eta_min, warmup=plan.warmup, name="one cosine (no restarts)",
+                description="the same shapes under one cosine over the whole run")
+
+
+def max_lr_gap(plan: Plan, reference_lr: float | None = None) -> float:
+    """The largest gap between :func:`one_cosine_over_stages`'s LR and the exact one cosine over
+    every iteration of ``plan``, as a fraction of ``reference_lr`` (default: the first stage's LR)."""
+    approx = one_cosine_over_stages(plan)
+    its = np.arange(plan.total_iterations + 1)
+    eta = plan.stages[0].lr
+    exact = plan.eta_min + (eta - plan.eta_min) * 0.5 * (1 + np.cos(np.pi * its / plan.total_iterations))
+    if plan.warmup is not None:
+        exact = exact * np.array([plan.warmup.factor(int(i)) for i in its])
+    return float(np.max(np.abs(approx.lrs(its) - exact)) / (reference_lr or eta))
+
+
+@dataclass(frozen=True)
+class RestartSettings:
+    """The short training of notebook 4 at one scale."""
+
+    model: str
+    spatial: tuple[int, ...]
+    temporal: tuple[int, ...]
+    iterations: int
+    batch: int
+    lr: float
+    evals: int
+
+
+SETTINGS = {
+    # a minute on 2 CPU cores: tiny shapes, a few dozen steps
+    "ci": RestartSettings("basicvsr_cpu", (8, 16), (4, 6, 8), iterations=36, batch=2, lr=2e-3, evals=3),
+    # the demo's shapes and length (tens of minutes on a CPU, a few on a GPU)
+    "paper": RestartSettings("basicvsr_cpu", (16, 32), (4, 6, 8), iterations=600, batch=8, lr=2e-3, evals=10),
+}
+
+
+def restart_plans(settings: RestartSettings) -> dict[str, Plan]:
+    """``{"Eq. 1 (restarts)": multigrid plan, "one cosine": the same shapes without restarts}``."""
+    s = settings
+    plan = multigrid(s.iterations, max(s.spatial), max(s.temporal), s.batch, s.lr, spatial=s.spatial,
+                     temporal=s.temporal, name="Eq. 1 (restarts)")
+    return {"Eq. 1 (restarts)": plan, "one cosine": one_cosine_over_stages(plan)}
+
+
+def compare_restarts(out: str | Path, scale: str = "ci", device: str = "auto", progress: bool = True,
+                     seed: int = 0) -> dict[str, dict]:
+    """Train the two plans of :func:`restart_plans` on the sample clips into ``out/<run>``.
+
+    Returns ``{name: {"plan": Plan, "evals": [eval records], "summary": end record}}``; each
+    run evaluates on the held-out sample clips ``evals`` times.  Finished runs are read, not
+    retrained.
+    """
+    import torch
+
+    from mgvsr.models import build_model
+    from mgvsr.reproduce import finished_summary
+    from mgvsr.train import TrainConfig, Trainer, open_sources, read_log
+
+    if scale not in SETTINGS:
+        raise MgvsrError(f"scale must be one of {', '.join(SETTINGS)}, got {scale!r}")
+    settings = SETTINGS[scale]
+    plans = restart_plans(settings)
+    train, test = open_sources("sample", None)
+    results = {}
+    for name, plan in plans.items():
+        folder = Path(out) / ("eq1" if name.startswith("Eq") else "one-cosine")
+        summary = finished_summary(folder)
+        if summary is None or read_log(folder / "log.jsonl")[0].get("plan") != plan.to_dict():
+            torch.manual_seed(seed)
+            every = max(1, settings.iterations // settings.evals)
+            cfg = TrainConfig(seed=seed, device=device, eval_every=every, progress=progress,
+                              extra={"run": name})
+            summary = Trainer(build_model(settings.model), plan, train, folder, cfg, test=test).run()
+        records = read_log(folder / "log.jsonl")
+        results[name] = {"plan": plan, "summary": summary, "evals": [r for r in records if r["event"] == "eval"]}
+    return results
+
+
+def restarts_text(results: dict[str, dict]) -> str:
+    """PSNR on the held-out clips after each evaluation, one column per run."""
+    names = list(results)
+    its = sorted({e["it"] for r in results.values() for e in r["evals"]})
+    lines = [f"{'iteration':>9}  " + "  ".join(f"{n:>17}" for n in names)]
+    for it in its:
+        cells = []
+        for n in names:
+            e = next((e for e in results[n]["evals"] if e["it"] == it), None)
+            cells.append(f"{'-' if e is None else format(e['psnr'], '.2f'):>17}")
+        lines.append(f"{it:>9}  " + "  ".join(cells))
+    return "\n".join(lines)

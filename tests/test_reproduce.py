@@ -1,0 +1,182 @@
+"""mgvsr.reproduce and `mgvsr reproduce`: which presets a table runs, how the ci scale shrinks
+them (keeping the paper's ratios), reuse of finished and identical runs, the rendered table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mgvsr.cli import main
+from mgvsr.errors import MgvsrError
+from mgvsr.experiments import get_preset, list_presets
+from mgvsr.reproduce import (
+    SCALES,
+    Row,
+    Scale,
+    get_scale,
+    render_table,
+    reproduce_table,
+    run_one,
+    run_spec,
+    scaled_run,
+    table_presets,
+    table_runs,
+)
+
+PAPER_TABLES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
+SAMPLE_LQ = (64, 64)  # LR frames of the sample clips
+SAMPLE_FRAMES = 30  # frames of every sample training clip
+
+
+def test_table_presets_in_the_papers_order():
+    assert [p.name for p in table_presets("1")][:5] == [
+        "table1/basicvsr_m/baseline", "table1/basicvsr_m/large-batch", "table1/basicvsr_m/multi-s",
+        "table1/basicvsr_m/multi-t", "table1/basicvsr_m/ours"]
+    assert len(table_presets(1)) == 10
+    seven = [p.table for p in table_presets("7")]
+    assert seven == ["7a"] * 3 + ["7b"] * 3
+    assert [p.name for p in table_presets("7b")] == [p.name for p in list_presets(table="7b")]
+    with pytest.raises(MgvsrError, match="unknown table '10'"):
+        table_presets("10")
+
+
+def test_table_runs_add_the_baselines_their_speedups_need():
+    names = [p.name for p in table_runs("6")]
+    assert names[-1] == "table1/basicvsr_m/baseline" and names.count("table1/basicvsr_m/baseline") == 1
+    assert [p.name for p in table_runs("4")] == ["table4/no-lr-scaling", "table4/lr-scaling"]  # no speedups
+    assert "table3/basicvsr/baseline-b32" in [p.name for p in table_runs("3")]
+    assert [p.name for p in table_runs("1")] == [p.name for p in table_presets("1")]  # baselines are rows
+
+
+def test_paper_scale_runs_presets_as_they_are():
+    for name in ("table1/basicvsr_m/ours", "table2/edvr_m/ours"):
+        preset = get_preset(name)
+        run = scaled_run(preset, "paper")
+        assert run.preset is preset and run.overrides == {} and run.plan is preset.plan
+        assert (run.model, run.dataset) == (preset.model, preset.dataset)
+
+
+def test_ci_scale_of_table1_ours():
+    run = scaled_run(get_preset("table1/basicvsr_m/ours"), "ci")
+    assert (run.model, run.dataset) == ("basicvsr_cpu", "sample")
+    assert [s.label for s in run.plan.stages] == ["8&7", "8&11", "8&15", "16&7", "16&11", "16&15"]
+    assert run.plan.total_iterations == 6 and {s.batch for s in run.plan.stages} == {4}
+    assert run.plan.stages[0].lr == pytest.approx(8e-3)  # 8e-4 x 10
+    base = scaled_run(get_preset("table1/basicvsr_m/baseline"), "ci")
+    assert (base.plan.total_iterations, base.plan.stages[0].batch) == (24, 1)
+    assert base.plan.stages[0].lr == pytest.approx(2e-3)
+    assert base.plan.samples == run.plan.samples  # the linear scaling rule: the same samples
+    with pytest.raises(MgvsrError, match="unknown scale 'huge'"):
+        get_scale("huge")
+
+
+@pytest.mark.parametrize("table", PAPER_TABLES)
+def test_every_ci_run_fits_the_sample_clips_and_keeps_the_papers_ratios(table):
+    for preset in table_runs(table):
+        run = scaled_run(preset, "ci")
+        run.plan.check_fits(max_frames=SAMPLE_FRAMES, min_lq_size=SAMPLE_LQ)
+        if run.model.startswith("edvr"):
+            run.plan.check_fits(patch_multiple=4)
+        paper_lrs = [s.lr for s in preset.plan.stages]
+        assert [s.lr for s in run.plan.stages] == pytest.approx([10 * lr for lr in paper_lrs])
+        assert [s.frames for s in run.plan.stages] == [s.frames for s in preset.plan.stages]
+        assert [s.patch * 4 for s in run.plan.stages] == [s.patch for s in preset.plan.stages]
+        if preset.baseline:  # samples against the baseline: the paper's ratio, up to rounding
+            base = get_preset(preset.baseline)
+            paper_ratio = preset.plan.samples / base.plan.samples
+            ci_ratio = run.plan.samples / scaled_run(base, "ci").plan.samples
+            assert ci_ratio == pytest.approx(paper_ratio, rel=0.15), preset.name
+
+
+def test_identical_training_has_one_spec():
+    a = run_spec(get_preset("table4/lr-scaling"), "ci", device="cpu")
+    assert a == run_spec(get_preset("table1/basicvsr_m/large-batch"), "ci", device="cpu")
+    assert a == run_spec(get_preset("table5/linear-warmup"), "ci", device="cpu")
+    assert a != run_spec(get_preset("table5/no-warmup"), "ci", device="cpu")
+    assert a != run_spec(get_preset("table4/no-lr-scaling"), "ci", device="cpu")
+    assert a["micro_batch"] == 1  # on a CPU: micro-batches of the baseline's minibatch
+    json.dumps(a)  # written as spec.json
+
+
+def test_a_folder_holding_another_run_is_refused(tmp_path: Path):
+    preset = get_preset("table4/lr-scaling")
+    folder = tmp_path / "table4" / "lr-scaling"
+    folder.mkdir(parents=True)
+    other = run_spec(get_preset("table5/no-warmup"), "ci", device="cpu")
+    (folder / "spec.json").write_text(json.dumps(other))
+    with pytest.raises(MgvsrError, match="holds a different run.*differs in plan"):
+        run_one(preset, "ci", tmp_path, device="cpu", log=lambda _: None)
+
+
+def test_paper_scale_needs_a_root(tmp_path: Path):
+    with pytest.raises(MgvsrError, match="trains on reds: give its root"):
+        reproduce_table("1", scale="paper", out=tmp_path, device="cpu")
+
+
+def _row(**kw) -> Row:
+    base = dict(preset="table4/lr-scaling", table="4", row="w lr scaling", description="", paper={"psnr": 30.93},
+                psnr=24.2, ssim=0.61, compute_seconds=3.2, train_seconds=3.3, iterations=6, stages=["16&15"],
+                batch=4, speedup=None, status="trained", folder="x", baseline="table1/basicvsr_m/baseline",
+                scale="ci", comparable=False)
+    base.update(kw)
+    return Row(**base)
+
+
+def test_render_table_puts_ours_beside_the_paper():
+    text = render_table([_row(), _row(preset="table4/no-lr-scaling", row="w/o lr scaling", paper={"psnr": 30.64},
+                                      psnr=None, ssim=None, compute_seconds=None, status="missing")])
+    lines = text.splitlines()
+    assert "| w lr scaling | table4/lr-scaling | 16&15 | 4 | 24.20 | 30.93 | 0.6100 | - |" in text
+    assert any(line.startswith("| w/o lr scaling |") and "| - | 30.64 |" in line for line in lines)
+    assert "NOT comparable" in text and "Not run yet: table4/no-lr-scaling." in text
+    paper = render_table([_row(scale="paper", comparable=True, speedup=3.9, paper={"psnr": 30.93, "speedup": 3.9})])
+    assert "NOT comparable" not in paper and "| 3.90x | 3.9x |" in paper
+    with pytest.raises(MgvsrError):
+        render_table([])
+
+
+# A scale smaller than ci, for tests: 4 iterations of 75k, batch 1, 8x8 LR patches.
+TINY = Scale("tiny", "tests", models=SCALES["ci"].models, dataset="sample", iterations_div=20_000,
+             batch_div=64, patch_div=8, lr_mult=10.0, micro_batch_on_cpu=True, comparable=False)
+
+
+@pytest.mark.slow
+def test_reproduce_trains_once_and_reuses(tmp_path: Path):
+    logs: list[str] = []
+    rows = reproduce_table("4", scale=TINY, out=tmp_path, device="cpu", progress=False, log=logs.append)
+    assert [r.preset for r in rows] == ["table4/no-lr-scaling", "table4/lr-scaling"]
+    assert [r.status for r in rows] == ["trained", "trained"]
+    for r in rows:
+        assert r.psnr is not None and 10 < r.psnr < 50 and r.compute_seconds > 0
+        assert (Path(r.folder) / "final.pth").is_file() and (Path(r.folder) / "spec.json").is_file()
+        assert r.stages == ["8&15"] and r.batch == 1
+    log_file = Path(rows[0].folder) / "log.jsonl"
+    before = log_file.read_text()
+
+    again = reproduce_table("4", scale=TINY, out=tmp_path, device="cpu", progress=False, log=logs.append)
+    assert [r.status for r in again] == ["finished", "finished"]
+    assert [r.psnr for r in again] == [r.psnr for r in rows]
+    assert log_file.read_text() == before  # nothing retrained
+
+    five = reproduce_table("5", scale=TINY, out=tmp_path, device="cpu", train=False, log=logs.append)
+    assert [r.status for r in five] == ["missing", "missing", "reused"]  # linear warmup = Table 4's run
+    assert five[2].folder == rows[1].folder and five[2].psnr == rows[1].psnr
+    assert any("the same training as table4/lr-scaling" in line for line in logs)
+
+
+def test_cli_without_training_renders_an_empty_table(tmp_path: Path, capsys):
+    assert main(["reproduce", "--table", "4", "--scale", "ci", "--out", str(tmp_path), "--no-train",
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "Not run yet: table4/no-lr-scaling, table4/lr-scaling." in out and "NOT comparable" in out
+    written = tmp_path / "table4-ci.md"
+    assert written.is_file() and "| w lr scaling | table4/lr-scaling | 16&15 | 4 |" in written.read_text()
+    assert json.loads((tmp_path / "table4-ci.json").read_text())[0]["status"] == "missing"
+    assert not (tmp_path / "table4").exists()  # nothing trained, nothing written for the runs
+
+
+def test_cli_error_is_clean(tmp_path: Path, capsys):
+    assert main(["reproduce", "--table", "1", "--scale", "paper", "--out", str(tmp_path)]) == 2
+    assert "give its root" in capsys.readouterr().err
