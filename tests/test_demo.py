@@ -1,0 +1,86 @@
+"""`mgvsr demo`: the two presets compare what the issue asks, a shrunk demo writes its report
+(real training on the sample clips), and running it again reuses the finished runs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mgvsr.cli import main
+from mgvsr.demo import demo_presets, format_table, make_report
+
+
+def test_demo_presets_are_baseline_and_ours_on_the_same_samples():
+    presets = demo_presets()
+    base, ours = presets["baseline"].plan, presets["ours"].plan
+    assert len(base) == 1 and (base.stages[0].patch, base.stages[0].frames) == (32, 8)
+    # ours: the hierarchical multigrid ending at the baseline's shape
+    assert [s.label for s in ours] == ["16&4", "16&6", "16&8", "32&4", "32&6", "32&8"]
+    m = ours.stages[0].batch / base.stages[0].batch
+    assert m > 1  # a larger minibatch ...
+    assert ours.stages[0].lr == pytest.approx(base.stages[0].lr * m)  # ... with the linear scaling rule
+    assert ours.total_iterations * m == base.total_iterations
+    assert ours.samples == base.samples
+    assert ours.warmup is not None and base.warmup is None
+    assert presets["ours"].model == presets["baseline"].model == "basicvsr_cpu"
+
+
+def test_report_keys_and_speedups():
+    def run(wall, compute, psnr, its, batch):
+        summary = {"train_seconds": wall, "compute_seconds": compute, "data_seconds": wall - compute,
+                   "psnr": psnr, "ssim": 0.7, "samples": its * batch}
+        plan = {"total_iterations": its, "stages": [{"patch": 32, "frames": 8, "batch": batch}]}
+        return {"preset": "p", "summary": summary, "plan": plan}
+
+    report = make_report({"baseline": run(100.0, 90.0, 26.0, 20, 4), "ours": run(40.0, 30.0, 25.9, 10, 8)},
+                         {"mean": {"psnr": 24.9, "ssim": 0.6}}, "basicvsr")
+    assert report["speedup_wall"] == pytest.approx(2.5)
+    assert report["speedup_compute"] == pytest.approx(3.0)
+    assert report["psnr_gap"] == pytest.approx(-0.1)
+    for run_name in ("baseline", "ours"):
+        assert {"wall_seconds", "compute_seconds", "psnr", "ssim"} <= set(report[run_name])
+    assert report["bicubic"] == {"psnr": 24.9, "ssim": 0.6}
+    table = format_table(report)
+    assert "| ours | 8 |" in table and "2.50x" in table and "| 24.90 |" in table
+
+
+@pytest.mark.slow
+def test_shrunk_demo_trains_both_runs_writes_the_report_and_reuses_them(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--iterations", "12", "--evals", "1", "--device", "cpu",
+                 "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "| bicubic |" in printed and "speedup" in printed
+    report = json.loads((out / "report.json").read_text())
+    for name in ("report.md", "psnr_vs_time.png", "plans.png", "baseline/final.pth", "ours/final.pth"):
+        assert (out / name).is_file(), name
+    # 12 baseline steps of 4 clips, 6 of ours (one per stage) of 8: the same samples
+    assert report["baseline"]["samples"] == report["ours"]["samples"] == 12 * 4
+    assert (report["baseline"]["iterations"], report["ours"]["iterations"]) == (12, 6)
+    assert report["bicubic"]["psnr"] == pytest.approx(24.91, abs=0.01)
+    assert report["speedup_wall"] == pytest.approx(report["baseline"]["wall_seconds"] / report["ours"]["wall_seconds"])
+    log = (out / "ours" / "log.jsonl").read_text()
+    # a second run reads the finished runs instead of training them again
+    assert main(["demo", "--out", str(out), "--iterations", "12", "--evals", "1", "--device", "cpu",
+                 "--no-progress"]) == 0
+    assert (out / "ours" / "log.jsonl").read_text() == log
+    again = json.loads((out / "report.json").read_text())
+    assert again["ours"] == report["ours"] and again["baseline"] == report["baseline"]
+
+
+def test_edvr_demo_is_the_spatial_cycle_with_a_quarter_lr_first():
+    presets = demo_presets("edvr_m")
+    base, ours = presets["baseline"].plan, presets["ours"].plan
+    assert presets["ours"].model == "edvr_cpu"
+    assert [s.label for s in ours] == ["16&5", "32&5"] and base.stages[0].label == "32&5"
+    assert ours.samples == base.samples
+    assert ours.stages[0].lr == pytest.approx(ours.stages[1].lr / 4)
+    assert presets["ours"].fusion_only_iters > 0
+
+
+def test_unknown_demo_family_is_refused():
+    from mgvsr.errors import MgvsrError
+
+    with pytest.raises(MgvsrError, match="basicvsr, edvr_m, got 'vrt'"):
+        demo_presets("vrt")
