@@ -438,7 +438,7 @@ _table7_to_9()
 # sits at the PSNR of its bilinear skip for its first ~150 optimizer steps whatever the LR
 # (1e-3 to 1e-2 tried), so a run needs a few hundred steps to learn anything: m = 4 (150
 # steps of 32 clips) ended below bicubic (24.76 dB against 24.91); m = 2 keeps 360 steps.
-DEMO = _Recipe("basicvsr_cpu", "sample", "sample", 720, 32, 8, 4, 1e-3, flow=True)
+DEMO = _Recipe("basicvsr_cpu", "sample", "sample", 720, 32, 8, 4, 2e-3, flow=True)
 DEMO_M = 2
 
 
