@@ -193,3 +193,23 @@ def gaps_text(gaps: dict[str, Sequence[ScalingGap]]) -> str:
             lines.append(f"{label:>8}  {g.m:>2}  {g.drift:8.2e}  {g.step_small:12.3e}  {g.relative_gap:13.3f}  "
                          f"{g.cosine:6.3f}  {g.loss_start:11.5f}  {g.loss_small:8.5f}  {g.loss_large:8.5f}")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class GapSettings:
+    """Notebook 5's measurement at one scale: the model, minibatches of ``n`` windows of
+    ``frames`` x ``patch`` LR pixels, the ``ms`` compared, the SGD learning rate."""
+
+    model: str
+    n: int
+    frames: int
+    patch: int
+    ms: tuple[int, ...]
+    lr: float
+
+
+SETTINGS = {
+    # an SGD LR at which 8 small steps cut a fresh basicvsr_cpu's loss by about two thirds on these windows
+    "ci": GapSettings("basicvsr_cpu", n=2, frames=6, patch=16, ms=(2, 4, 8), lr=0.05),
+    "paper": GapSettings("basicvsr_cpu", n=4, frames=8, patch=32, ms=(2, 4, 8, 16), lr=0.05),
+}

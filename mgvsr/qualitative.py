@@ -98,15 +98,17 @@ def load_model(name: str, checkpoint: str | Path):
     return model.eval()
 
 
-def restore_clip(clip: Clip, models: Mapping[str, object], device: str = "cpu") -> dict[str, np.ndarray]:
+def restore_clip(clip: Clip, models: Mapping[str, object], device: str = "auto") -> dict[str, np.ndarray]:
     """``{"bicubic": ..., <model name>: ..., "GT": ...}``: each ``(t, 4h, 4w, 3)`` uint8, the GT
     last when the clip has one.  Models run on the whole clip (:func:`mgvsr.evaluate.super_resolve_clip`)."""
     from mgvsr.data.resize import bicubic_upscale
     from mgvsr.evaluate import super_resolve_clip
+    from mgvsr.train import resolve_device
 
+    device = resolve_device(device) if isinstance(device, str) else device
     outputs = {"bicubic": bicubic_upscale(clip.lq, SCALE)}
     for name, model in models.items():
-        outputs[name] = super_resolve_clip(model, clip.lq, device)
+        outputs[name] = super_resolve_clip(model.to(device).eval(), clip.lq, device)
     if clip.gt is not None:
         outputs["GT"] = clip.gt
     return outputs
@@ -150,6 +152,16 @@ def pick_box(frame: np.ndarray, size: int = 64, stride: int = 8) -> Box:
     sums = integral[t + size, l + size] - integral[t, l + size] - integral[t + size, l] + integral[t, l]
     k = int(np.argmax(sums))
     return int(t.flat[k]), int(l.flat[k]), size, size
+
+
+def default_box(outputs: Mapping[str, np.ndarray], index: int | None = None) -> Box:
+    """:func:`pick_box` on frame ``index`` (default: the middle one) of the GT, or of bicubic
+    without a GT, a quarter of the frame's shorter side (at least 32, a multiple of 8)."""
+    t, height, width = _check_frames(outputs)
+    index = t // 2 if index is None else index
+    reference = outputs["GT"] if "GT" in outputs else outputs.get("bicubic", next(iter(outputs.values())))
+    size = max(32, min(height, width) // 4 // 8 * 8)
+    return pick_box(reference[index], size=size)
 
 
 def zoomed_crops(outputs: Mapping[str, np.ndarray], index: int, box: Box) -> dict[str, np.ndarray]:

@@ -313,6 +313,22 @@ def run_one(preset: Preset, scale: str | Scale, out: str | Path, *, root: str | 
     return RunResult(preset, folder, finished_summary(folder) or summary, "trained", spec)
 
 
+def runs_text(table: str | int, scale: str | Scale) -> str:
+    """What reproducing ``table`` at ``scale`` trains, one line per run: model, dataset,
+    iterations, stages, minibatch and starting LRs (nothing is run)."""
+    scale = get_scale(scale)
+    lines = []
+    for preset in table_runs(table):
+        run = scaled_run(preset, scale)
+        lrs = sorted({s.lr for s in run.plan.stages}, reverse=True)
+        warm = run.plan.warmup
+        lines.append(f"{preset.name}: {run.model} on {run.dataset}, {run.plan.total_iterations:,} iterations, "
+                     f"stages {' '.join(s.label for s in run.plan.stages)}, batch {run.plan.stages[0].batch}, "
+                     f"LR {'/'.join(f'{lr:.0e}' for lr in lrs)}"
+                     + ("" if warm is None else f", {warm.kind} warmup {warm.iterations:,}"))
+    return "\n".join(lines)
+
+
 def _spec_difference(have: dict, want: dict) -> str:
     keys = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
     return "differs in " + ", ".join(keys)

@@ -43,6 +43,13 @@ def _model(model: nn.Module | str) -> nn.Module:
     return model
 
 
+def _device(device: torch.device | str) -> torch.device:
+    """``"auto"``: CUDA when present, else CPU (as the trainer)."""
+    from mgvsr.train import resolve_device
+
+    return resolve_device(device) if isinstance(device, str) else device
+
+
 def random_batch(batch: int, frames: int, patch: int, scale: int = 4, seed: int = 0,
                  device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Random LR ``(batch, frames, 3, patch, patch)`` and GT ``(batch, frames, 3, scale*patch,
@@ -90,6 +97,7 @@ def make_train_step(model: nn.Module, lq: torch.Tensor, gt: torch.Tensor, lr: fl
 def time_train_step(model: nn.Module | str, batch: int, frames: int, patch: int, *, steps: int = 3,
                     warmup: int = 1, device: torch.device | str = "cpu", seed: int = 0) -> list[float]:
     """Seconds of ``steps`` training steps at one shape, after ``warmup`` untimed ones."""
+    device = _device(device)
     model = _model(model).to(device)
     lq, gt = random_batch(batch, frames, patch, seed=seed, device=device)
     step = make_train_step(model, lq, gt)
@@ -155,6 +163,7 @@ def measure_shape_costs(model: nn.Module | str, shapes: Iterable[Shape], batch: 
     """
     from tqdm.auto import tqdm
 
+    device = _device(device)
     shapes = [tuple(s) for s in shapes]
     if not shapes:
         raise MgvsrError("no shapes to measure: give (patch, frames) pairs")
@@ -270,6 +279,20 @@ def shape_runs_text(runs: Sequence[ShapeRun], base: Shape) -> str:
     return "\n".join(lines)
 
 
+def runs_verdict(runs: Sequence[ShapeRun], bicubic: float) -> str:
+    """What the short trainings allow one to say: the spread of their PSNRs and whether they beat
+    bicubic (a comparison of accuracy means something only where they do)."""
+    psnrs = [r.psnr for r in runs]
+    spread = max(psnrs) - min(psnrs)
+    best = max(runs, key=lambda r: r.psnr)
+    above = [r.label for r in runs if r.psnr > bicubic]
+    text = f"The runs span {spread:.2f} dB (best: {best.label}, {best.psnr:.2f} dB). "
+    if not above:
+        return text + (f"None beats bicubic ({bicubic:.2f} dB): they are too short to rank the shapes by "
+                       "accuracy; only the speedups mean something here.")
+    return text + f"{len(above)} of {len(runs)} beat bicubic ({bicubic:.2f} dB): {', '.join(above)}."
+
+
 # --------------------------------------------------------------------------------------
 # Fig. 2 at a scale
 # --------------------------------------------------------------------------------------
@@ -318,7 +341,7 @@ def unique_shapes(sweeps: dict[str, list[Shape]]) -> list[Shape]:
     return seen
 
 
-def measure_sweep(settings: Fig2Settings, device: str = "cpu", progress: bool = True) -> dict[str, list[ShapeCost]]:
+def measure_sweep(settings: Fig2Settings, device: str = "auto", progress: bool = True) -> dict[str, list[ShapeCost]]:
     """:func:`measure_shape_costs` of every shape of ``settings.sweep()`` (each measured once),
     grouped back by sweep: ``{"frames": [...], "patch": [...]}``."""
     sweeps = settings.sweep()
@@ -341,3 +364,33 @@ def train_sweep(settings: Fig2Settings, out: str | Path, device: str = "auto", p
         runs[patch, frames] = train_shape(settings.model, patch, frames, folder, iterations=settings.iterations,
                                           batch=settings.batch, lr=settings.lr, device=device)
     return {axis: [runs[s] for s in shapes] for axis, shapes in sweeps.items()}
+
+
+def expected_speedups(settings: Fig2Settings, costs: dict[str, list[ShapeCost]], device: str = "auto",
+                      progress: bool = True) -> dict:
+    """The expected speedup of a multigrid plan over the base shape, by LR pixels and by the step
+    times measured here (notebook 3's cost models side by side).
+
+    The plan: a hierarchical multigrid on ``settings.base`` with the sweeps' smallest patch and
+    frames as its first sizes (``spatial = (min patch, base patch)``, ``temporal`` = the frames
+    swept), at ``settings.batch``.  Shapes of the plan not in ``costs`` are measured.
+    Returns ``{"plan": Plan, "pixels": speedup, "measured": speedup, "step_times": {...}}``.
+    """
+    from mgvsr.explore import expected_speedup, same_samples_baseline
+    from mgvsr.schedule import multigrid
+
+    patch, frames = settings.base
+    spatial = tuple(sorted({min(settings.patches + (patch,)), patch}))
+    temporal = tuple(sorted(set(settings.frames) | {frames}))
+    plan = multigrid(len(spatial) * len(temporal) * 10, patch, frames, settings.batch, settings.lr,
+                     spatial=spatial, temporal=temporal, name="multigrid")
+    have = {(c.patch, c.frames): c for cs in costs.values() for c in cs if c.batch == settings.batch}
+    missing = [(s.patch, s.frames) for s in plan.stages if (s.patch, s.frames) not in have]
+    if missing:
+        for c in measure_shape_costs(settings.model, missing, settings.batch, steps=settings.steps,
+                                     device=device, progress=progress):
+            have[c.patch, c.frames] = c
+    times = step_times(list(have.values()))
+    base = same_samples_baseline(plan)
+    return {"plan": plan, "pixels": expected_speedup(plan, base), "measured": expected_speedup(plan, base, times),
+            "step_times": times}

@@ -68,3 +68,113 @@ def reproduce_dir(scale: str, output_dir: str | Path | None) -> Path:
     """The folder of the paper's table runs at ``scale`` that notebooks 5 and 7 share."""
     check_scale(scale)
     return runs_dir(output_dir) / f"reproduce-{scale}"
+
+
+# --------------------------------------------------------------------------------------
+# The demo's results, for the notebooks' figures
+# --------------------------------------------------------------------------------------
+
+
+def paper_points(table: str = "1", model: str = "basicvsr_m") -> list[dict]:
+    """The paper's published (speedup, PSNR) of a table's runs of ``model``: dicts with ``label``
+    (the paper's row and setting), ``speedup`` (1 for the baseline) and ``psnr``."""
+    from mgvsr.experiments import list_presets
+
+    points = []
+    for p in list_presets(table=table, model=model):
+        paper = p.paper or {}
+        if paper.get("psnr") is None:
+            continue
+        speedup = 1.0 if p.baseline is None else paper.get("speedup")
+        if speedup is None:
+            continue
+        points.append({"label": f"{p.row} {p.name.rsplit('/', 1)[-1]}", "speedup": speedup, "psnr": paper["psnr"]})
+    if not points:
+        raise MgvsrError(f"the paper publishes no speedup and PSNR for {model} in table {table}")
+    return points
+
+
+def demo_points(report: dict) -> list[dict]:
+    """The demo's baseline and ours as (speedup, PSNR) points (speedup: training time without
+    data loading, as the paper reports)."""
+    return [{"label": "baseline", "speedup": 1.0, "psnr": report["baseline"]["psnr"]},
+            {"label": "ours", "speedup": report["speedup_compute"], "psnr": report["ours"]["psnr"]}]
+
+
+def demo_runs(scale: str, output_dir: str | Path | None) -> dict[str, dict]:
+    """The demo's runs at ``scale`` as their logs tell: ``{run: {"plan": Plan, "evals": [...],
+    "summary": end record}}`` (after :func:`demo` has trained them)."""
+    from mgvsr.schedule import Plan
+    from mgvsr.train import read_log
+
+    folder = demo_dir(scale, output_dir)
+    runs = {}
+    for run in ("baseline", "ours"):
+        log = folder / run / "log.jsonl"
+        if not log.is_file():
+            raise MgvsrError(f"no demo run in {folder / run}: run tutorial.demo({scale!r}, ...) first")
+        records = read_log(log)
+        runs[run] = {"plan": Plan.from_dict(records[0]["plan"]),
+                     "evals": [r for r in records if r["event"] == "eval"],
+                     "summary": records[-1] if records[-1]["event"] == "end" else None}
+    return runs
+
+
+def demo_verdict(report: dict) -> str:
+    """What the demo's numbers allow one to say, in a sentence or two: a speed comparison means
+    something only where both runs beat bicubic."""
+    bic = report["bicubic"]["psnr"]
+    base, ours = report["baseline"]["psnr"], report["ours"]["psnr"]
+    speed = (f"ours trained {report['speedup_compute']:.2f}x faster than the baseline "
+             f"({report['speedup_wall']:.2f}x in wall-clock time with data loading) on the same samples.")
+    if base <= bic or ours <= bic:
+        below = " and ".join(n for n, v in (("the baseline", base), ("ours", ours)) if v <= bic)
+        return (f"{speed[0].upper()}{speed[1:]} But {below} did not beat bicubic ({bic:.2f} dB): these runs "
+                "are too short to compare accuracy; train longer (scale='paper') for that.")
+    return (f"{speed[0].upper()}{speed[1:]} Both beat bicubic ({bic:.2f} dB); ours ended "
+            f"{ours - base:+.2f} dB from the baseline.")
+
+
+def demo_models(scale: str, output_dir: str | Path | None) -> dict:
+    """The demo's trained models at ``scale`` (``{"baseline": model, "ours": model}``, eval mode),
+    from the ``final.pth`` of each run (after :func:`demo` has trained them)."""
+    from mgvsr.demo import demo_presets
+    from mgvsr.qualitative import load_model
+
+    folder = demo_dir(scale, output_dir)
+    models = {}
+    for run, preset in demo_presets().items():
+        path = folder / run / "final.pth"
+        if not path.is_file():
+            raise MgvsrError(f"no trained weights at {path}: run tutorial.demo({scale!r}, ...) first")
+        models[run] = load_model(preset.model, path)
+    return models
+
+
+def workload_text(names: tuple[str, ...] = ("table1/basicvsr_m/baseline", "table1/basicvsr_m/ours")) -> str:
+    """How much a run of each preset processes: optimizer steps, training clips, LR frames and LR
+    pixels (:attr:`mgvsr.schedule.Plan.work`), and each against the first."""
+    from mgvsr.experiments import get_preset
+
+    plans = [get_preset(name).plan for name in names]
+    first = plans[0]
+    lines = []
+    for name, plan in zip(names, plans):
+        frames = sum(s.samples * s.frames for s in plan.stages)
+        lines.append(f"{name}: {plan.total_iterations:,} steps of {plan.stages[0].batch} clips = {plan.samples:,} clips, "
+                     f"{frames:,} LR frames, {plan.work / 1e9:,.0f} G LR pixels"
+                     + ("" if plan is first else f" ({first.work / plan.work:.2f}x fewer pixels)"))
+    return "\n".join(lines)
+
+
+def stage_times_text(runs: dict[str, dict]) -> str:
+    """The compute seconds of every stage of each run (:func:`demo_runs`' dict), one line per run."""
+    lines = []
+    for name, run in runs.items():
+        seconds = (run["summary"] or {}).get("stage_compute_seconds")
+        if seconds is None:
+            raise MgvsrError(f"run {name!r} has not finished: no stage times yet")
+        total = sum(seconds)
+        stages = ", ".join(f"{s.label} {t:.1f} s ({100 * t / total:.0f}%)" for s, t in zip(run["plan"].stages, seconds))
+        lines.append(f"{name}: {stages}; total {total:.1f} s")
+    return "\n".join(lines)

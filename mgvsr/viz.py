@@ -136,20 +136,22 @@ def plot_speedup_vs_psnr(paper: Sequence[dict], ours: Sequence[dict] | None = No
     panels = [(paper_title, paper)] + ([(ours_title, ours)] if ours else [])
     fig = Figure(figsize=(5.2 * len(panels), 4.0), layout="constrained")
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    for ax, (title, points) in zip(axes, panels):
+    for j, (ax, (title, points)) in enumerate(zip(axes, panels)):
         for k, p in enumerate(points):
-            ax.plot(p["speedup"], p["psnr"], "o", color=f"C{k}", ms=8)
-            ax.annotate(p["label"], (p["speedup"], p["psnr"]), textcoords="offset points", xytext=(6, 4),
-                        fontsize=8)
+            ax.plot(p["speedup"], p["psnr"], "o", color=f"C{k}", ms=8, label=f"{p['label']} ({p['speedup']:.1f}x)")
         ax.set_xlabel("speedup against the baseline (x)")
         ax.set_ylabel("PSNR (dB)")
         ax.set_title(title, fontsize=10)
         ax.grid(alpha=0.3)
         speeds = [p["speedup"] for p in points]
         ax.set_xlim(0.8, max(speeds) * 1.25 + 0.2)
+        psnrs = [p["psnr"] for p in points] + ([bicubic] if (j == 1 and bicubic is not None) else [])
+        span = max(max(psnrs) - min(psnrs), 0.1)
+        ax.set_ylim(min(psnrs) - 0.3 * span, max(psnrs) + 0.3 * span)
     if ours and bicubic is not None:
         axes[-1].axhline(bicubic, color="0.4", ls=":", label=f"bicubic ({bicubic:.2f} dB)")
-        axes[-1].legend(fontsize=8, loc="lower right")
+    for ax in axes:
+        ax.legend(fontsize=8, loc="best")
     return fig
 
 
@@ -203,7 +205,7 @@ def plot_shape_runs(runs: dict[str, Sequence], base: tuple[int, int], bicubic: f
                         xytext=(0, 7), ha="center", fontsize=8)
         if bicubic is not None:
             ax.axhline(bicubic, color="0.4", ls=":", label=f"bicubic ({bicubic:.2f} dB)")
-            ax.legend(fontsize=8, loc="lower right")
+            ax.legend(fontsize=8, loc="center right")
         ax.set_xlabel(xlabel)
         ax.set_xticks(xs)
         ax.grid(alpha=0.3)
