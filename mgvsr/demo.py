@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from mgvsr.experiments import get_preset
+from mgvsr.schedule import shrink
 from mgvsr.train import read_log, resolve_device, run_preset
 
 RUNS = ("baseline", "ours")
@@ -42,15 +43,20 @@ def demo_presets(model: str = "basicvsr") -> dict:
     return {run: get_preset(f"demo/{model}/{run}") for run in RUNS}
 
 
-def _finished_summary(folder: Path) -> dict | None:
-    """The summary of a finished run in ``folder`` (its log's "end" record), else None."""
-    log = folder / "log.jsonl"
-    if not (folder / "final.pth").is_file() or not log.is_file():
+def _finished_summary(folder: Path, plan) -> dict | None:
+    """The summary of the finished run of ``plan`` in ``folder`` (its log's "end" record); None
+    when nothing finished there; MgvsrError when what finished there followed another plan."""
+    from mgvsr.errors import MgvsrError
+    from mgvsr.reproduce import finished_summary
+
+    summary = finished_summary(folder)
+    if summary is None:
         return None
-    records = read_log(log)
-    if not records or records[-1]["event"] != "end":
-        return None
-    return records[-1]
+    logged = read_log(folder / "log.jsonl")[0]["plan"]
+    if logged != plan.to_dict():
+        raise MgvsrError(f"{folder} holds a finished run of another plan than {plan.name} at this length "
+                         "(the demo changed, or another --iterations); use --fresh or another --out")
+    return summary
 
 
 def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", iterations: int | None = None,
@@ -80,12 +86,13 @@ def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", 
     for run in RUNS:
         preset = presets[run]
         folder = out / run
-        summary = None if fresh else _finished_summary(folder)
+        its = None
+        if iterations is not None:  # the same share of the run for both: same samples
+            its = max(len(preset.plan), round(preset.plan.total_iterations * iterations / base_total))
+        plan = preset.plan if its is None else shrink(preset.plan, iterations=its)
+        summary = None if fresh else _finished_summary(folder, plan)
         if summary is None:
-            its = None
-            if iterations is not None:  # the same share of the run for both: same samples
-                its = max(len(preset.plan), round(preset.plan.total_iterations * iterations / base_total))
-            total = its or preset.plan.total_iterations
+            total = plan.total_iterations
             if progress:
                 print(f"[{run}] {preset.name}: {preset.plan.description}")
             summary = run_preset(preset, folder, iterations=its, device=device, num_workers=num_workers,

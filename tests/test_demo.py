@@ -84,3 +84,15 @@ def test_unknown_demo_family_is_refused():
 
     with pytest.raises(MgvsrError, match="basicvsr, edvr_m, got 'vrt'"):
         demo_presets("vrt")
+
+
+@pytest.mark.slow
+def test_a_finished_run_of_another_plan_is_refused_not_reused(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--evals", "1", "--device", "cpu", "--no-progress"]
+    assert main(args + ["--iterations", "12"]) == 0
+    capsys.readouterr()
+    assert main(args + ["--iterations", "16"]) != 0
+    assert "holds a finished run of another plan" in capsys.readouterr().err
+    assert main(args + ["--iterations", "16", "--fresh"]) == 0
+    assert json.loads((out / "report.json").read_text())["baseline"]["iterations"] == 16
