@@ -96,3 +96,14 @@ def test_a_finished_run_of_another_plan_is_refused_not_reused(tmp_path, capsys):
     assert "holds a finished run of another plan" in capsys.readouterr().err
     assert main(args + ["--iterations", "16", "--fresh"]) == 0
     assert json.loads((out / "report.json").read_text())["baseline"]["iterations"] == 16
+
+
+@pytest.mark.slow
+def test_shrunk_edvr_demo_trains_both_runs(tmp_path):
+    out = tmp_path / "edvr"
+    assert main(["demo", "--model", "edvr_m", "--out", str(out), "--iterations", "8", "--evals", "1",
+                 "--device", "cpu", "--no-progress"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"] == "edvr_m"
+    assert report["ours"]["stages"] == ["16&5", "32&5"] and report["baseline"]["stages"] == ["32&5"]
+    assert report["baseline"]["samples"] == report["ours"]["samples"] == 8 * 4
