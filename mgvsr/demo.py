@@ -99,9 +99,9 @@ def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", 
                                  micro_batch=micro_batch,
                                  eval_every=max(1, total // evals), checkpoint_every=max(1, total // evals),
                                  progress=progress, resume=(folder / "last.pth").is_file() and not fresh)
+        records = read_log(folder / "log.jsonl")
         runs[run] = {"preset": preset.name, "folder": str(folder), "summary": summary,
-                     "evals": [r for r in read_log(folder / "log.jsonl") if r["event"] == "eval"],
-                     "plan": read_log(folder / "log.jsonl")[0]["plan"]}
+                     "evals": [r for r in records if r["event"] == "eval"], "plan": records[0]["plan"]}
 
     report = make_report(runs, bicubic, model)
     report["total_seconds"] = time.perf_counter() - t0
