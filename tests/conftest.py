@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from mgvsr.paths import shared_data_dir
 
@@ -32,3 +33,13 @@ def vimeo_root(shared_data: Path) -> Path:
     if not (root / "sequences").is_dir():
         pytest.skip(f"Vimeo-90K sample not found under {root}")
     return root
+
+
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test: small convolutions run ~10x faster on one thread when the
+    other core is busy (a shared 2-core machine).  Use with ``pytest.mark.usefixtures``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -19,12 +19,7 @@ from mgvsr.schedule import Plan, Stage, multigrid
 from mgvsr.train import TrainConfig, Trainer, charbonnier, read_log, samples_before
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -30,13 +30,7 @@ from mgvsr.paths import shared_data_dir
 from test_reds import make_reds_tree, smooth_frames
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run ~10x faster on one thread when the other core is busy (a shared 2-core machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def _quiet(fn, *args, **kwargs):

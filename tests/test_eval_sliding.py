@@ -24,12 +24,7 @@ from test_eval_protocols import _lq_clip
 from test_reds import smooth_frames
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def tiny_edvr(seed: int = 0, **kw) -> EDVR:
