@@ -43,6 +43,14 @@ def demo_presets(model: str = "basicvsr") -> dict:
     return {run: get_preset(f"demo/{model}/{run}") for run in RUNS}
 
 
+def read_run(folder: str | Path) -> dict:
+    """What a run's ``log.jsonl`` in ``folder`` tells: ``{"plan": the plan as logged (a dict),
+    "evals": the evaluation records, "end": the end record, or None while unfinished}``."""
+    records = read_log(Path(folder) / "log.jsonl")
+    return {"plan": records[0]["plan"], "evals": [r for r in records if r["event"] == "eval"],
+            "end": records[-1] if records[-1]["event"] == "end" else None}
+
+
 def _finished_summary(folder: Path, plan) -> dict | None:
     """The summary of the finished run of ``plan`` in ``folder`` (its log's "end" record); None
     when nothing finished there; MgvsrError when what finished there followed another plan."""
@@ -52,8 +60,7 @@ def _finished_summary(folder: Path, plan) -> dict | None:
     summary = finished_summary(folder)
     if summary is None:
         return None
-    logged = read_log(folder / "log.jsonl")[0]["plan"]
-    if logged != plan.to_dict():
+    if read_run(folder)["plan"] != plan.to_dict():
         raise MgvsrError(f"{folder} holds a finished run of another plan than {plan.name} at this length "
                          "(the demo changed, or another --iterations); use --fresh or another --out")
     return summary
@@ -99,9 +106,9 @@ def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", 
                                  micro_batch=micro_batch,
                                  eval_every=max(1, total // evals), checkpoint_every=max(1, total // evals),
                                  progress=progress, resume=(folder / "last.pth").is_file() and not fresh)
-        records = read_log(folder / "log.jsonl")
+        logged = read_run(folder)
         runs[run] = {"preset": preset.name, "folder": str(folder), "summary": summary,
-                     "evals": [r for r in records if r["event"] == "eval"], "plan": records[0]["plan"]}
+                     "evals": logged["evals"], "plan": logged["plan"]}
 
     report = make_report(runs, bicubic, model)
     report["total_seconds"] = time.perf_counter() - t0

@@ -104,19 +104,16 @@ def demo_points(report: dict) -> list[dict]:
 def demo_runs(scale: str, output_dir: str | Path | None) -> dict[str, dict]:
     """The demo's runs at ``scale`` as their logs tell: ``{run: {"plan": Plan, "evals": [...],
     "summary": end record}}`` (after :func:`demo` has trained them)."""
+    from mgvsr.demo import RUNS, read_run
     from mgvsr.schedule import Plan
-    from mgvsr.train import read_log
 
     folder = demo_dir(scale, output_dir)
     runs = {}
-    for run in ("baseline", "ours"):
-        log = folder / run / "log.jsonl"
-        if not log.is_file():
+    for run in RUNS:
+        if not (folder / run / "log.jsonl").is_file():
             raise MgvsrError(f"no demo run in {folder / run}: run tutorial.demo({scale!r}, ...) first")
-        records = read_log(log)
-        runs[run] = {"plan": Plan.from_dict(records[0]["plan"]),
-                     "evals": [r for r in records if r["event"] == "eval"],
-                     "summary": records[-1] if records[-1]["event"] == "end" else None}
+        logged = read_run(folder / run)
+        runs[run] = {"plan": Plan.from_dict(logged["plan"]), "evals": logged["evals"], "summary": logged["end"]}
     return runs
 
 
