@@ -74,7 +74,7 @@ def main() -> None:
           + (f", warmup {plan.warmup.iterations} it" if plan.warmup else ""))
     print(f"bicubic on {test.name}: {bicubic['psnr']:.2f} dB / {bicubic['ssim']:.4f} (Y)")
     cfg = TrainConfig(seed=args.seed, progress=False, eval_every=args.eval_every,
-                      frozen="all-but-fusion", frozen_iters=args.fusion_only)
+                      frozen="fusion-only", frozen_iters=args.fusion_only)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         trainer = Trainer(model, plan, train, out, cfg, test=test)

@@ -12,7 +12,8 @@ samples:
 then evaluates both and bicubic on the held-out sample clips and writes, into ``DIR``,
 ``report.md`` (a Table-1-style comparison), ``report.json``, ``psnr_vs_time.png`` and
 ``plans.png``.  Each run keeps its own folder (``DIR/baseline``, ``DIR/ours``) with its log
-and checkpoints: running the demo again resumes an interrupted run and reuses a finished one.
+and checkpoints: running the demo again resumes an interrupted run and reuses a finished one
+of the same spec (:mod:`mgvsr.runs`).
 
 On a CPU the larger minibatch is computed as micro-batches whose gradients accumulate
 (REFERENCE.md section 4: a CPU is slower per sample on big batches); the update is the
@@ -25,45 +26,38 @@ import json
 import time
 from pathlib import Path
 
-from mgvsr.experiments import get_preset
-from mgvsr.schedule import shrink
-from mgvsr.train import read_log, resolve_device, run_preset
+from mgvsr import runs
+from mgvsr.data.datasets import open_dataset
+from mgvsr.errors import MgvsrError
+from mgvsr.evaluate import evaluate_bicubic
+from mgvsr.figures import plot_plans, plot_psnr_vs_time
+from mgvsr.presets import Preset, get_preset
+from mgvsr.schedule import Plan
+from mgvsr.train import resolve_device, run_preset
 
 RUNS = ("baseline", "ours")
 # model families the demo runs: BasicVSR (basicvsr_cpu) and EDVR-M (edvr_cpu, the spatial cycle only)
 FAMILIES = ("basicvsr", "edvr_m")
 
 
-def demo_presets(model: str = "basicvsr") -> dict:
-    """The two presets the demo compares for the model family ``model`` (:data:`FAMILIES`)."""
-    from mgvsr.errors import MgvsrError
-
+def demo_presets(model: str = "basicvsr", iterations: int | None = None) -> dict[str, Preset]:
+    """The two presets the demo compares for the model family ``model`` (:data:`FAMILIES`), as they
+    train: shrunk to ``iterations`` baseline iterations when given (ours keeps the same share of the
+    run, so both see the same number of samples)."""
     if model not in FAMILIES:
         raise MgvsrError(f"the demo runs the model families {', '.join(FAMILIES)}, got {model!r}")
-    return {run: get_preset(f"demo/{model}/{run}") for run in RUNS}
+    presets = {run: get_preset(f"demo/{model}/{run}") for run in RUNS}
+    if iterations is None:
+        return presets
+    base_total = presets["baseline"].plan.total_iterations
+    return {run: p.shrunk(iterations=max(len(p.plan), round(p.plan.total_iterations * iterations / base_total)))
+            for run, p in presets.items()}
 
 
-def read_run(folder: str | Path) -> dict:
-    """What a run's ``log.jsonl`` in ``folder`` tells: ``{"plan": the plan as logged (a dict),
-    "evals": the evaluation records, "end": the end record, or None while unfinished}``."""
-    records = read_log(Path(folder) / "log.jsonl")
-    return {"plan": records[0]["plan"], "evals": [r for r in records if r["event"] == "eval"],
-            "end": records[-1] if records[-1]["event"] == "end" else None}
-
-
-def _finished_summary(folder: Path, plan) -> dict | None:
-    """The summary of the finished run of ``plan`` in ``folder`` (its log's "end" record); None
-    when nothing finished there; MgvsrError when what finished there followed another plan."""
-    from mgvsr.errors import MgvsrError
-    from mgvsr.reproduce import finished_summary
-
-    summary = finished_summary(folder)
-    if summary is None:
-        return None
-    if read_run(folder)["plan"] != plan.to_dict():
-        raise MgvsrError(f"{folder} holds a finished run of another plan than {plan.name} at this length "
-                         "(the demo changed, or another --iterations); use --fresh or another --out")
-    return summary
+def demo_micro_batch(presets: dict[str, Preset], device: str) -> int | None:
+    """On a CPU, ours' larger minibatch runs as micro-batches of the baseline's size (the same update;
+    a CPU is slower per sample on big batches); on a GPU the whole batch goes at once."""
+    return presets["baseline"].plan.stages[0].batch if resolve_device(device).type == "cpu" else None
 
 
 def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", iterations: int | None = None,
@@ -73,56 +67,45 @@ def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", 
     ``iterations`` shrinks both runs to that many baseline iterations (ours keeps the same
     number of samples), for a quick look or a test.  ``evals``: evaluations on the
     held-out clips during each run (for the PSNR-against-time curve), the last at the end.
-    ``fresh``: retrain even where a finished run is in ``out``.
+    A finished run of the same spec in ``out/<run>`` is read, not retrained (:mod:`mgvsr.runs`);
+    ``fresh`` removes it and retrains.
     """
-    from mgvsr.data.datasets import open_dataset
-    from mgvsr.evaluate import evaluate_bicubic
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    presets = demo_presets(model)
-    base_total = presets["baseline"].plan.total_iterations
-    # ours' larger minibatch as micro-batches of the baseline's size (same update; on a CPU
-    # a big batch is slower per sample); on a GPU the whole batch goes at once
-    micro_batch = presets["baseline"].plan.stages[0].batch if resolve_device(device).type == "cpu" else None
+    presets = demo_presets(model, iterations)
+    micro_batch = demo_micro_batch(presets, device)
     test = open_dataset("sample", split="test")
     t0 = time.perf_counter()
     bicubic = evaluate_bicubic(test, channel="y", progress=False).to_dict()
 
-    runs = {}
-    for run in RUNS:
-        preset = presets[run]
+    results = {}
+    for run, preset in presets.items():
         folder = out / run
-        its = None
-        if iterations is not None:  # the same share of the run for both: same samples
-            its = max(len(preset.plan), round(preset.plan.total_iterations * iterations / base_total))
-        plan = preset.plan if its is None else shrink(preset.plan, iterations=its)
-        summary = None if fresh else _finished_summary(folder, plan)
-        if summary is None:
-            total = plan.total_iterations
-            if progress:
-                print(f"[{run}] {preset.name}: {preset.plan.description}")
-            summary = run_preset(preset, folder, iterations=its, device=device, num_workers=num_workers,
-                                 micro_batch=micro_batch,
-                                 eval_every=max(1, total // evals), checkpoint_every=max(1, total // evals),
-                                 progress=progress, resume=(folder / "last.pth").is_file() and not fresh)
-        logged = read_run(folder)
-        runs[run] = {"preset": preset.name, "folder": str(folder), "summary": summary,
-                     "evals": logged["evals"], "plan": logged["plan"]}
+        if fresh:
+            runs.remove_run(folder)
+        total = preset.plan.total_iterations
+        if progress:
+            print(f"[{run}] {preset.name}: {preset.plan.description}")
+        result = run_preset(preset, folder, device=device, num_workers=num_workers, micro_batch=micro_batch,
+                            eval_every=max(1, total // evals), checkpoint_every=max(1, total // evals),
+                            progress=progress)
+        record = runs.read_run(folder)
+        results[run] = {"preset": preset.name, "folder": str(folder), "summary": result.summary,
+                        "evals": record.evals, "plan": record.plan}
 
-    report = make_report(runs, bicubic, model)
+    report = make_report(results, bicubic, model)
     report["total_seconds"] = time.perf_counter() - t0
-    write_report(report, runs, out)
+    write_report(report, results, out)
     return report
 
 
-def make_report(runs: dict, bicubic: dict, model: str) -> dict:
+def make_report(results: dict, bicubic: dict, model: str) -> dict:
     """``report.json``'s content from the two runs' summaries and the bicubic scores."""
     def entry(run: str) -> dict:
-        s = runs[run]["summary"]
-        plan = runs[run]["plan"]
+        s = results[run]["summary"]
+        plan = results[run]["plan"]
         return {
-            "preset": runs[run]["preset"],
+            "preset": results[run]["preset"],
             "wall_seconds": s["train_seconds"],
             "compute_seconds": s["compute_seconds"],
             "data_seconds": s["data_seconds"],
@@ -165,15 +148,12 @@ def format_table(report: dict) -> str:
     return "\n".join(rows)
 
 
-def write_report(report: dict, runs: dict, out: Path) -> None:
+def write_report(report: dict, results: dict, out: Path) -> None:
     """``report.json``, ``report.md``, ``psnr_vs_time.png`` and ``plans.png`` into ``out``."""
-    from mgvsr.schedule import Plan
-    from mgvsr.viz import plot_plans, plot_psnr_vs_time
-
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    fig = plot_psnr_vs_time({run: runs[run]["evals"] for run in RUNS}, bicubic=report["bicubic"]["psnr"])
+    fig = plot_psnr_vs_time({run: results[run]["evals"] for run in RUNS}, bicubic=report["bicubic"]["psnr"])
     fig.savefig(out / "psnr_vs_time.png", dpi=110, bbox_inches="tight")
-    plans = {run: Plan.from_dict(runs[run]["plan"]) for run in RUNS}
+    plans = {run: Plan.from_dict(results[run]["plan"]) for run in RUNS}
     fig = plot_plans(plans)
     fig.savefig(out / "plans.png", dpi=110, bbox_inches="tight")
     md = [

@@ -20,24 +20,10 @@ frames ``(n, 4h, 4w, 3)`` uint8.  :func:`evaluate_bicubic` and :func:`evaluate_m
 choose the upscaler.  :func:`super_resolve_clip` is the single place a clip goes through a
 model.
 
-**Bounded memory.**  BasicVSR on a whole 100-frame 320x180 REDS clip keeps two features of
-64 x 180 x 320 per frame (2.9 GB in float32) plus SpyNet's activations for all 198 frame
-pairs at once.  ``segment=S`` runs the same computation in pieces of ``S`` frames and gives
-the same result (to float rounding; equal on CPU in ``tests/test_eval_protocols.py``):
-
-1. SpyNet on a few frame pairs at a time (flows are per pair of frames);
-2. the backward branch once over the clip, keeping only its feature at every segment start
-   (a checkpoint: ``t / S`` features);
-3. segment by segment, in time order: the backward features of the segment recomputed from
-   the checkpoint after it (the same operations on the same inputs), the forward branch
-   carried on from the previous segment, and the segment's frames reconstructed.
-
-Memory is ``O(S + t / S)`` features instead of ``O(t)``, for about one more pass of the
-backward trunk.  Splitting the clip into independent overlapping pieces instead would
-change the result (the recurrence would not see the whole clip), and spatial tiles would
-change the flows at tile borders: both are approximations, this is not.  Only models whose
-``forward`` is :class:`~mgvsr.models.basicvsr.BasicVSR`'s are split; other recurrent models
-run on the whole clip.
+**Bounded memory.**  Recurrent models run on whole clips through their streaming forward
+(:func:`mgvsr.models.protocol.stream`): BasicVSR propagates a long clip in segments of
+``segment`` frames with the same result (:meth:`mgvsr.models.basicvsr.BasicVSR.stream`);
+other recurrent models run on the whole clip.
 
 **Sliding-window models** (EDVR: ``num_frame`` frames in, the centre one out) see, for every
 output frame ``i``, the ``num_frame`` LR frames around ``i``; at the clip ends the missing
@@ -66,6 +52,7 @@ from mgvsr.data.resize import bicubic_upscale
 from mgvsr.data.source import ClipSource
 from mgvsr.errors import DataError, MgvsrError
 from mgvsr.metrics import ClipScores, mean_scores, score_clip
+from mgvsr.models import protocol
 
 __all__ = [
     "Protocol",
@@ -92,9 +79,6 @@ Upscaler = Callable[[np.ndarray, Sequence[int]], np.ndarray]
 # 2.2 GB at 20 frames, 2.3 GB at 40, 2.6 GB at 100 (264 MB of it the uint8 output), against
 # 2.7 GB and 4.4 GB for 20 and 40 frames in one call (+85 MB per frame).
 DEFAULT_SEGMENT = 10
-# Frame pairs per SpyNet call in segmented inference: its 7x7 convolutions keep 64 channels at
-# the full (padded) LR size per image, ~16 MB per image at 320x180.
-FLOW_PAIRS = 4
 # LR pixels of output frames per call of a sliding-window model (windows = WINDOW_PIXELS // (h w),
 # at least 1): 4 windows of 64x64, 1 of REDS' 320x180.  Measured for EDVR-M on CPU with the
 # pure-PyTorch deformable convolution (inference, 5 frames a window, peak of the whole process):
@@ -271,88 +255,19 @@ def evaluate_bicubic(
 # ---- a clip through a model ------------------------------------------------------------------------
 def is_sliding_window(model: nn.Module) -> bool:
     """EDVR-style models: ``num_frame`` frames in, the centre frame ``center_frame_idx`` out."""
-    return hasattr(model, "num_frame") and hasattr(model, "center_frame_idx")
-
-
-def _streams_exactly(model: nn.Module) -> bool:
-    """Models whose forward is BasicVSR's: they can run in segments with the same result."""
-    from mgvsr.models.basicvsr import BasicVSR
-
-    return isinstance(model, BasicVSR) and type(model).forward is BasicVSR.forward
-
-
-def _propagation_step(model: nn.Module, trunk: nn.Module, frame: torch.Tensor, feat: torch.Tensor | None,
-                      grid: torch.Tensor | None) -> torch.Tensor:
-    """One step of a BasicVSR branch, as ``BasicVSR.propagate``: warp the carried feature, fuse the frame."""
-    from mgvsr.models.ops import grid_warp
-
-    if feat is None:
-        b, _, h, w = frame.shape
-        feat = frame.new_zeros(b, model.num_feat, h, w)
-    else:
-        feat = grid_warp(feat, grid)
-    return trunk(torch.cat([frame, feat], 1))
-
-
-def _basicvsr_segments(model: nn.Module, x: torch.Tensor, segment: int) -> Iterator[tuple[int, torch.Tensor]]:
-    """BasicVSR's forward on ``x`` ``(1, t, 3, h, w)`` in segments of ``segment`` frames.
-
-    Yields ``(start, out (n, 3, 4h, 4w))`` in time order; equal to ``model(x)`` (module docstring).
-    """
-    b, t, _, h, w = x.shape
-    frames = x.transpose(0, 1)  # (t, b, 3, h, w)
-    # 1. flows of all neighbouring pairs (small: 2 x (t-1) x h x w x 2), SpyNet on a few pairs at a time
-    pairs = min(segment, FLOW_PAIRS)
-    parts = [model.compute_grids(x[:, s : min(s + pairs, t - 1) + 1]) for s in range(0, t - 1, pairs)]
-    grids_forward = torch.cat([p[0] for p in parts]) if parts else None  # (t-1, b, h, w, 2)
-    grids_backward = torch.cat([p[1] for p in parts]) if parts else None
-    # 2. the backward branch once, keeping the feature of every segment start
-    checkpoints: dict[int, torch.Tensor] = {}
-    feat = None
-    for i in range(t - 1, 0, -1):
-        feat = _propagation_step(model, model.backward_trunk, frames[i], feat, grids_backward[i] if feat is not None else None)
-        if i % segment == 0:
-            checkpoints[i] = feat
-    del feat
-    # 3. segment by segment: backward features again from the checkpoint after it, forward branch, reconstruction
-    feat_forward = None
-    for s in range(0, t, segment):
-        e = min(s + segment, t)
-        feat = checkpoints.pop(e, None)
-        backward = [None] * (e - s)
-        for i in range(e - 1, s - 1, -1):
-            feat = _propagation_step(model, model.backward_trunk, frames[i], feat, grids_backward[i] if feat is not None else None)
-            backward[i - s] = feat
-        forward = []
-        for i in range(s, e):
-            grid = grids_forward[i - 1] if feat_forward is not None else None
-            feat_forward = _propagation_step(model, model.forward_trunk, frames[i], feat_forward, grid)
-            forward.append(feat_forward)
-        feats = torch.cat([torch.stack(backward, 1), torch.stack(forward, 1)], 2)  # (b, n, 2c, h, w)
-        out = model.reconstruct(feats.flatten(0, 1), x[:, s:e].flatten(0, 1))
-        yield s, out.view(b, e - s, 3, 4 * h, 4 * w)[0]
+    return protocol.sliding_window(model) is not None
 
 
 def recurrent_outputs(model: nn.Module, x: torch.Tensor, segment: int | None = None
                       ) -> Iterator[tuple[int, torch.Tensor]]:
     """A recurrent model's output frames on ``x`` ``(1, t, 3, h, w)``, as ``(start, (n, 3, sh, sw))`` pieces in order.
 
-    One piece (the whole clip) unless ``segment`` is smaller than the clip and the model can
-    run in segments exactly (BasicVSR, see the module docstring).
+    One piece (the whole clip) unless ``segment`` is smaller than the clip and the model streams
+    (:func:`mgvsr.models.protocol.stream`; BasicVSR: in segments, with the same result).
     """
-    t = x.shape[1]
     if segment is not None and segment < 1:
         raise ValueError(f"segment must be a positive number of frames or None, got {segment}")
-    if segment and segment < t and _streams_exactly(model):
-        yield from _basicvsr_segments(model, x, segment)
-        return
-    y = model(x)
-    if y.dim() != 5 or y.shape[:3] != x.shape[:3]:
-        raise ValueError(
-            f"evaluate_model needs a recurrent model (b, t, 3, h, w) -> (b, t, 3, s h, s w); "
-            f"it returned {tuple(y.shape)} for input {tuple(x.shape)}"
-        )
-    yield 0, y[0]
+    yield from protocol.stream(model, x, segment)
 
 
 def _to_uint8(frame: torch.Tensor) -> np.ndarray:
@@ -395,7 +310,7 @@ def _sliding_window(model: nn.Module, lq: np.ndarray, frames: list[int], device:
     (:func:`reflection_circle_indices`); ``windows`` of them go through the model at a time
     (default ``WINDOW_PIXELS // (h w)``, at least 1).
     """
-    n, centre = model.num_frame, model.center_frame_idx
+    n, centre = protocol.sliding_window(model), protocol.center_frame(model)
     name = type(model).__name__
     if n % 2 == 0 or centre != n // 2:
         raise MgvsrError(f"{name} outputs frame {centre} of a {n}-frame window; whole-clip evaluation needs "

@@ -7,8 +7,8 @@
 :func:`reproduce_table`.  A table's runs are its presets (:func:`table_presets`) plus the
 baselines its speedups are measured against (Tables 6-8 compare with Table 1's baseline).
 
-Scales (:data:`SCALES`)
------------------------
+Scales (:data:`mgvsr.presets.SCALES`, :meth:`mgvsr.presets.Preset.at_scale`)
+----------------------------------------------------------------------------
 - ``paper``: the presets as they are: the paper's models, datasets (at ``root``), shapes,
   minibatches and iteration counts.  The full reproduction: a GPU job of days.
 - ``ci``: the same presets shrunk so that a table trains on a 2-core CPU in minutes: the
@@ -24,196 +24,57 @@ Speedups are measured as the paper does: training time without data loading
 
 Runs and reuse
 --------------
-Each preset trains into ``out/<preset name>/`` (with a ``spec.json`` saying exactly what was
-trained).  A finished run (``final.pth`` and a log ending in an "end" record) is read, not
-retrained; an interrupted one resumes from ``last.pth``; and a preset whose training is
-identical to a finished run under ``out`` (Table 4's "w lr scaling" is Table 1's row ②) reuses
-it.  A folder holding a different run than the one asked for is refused, not overwritten.
+Each preset trains into ``out/<preset name>/`` under the rule of :mod:`mgvsr.runs` (a
+``spec.json`` saying exactly what was trained): a finished run is read, not retrained; an
+interrupted one resumes from ``last.pth``; a preset whose training is identical to a finished
+run under ``out`` (Table 4's "w lr scaling" is Table 1's row ②) reuses it.  A folder holding a
+different run than the one asked for is refused, not overwritten.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+from mgvsr import runs
 from mgvsr.errors import MgvsrError
-from mgvsr.experiments import Preset, get_preset, list_presets
-from mgvsr.schedule import Plan, shrink
-
-SPEC_FILE = "spec.json"
-TABLES = ("1", "2", "3", "4", "5", "6", "7", "7a", "7b", "8", "8a", "8b", "9")
-
-
-@dataclass(frozen=True)
-class Scale:
-    """How the presets of a table are run.
-
-    - ``models``: model substitutions (``{"basicvsr_m": "basicvsr_cpu"}``); None keeps the preset's.
-    - ``dataset``: train (and test) on this dataset instead of the preset's; None keeps it.
-    - ``iterations_div``, ``batch_div``, ``patch_div``: shrink factors (see
-      :func:`mgvsr.schedule.shrink`): iterations / k (at least one per stage), minibatch / k
-      (at least 1), LR patch / k.
-    - ``lr_mult``: every stage's starting LR times this.
-    - ``micro_batch_on_cpu``: on a CPU, split a step into micro-batches of the baseline's
-      minibatch (the same update; a CPU is slower per sample on big batches).
-    """
-
-    name: str
-    description: str
-    models: dict | None = None
-    dataset: str | None = None
-    iterations_div: int = 1
-    batch_div: int = 1
-    patch_div: int = 1
-    lr_mult: float = 1.0
-    micro_batch_on_cpu: bool = False
-    num_workers: int = 0
-    checkpoint_every: int = 0
-    comparable: bool = True
-
-    @property
-    def shrinks(self) -> bool:
-        return (self.iterations_div, self.batch_div, self.patch_div, self.lr_mult) != (1, 1, 1, 1.0)
-
-
-SCALES: dict[str, Scale] = {
-    "ci": Scale("ci", "the presets shrunk for a CPU: CPU models, the sample clips, iterations / 12,500, "
-                      "minibatch / 16, LR patch / 4, LR x 10",
-                models={"basicvsr_m": "basicvsr_cpu", "basicvsr": "basicvsr_cpu", "edvr_m": "edvr_cpu"},
-                dataset="sample", iterations_div=12_500, batch_div=16, patch_div=4, lr_mult=10.0,
-                micro_batch_on_cpu=True, comparable=False),
-    "paper": Scale("paper", "the paper's presets as they are (models, datasets, shapes, minibatches, iterations)",
-                   num_workers=4, checkpoint_every=1000),
-}
-
-
-def get_scale(scale: str | Scale) -> Scale:
-    """A :class:`Scale` by name (``"ci"`` or ``"paper"``), or the one given."""
-    if isinstance(scale, Scale):
-        return scale
-    if scale not in SCALES:
-        raise MgvsrError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
-    return SCALES[scale]
-
+from mgvsr.presets import SCALES, TABLES, Preset, Scale, get_preset, get_scale, table_presets, table_runs
+from mgvsr.train import RunResult, TrainConfig, preset_spec, resolve_device, run_preset
 
 # --------------------------------------------------------------------------------------
-# Which presets, at which scale
+# At which scale
 # --------------------------------------------------------------------------------------
 
 
-def table_presets(table: str | int) -> list[Preset]:
-    """The presets of a table of the paper, in its row order.  ``"7"`` is 7a then 7b (likewise 8)."""
-    table = str(table)
-    if table not in TABLES:
-        raise MgvsrError(f"unknown table {table!r}; the paper's tables are {', '.join(TABLES)}")
-    parts = [table + "a", table + "b"] if table in ("7", "8") else [table]
-    return [p for part in parts for p in list_presets(table=part)]
-
-
-def table_runs(table: str | int) -> list[Preset]:
-    """The presets to train for a table: its own, then the baselines its speedups need (once)."""
-    presets = table_presets(table)
-    names = [p.name for p in presets]
-    extra = []
-    for p in presets:
-        wants_speedup = p.paper is not None and p.paper.get("speedup") is not None
-        if wants_speedup and p.baseline and p.baseline not in names and p.baseline not in extra:
-            extra.append(p.baseline)
-    return presets + [get_preset(name) for name in extra]
-
-
-def _scaled_lr_plan(plan: Plan, mult: float) -> Plan:
-    if mult == 1.0:
-        return plan
-    stages = tuple(replace(s, lr=s.lr * mult, start=None) for s in plan.stages)
-    return Plan(stages, eta_min=plan.eta_min, warmup=plan.warmup, name=plan.name, description=plan.description)
-
-
-def ci_batch(batch: int, scale: Scale) -> int:
-    return max(1, batch // scale.batch_div)
-
-
-@dataclass(frozen=True)
-class ScaledRun:
-    """A preset at a scale: the :class:`Preset` to train (LRs scaled) and the keyword overrides of
-    :func:`mgvsr.train.run_preset` (``model``, ``dataset``, ``iterations``, ``batch``,
-    ``patch_div``); ``plan`` is the plan the trainer will follow."""
-
-    preset: Preset
-    overrides: dict
-    plan: Plan
-    model: str
-    dataset: str
-
-
-def scaled_run(preset: Preset, scale: str | Scale) -> ScaledRun:
-    """``preset`` as it runs at ``scale`` (see the module docstring)."""
-    scale = get_scale(scale)
-    plan = _scaled_lr_plan(preset.plan, scale.lr_mult)
-    scaled = replace(preset, plan=plan) if plan is not preset.plan else preset
-    overrides: dict = {}
-    model = (scale.models or {}).get(preset.model, preset.model)
-    if model != preset.model:
-        overrides["model"] = model
-    if scale.dataset is not None and scale.dataset != preset.dataset:
-        overrides["dataset"] = scale.dataset
-    if scale.shrinks:
-        batches = {s.batch for s in plan.stages}
-        if len(batches) != 1:
-            raise MgvsrError(f"preset {preset.name}: stages differ in minibatch {sorted(batches)}; "
-                             "a shrunk run sets one minibatch for all")
-        iterations = max(len(plan.stages), round(plan.total_iterations / scale.iterations_div))
-        overrides.update(iterations=iterations, batch=ci_batch(batches.pop(), scale), patch_div=scale.patch_div)
-        trained = shrink(plan, iterations=overrides["iterations"], batch=overrides["batch"],
-                         patch_div=scale.patch_div)
-    else:
-        trained = plan
-    return ScaledRun(scaled, overrides, trained, model, overrides.get("dataset", preset.dataset))
-
-
-def _micro_batch(preset: Preset, run: ScaledRun, scale: Scale, device: str) -> int | None:
+def micro_batch(preset: Preset, scale: str | Scale, device: str) -> int | None:
     """On a CPU at a scale that asks for it: micro-batches of the baseline's minibatch (when it
     divides the run's), else None (the whole minibatch at once)."""
-    from mgvsr.train import resolve_device
-
+    scale = get_scale(scale)
     if not scale.micro_batch_on_cpu or resolve_device(device).type != "cpu":
         return None
     base = get_preset(preset.baseline) if preset.baseline else preset
-    base_batch = scaled_run(base, scale).plan.stages[0].batch
-    batch = run.plan.stages[0].batch
-    return math.gcd(batch, base_batch)
+    base_batch = base.at_scale(scale).plan.stages[0].batch
+    return math.gcd(preset.at_scale(scale).plan.stages[0].batch, base_batch)
+
+
+def run_config(preset: Preset, scale: str | Scale, device: str = "auto", seed: int = 0) -> dict:
+    """The :class:`~mgvsr.train.TrainConfig` fields (a dict) a run of ``preset`` at ``scale`` trains with
+    (besides the preset's warm start)."""
+    scale = get_scale(scale)
+    return dict(device=device, seed=seed, micro_batch=micro_batch(preset, scale, device),
+                num_workers=scale.num_workers, checkpoint_every=scale.checkpoint_every)
 
 
 def run_spec(preset: Preset, scale: str | Scale, root: str | Path | None = None, device: str = "auto",
              seed: int = 0) -> dict:
-    """What training ``preset`` at ``scale`` means, as JSON-ready data: two presets with equal
-    specs train the same thing (names and descriptions do not count)."""
-    from mgvsr.train import resolve_device
-
-    scale = get_scale(scale)
-    run = scaled_run(preset, scale)
-    plan = run.plan.to_dict()
-    plan.pop("name")
-    plan.pop("description")
-    p = run.preset
-    uses_root = run.dataset != "sample"
-    return {
-        "model": run.model,
-        "dataset": run.dataset,
-        "root": str(Path(root).resolve()) if (uses_root and root is not None) else None,
-        "test_dataset": None if "dataset" in run.overrides else p.test_dataset,
-        "plan": plan,
-        "flow_frozen_iters": p.flow_frozen_iters,
-        "flow_lr_mult": p.flow_lr_mult,
-        "fusion_only_iters": p.fusion_only_iters,
-        "overrides": run.overrides,
-        "micro_batch": _micro_batch(preset, run, scale, device),
-        "device": resolve_device(device).type,
-        "seed": seed,
-    }
+    """What training ``preset`` at ``scale`` means (:func:`mgvsr.runs.run_spec`): two presets with
+    equal specs train the same thing (names and descriptions do not count)."""
+    run = preset.at_scale(scale)
+    cfg = TrainConfig(**run_config(preset, scale, device, seed))
+    return preset_spec(run, cfg, root=root)
 
 
 # --------------------------------------------------------------------------------------
@@ -221,117 +82,54 @@ def run_spec(preset: Preset, scale: str | Scale, root: str | Path | None = None,
 # --------------------------------------------------------------------------------------
 
 
-def finished_summary(folder: str | Path) -> dict | None:
-    """The "end" record of a finished run in ``folder`` (``final.pth`` and a log whose last
-    record is "end"), else None."""
-    from mgvsr.train import read_log
-
-    folder = Path(folder)
-    log = folder / "log.jsonl"
-    if not (folder / "final.pth").is_file() or not log.is_file():
-        return None
-    records = read_log(log)
-    if not records or records[-1].get("event") != "end":
-        return None
-    return records[-1]
-
-
-def run_folder(out: str | Path, preset_name: str) -> Path:
-    """``out/<preset name>`` (the name's ``/`` become folders: ``out/table1/basicvsr_m/ours``)."""
-    return Path(out).joinpath(*preset_name.split("/"))
-
-
-def read_spec(folder: str | Path) -> dict | None:
-    path = Path(folder) / SPEC_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise MgvsrError(f"{path} is not valid JSON ({exc}); remove the folder to retrain") from None
-
-
-def find_identical_run(out: str | Path, spec: dict, exclude: Path | None = None) -> Path | None:
-    """A finished run under ``out`` trained exactly as ``spec`` says (its ``spec.json``), or None."""
-    for path in sorted(Path(out).rglob(SPEC_FILE)):
-        folder = path.parent
-        if exclude is not None and folder.resolve() == exclude.resolve():
-            continue
-        if read_spec(folder) == spec and finished_summary(folder) is not None:
-            return folder
-    return None
-
-
 @dataclass
-class RunResult:
-    """One preset's run: where it is, its summary (the log's "end" record; None if not run),
-    and how it was obtained (``"trained"``, ``"finished"`` (found done), ``"reused"`` (an
-    identical run of another preset) or ``"missing"`` (not run: ``train=False``))."""
+class TableRun:
+    """One preset of a table: the preset, its run folder, its summary (None if not run) and how it
+    was obtained (:class:`~mgvsr.train.RunResult`'s status, or ``"missing"``: not run, ``train=False``)."""
 
     preset: Preset
     folder: Path
     summary: dict | None
     status: str
-    spec: dict = field(repr=False, default_factory=dict)
 
 
 def run_one(preset: Preset, scale: str | Scale, out: str | Path, *, root: str | Path | None = None,
             device: str = "auto", train: bool = True, progress: bool = True, seed: int = 0,
-            log: Callable[[str], None] = print) -> RunResult:
-    """Train ``preset`` at ``scale`` into ``out/<name>`` unless it (or an identical run) is done."""
-    from mgvsr.train import run_preset
-
+            log: Callable[[str], None] = print) -> TableRun:
+    """Train ``preset`` at ``scale`` into ``out/<name>`` unless it (or an identical run under ``out``) is done."""
     scale = get_scale(scale)
-    spec = run_spec(preset, scale, root, device, seed)
-    folder = run_folder(out, preset.name)
-    have = read_spec(folder)
-    if have is not None and have != spec:
-        raise MgvsrError(f"{folder} holds a different run than {preset.name} at scale {scale.name} "
-                         f"({_spec_difference(have, spec)}); use another --out or remove the folder")
-    summary = finished_summary(folder)
-    if summary is not None:
-        if have is None:
-            raise MgvsrError(f"{folder} holds a finished run without {SPEC_FILE}; cannot tell what it trained "
-                             "(use another --out or remove the folder)")
-        return RunResult(preset, folder, summary, "finished", spec)
-    same = find_identical_run(out, spec, exclude=folder)
-    if same is not None:
-        log(f"{preset.name}: the same training as {same.relative_to(out)}, reused")
-        return RunResult(preset, same, finished_summary(same), "reused", spec)
+    run = preset.at_scale(scale)
+    folder = runs.run_folder(out, preset.name)
+    config = run_config(preset, scale, device, seed)
+    data_root = None if run.dataset == "sample" else root
     if not train:
-        return RunResult(preset, folder, None, "missing", spec)
-    run = scaled_run(preset, scale)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / SPEC_FILE).write_text(json.dumps(spec, indent=1) + "\n")
-    resume = (folder / "last.pth").is_file()
-    log(f"{preset.name}: {'resuming' if resume else 'training'} {run.model} on {run.dataset}, "
-        f"{run.plan.total_iterations:,} iterations, stages {' '.join(s.label for s in run.plan.stages)}, "
-        f"batch {run.plan.stages[0].batch}")
-    summary = run_preset(run.preset, folder, root=None if run.dataset == "sample" else root, device=device, resume=resume, seed=seed,
-                         micro_batch=spec["micro_batch"], num_workers=scale.num_workers,
-                         checkpoint_every=scale.checkpoint_every, progress=progress, **run.overrides)
-    return RunResult(preset, folder, finished_summary(folder) or summary, "trained", spec)
+        spec = run_spec(preset, scale, root, device, seed)
+        state = runs.check_folder(folder, spec)
+        if state == "finished":
+            return TableRun(preset, folder, runs.finished_summary(folder), "finished")
+        same = runs.find_finished(spec, out)
+        if same is not None:
+            log(f"{preset.name}: the same training as {runs.relative_name(same, out)}, reused")
+            return TableRun(preset, same, runs.finished_summary(same), "reused")
+        return TableRun(preset, folder, None, "missing")
+    result: RunResult = run_preset(run, folder, root=data_root, search=out, progress=progress, log=log, **config)
+    return TableRun(preset, result.folder, result.summary, result.status)
 
 
 def runs_text(table: str | int, scale: str | Scale) -> str:
     """What reproducing ``table`` at ``scale`` trains, one line per run: model, dataset,
     iterations, stages, minibatch and starting LRs (nothing is run)."""
-    scale = get_scale(scale)
     lines = []
     for preset in table_runs(table):
-        run = scaled_run(preset, scale)
-        lrs = sorted({s.lr for s in run.plan.stages}, reverse=True)
-        warm = run.plan.warmup
-        lines.append(f"{preset.name}: {run.model} on {run.dataset}, {run.plan.total_iterations:,} iterations, "
-                     f"stages {' '.join(s.label for s in run.plan.stages)}, batch {run.plan.stages[0].batch}, "
+        run = preset.at_scale(scale)
+        plan = run.plan
+        lrs = sorted({s.lr for s in plan.stages}, reverse=True)
+        warm = plan.warmup
+        lines.append(f"{preset.name}: {run.model} on {run.dataset}, {plan.total_iterations:,} iterations, "
+                     f"stages {' '.join(s.label for s in plan.stages)}, batch {plan.stages[0].batch}, "
                      f"LR {'/'.join(f'{lr:.0e}' for lr in lrs)}"
                      + ("" if warm is None else f", {warm.kind} warmup {warm.iterations:,}"))
     return "\n".join(lines)
-
-
-def _spec_difference(have: dict, want: dict) -> str:
-    keys = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
-    return "differs in " + ", ".join(keys)
 
 
 # --------------------------------------------------------------------------------------
@@ -370,10 +168,10 @@ class Row:
         return dict(self.__dict__)
 
 
-def _row(result: RunResult, scale: Scale, results: dict[str, RunResult]) -> Row:
+def _row(result: TableRun, scale: Scale, results: dict[str, TableRun]) -> Row:
     p = result.preset
     s = result.summary or {}
-    plan = scaled_run(p, scale).plan
+    plan = p.at_scale(scale).plan
     base = results.get(p.baseline) if p.baseline else None
     speedup = None
     if base is not None and base.summary and s.get("compute_seconds"):
@@ -403,7 +201,7 @@ def reproduce_table(table: str | int, root: str | Path | None = None, scale: str
         datasets = sorted({p.dataset for p in runs})
         raise MgvsrError(f"table {table} at scale {scale.name} trains on {', '.join(datasets)}: give its root "
                          "(--root DIR), or use scale 'ci' (the sample clips)")
-    results: dict[str, RunResult] = {}
+    results: dict[str, TableRun] = {}
     for preset in runs:
         results[preset.name] = run_one(preset, scale, out, root=root, device=device, train=train,
                                        progress=progress, seed=seed, log=log)

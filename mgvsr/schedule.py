@@ -721,18 +721,22 @@ def scale_batch(plan: Plan, m: float, *, warmup: Warmup | None = None, name: str
                     plan.name if name is None else name, f"when divided by m={m:g}")
 
 
-def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None, patch_div: int = 1) -> Plan:
+def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None, patch_div: int = 1,
+           lr_mult: float = 1.0) -> Plan:
     """A quick-run version of ``plan``: ``iterations`` in all (stages keep their shares of the
-    run, the warmup its share of the run), every stage's ``batch`` replaced, and/or every
-    LR patch divided by ``patch_div`` (64 -> 16 for ``patch_div=4``; it must divide evenly).
+    run, the warmup its share of the run), every stage's ``batch`` replaced, every LR patch
+    divided by ``patch_div`` (64 -> 16 for ``patch_div=4``; it must divide evenly) and/or every
+    stage's starting LR times ``lr_mult`` (periods and warmup unchanged).
 
-    The LRs are kept as they are (this is not the linear scaling rule: see
-    :func:`scale_batch`).  Used by ``mgvsr train --iterations N --batch B`` and the
-    ``ci`` scale of the paper's runs.
+    Without ``lr_mult`` the LRs are kept as they are (this is not the linear scaling rule: see
+    :func:`scale_batch`).  :meth:`mgvsr.presets.Preset.shrunk` applies it to a preset (and
+    scales its frozen spans with it): ``mgvsr train --iterations N --batch B`` and the CPU
+    scales of the paper's runs.
     """
     total = plan.total_iterations if iterations is None else _positive_int(iterations, "iterations")
     if batch is not None:
         batch = _positive_int(batch, "batch")
+    lr_mult = _positive_float(lr_mult, "lr_mult")
     warmup = plan.warmup
     if warmup is not None and total != plan.total_iterations:
         n = max(1, round(warmup.iterations * total / plan.total_iterations))
@@ -741,6 +745,11 @@ def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None, 
     for s in plan.stages:
         if s.patch % patch_div:
             raise PlanError(f"stage {s.label}: LR patch {s.patch} is not divisible by patch_div {patch_div}")
+    if lr_mult != 1.0:
+        plan = Plan(tuple(replace(s, lr=s.lr * lr_mult, start=None) for s in plan.stages), eta_min=plan.eta_min,
+                    warmup=plan.warmup, name=plan.name, description=plan.description)
+    if total == plan.total_iterations and batch is None and patch_div == 1:
+        return plan
     shrunk = _restage(plan, total, lambda s: s.batch if batch is None else batch, lambda s: s.lr, warmup,
                       plan.name, f"when the plan is shrunk to {total} iterations")
     if patch_div == 1:

@@ -21,6 +21,14 @@ stage end, every ``checkpoint_every`` iterations and on interruption) and ``fina
 and by BasicSR).  ``resume=True`` continues from ``last.pth`` exactly: on a CPU the losses
 after a resume equal those of an uninterrupted run.
 
+:func:`run_preset` runs a :class:`~mgvsr.presets.Preset` as it is (transform it first:
+:meth:`~mgvsr.presets.Preset.shrunk`, :meth:`~mgvsr.presets.Preset.at_scale`) into a run
+folder under the rule of :mod:`mgvsr.runs`: a finished run of the same spec is read, not
+retrained; an unfinished one resumes; another run's folder is refused.
+
+The trainer asks of the model only what :mod:`mgvsr.models.protocol` declares (its frames,
+patch multiple, flow network, warm start, target frames).
+
 Distributed: launched by ``torchrun`` (``WORLD_SIZE > 1``), each process takes
 ``batch / world_size`` samples of every step and DistributedDataParallel averages the
 gradients (NCCL on CUDA, gloo on CPU): the same update as one process with the whole batch.
@@ -39,11 +47,19 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
+from mgvsr import runs
+from mgvsr.data.datasets import open_sources
 from mgvsr.data.source import ClipSource
 from mgvsr.data.windows import TrainingWindows, to_float
 from mgvsr.errors import MgvsrError, PlanError
+from mgvsr.evaluate import evaluate_model
+from mgvsr.models import build_model, protocol
+from mgvsr.models.protocol import target_frames, unwrap
+from mgvsr.presets import Preset
 from mgvsr.schedule import Plan
 
 CHECKPOINT_VERSION = 1
@@ -55,9 +71,9 @@ class TrainConfig:
 
     - ``micro_batch``: samples per forward/backward (gradient accumulation); None = the
       whole per-process batch at once.
-    - ``frozen_iters`` / ``frozen``: the recipe's warm start. ``frozen="flow"`` keeps the
-      flow network (``model.spynet``) fixed for the first ``frozen_iters`` steps (BasicVSR);
-      ``frozen="all-but-fusion"`` trains only ``model.fusion`` for them (EDVR's TSA recipe).
+    - ``frozen_iters`` / ``frozen``: the recipe's warm start (:data:`mgvsr.models.protocol.WARM_STARTS`):
+      ``frozen="flow"`` keeps the flow network fixed for the first ``frozen_iters`` steps
+      (BasicVSR); ``frozen="fusion-only"`` trains only the fusion module for them (EDVR's TSA recipe).
     - ``flow_lr_mult``: the flow network's LR multiplier once it trains (BasicVSR: 0.125).
     - ``eval_every``: evaluate on the test clips every so many iterations (and always at
       the end); 0 = only at the end.  ``checkpoint_every``: likewise for ``last.pth``
@@ -105,42 +121,25 @@ def samples_before(plan: Plan, it: int) -> int:
     return sum(s.samples for s in plan.stages[:index]) + (it - stage.start) * stage.batch
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    return model.module if hasattr(model, "module") else model
-
-
-def target_frames(model: nn.Module, gt: torch.Tensor) -> torch.Tensor:
-    """The GT the model predicts: every frame (recurrent models) or the centre one (EDVR)."""
-    center = getattr(unwrap(model), "center_frame_idx", None)
-    return gt if center is None else gt[:, center]
-
-
-def _flow_params(model: nn.Module) -> list[nn.Parameter]:
-    spynet = getattr(model, "spynet", None)
-    return list(spynet.parameters()) if spynet is not None else []
-
-
 def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Adam:
     """Adam with two groups: the flow network (LR x ``flow_lr_mult``) and the rest."""
-    flow = {id(p) for p in _flow_params(model)}
+    flow_params = protocol.flow_parameters(model)
+    flow = {id(p) for p in flow_params}
     main = [p for p in model.parameters() if id(p) not in flow]
     groups = [{"params": main, "lr_mult": 1.0, "name": "main"}]
     if flow:
-        groups.append({"params": _flow_params(model), "lr_mult": cfg.flow_lr_mult, "name": "flow"})
+        groups.append({"params": flow_params, "lr_mult": cfg.flow_lr_mult, "name": "flow"})
     return torch.optim.Adam(groups, lr=0.0, betas=cfg.betas)
 
 
 def set_frozen(model: nn.Module, cfg: TrainConfig, it: int) -> None:
-    """Freeze or unfreeze the recipe's parameters for step ``it``."""
-    frozen = it < cfg.frozen_iters
-    if cfg.frozen == "flow":
-        for p in _flow_params(model):
-            p.requires_grad_(not frozen)
-    elif cfg.frozen == "all-but-fusion":
-        for name, p in model.named_parameters():
-            p.requires_grad_(not frozen or name.startswith("fusion."))
-    else:
-        raise MgvsrError(f"unknown frozen recipe {cfg.frozen!r}; expected 'flow' or 'all-but-fusion'")
+    """Freeze or unfreeze the warm start's parameters for step ``it``."""
+    if not cfg.frozen_iters:
+        return
+    frozen = {id(p) for p in protocol.warm_start_frozen(model, cfg.frozen)}
+    keep = it < cfg.frozen_iters
+    for p in model.parameters():
+        p.requires_grad_(not (keep and id(p) in frozen))
 
 
 def atomic_save(obj: object, path: Path) -> None:
@@ -172,11 +171,6 @@ class RunLog:
         if self.enabled:
             with self.path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
-
-
-def read_log(path: str | Path) -> list[dict]:
-    """The records of a run's ``log.jsonl``."""
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
 @dataclass
@@ -219,8 +213,6 @@ class Trainer:
         self.optimizer = make_optimizer(self.model, self.cfg)
         self.ddp = None
         if self.world > 1:
-            from torch.nn.parallel import DistributedDataParallel
-
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
         self.scaler = self._make_scaler()
@@ -242,8 +234,7 @@ class Trainer:
         sizes = [src.lq_size(c) for c in names]
         min_size = min(sizes, key=lambda hw: min(hw))
         self.plan.check_fits(max_frames=min_frames, min_lq_size=min_size,
-                             model_frames=getattr(model, "num_frame", None),  # sliding-window models
-                             patch_multiple=getattr(model, "patch_multiple", None))
+                             model_frames=protocol.sliding_window(model), patch_multiple=protocol.patch_multiple(model))
         for j, s in enumerate(self.plan.stages):
             per_rank, rem = divmod(s.batch, self.world)
             if rem:
@@ -313,10 +304,9 @@ class Trainer:
         steps = stage.end - first_it
         per_rank = stage.batch // self.world
         offset = samples_before(self.plan, first_it)
-        from mgvsr.data.vimeo import window_source
-
         # Vimeo-90K: septuplets are mirrored to 14 frames only for stages longer than 7 frames
-        dataset = TrainingWindows(window_source(self.train_source, stage.frames), stage.frames, stage.patch, length=steps * stage.batch,
+        dataset = TrainingWindows(self.train_source.windows_source(stage.frames), stage.frames, stage.patch,
+                                  length=steps * stage.batch,
                                   seed=self.cfg.seed, offset=offset, augment=self.cfg.augment,
                                   reverse=self.cfg.reverse)
         # this process's share of every step: samples [rank * per_rank, (rank + 1) * per_rank)
@@ -394,8 +384,6 @@ class Trainer:
         if self._evaluate is not None:
             scores = self._evaluate(model, self.test_source)
         else:
-            from mgvsr.evaluate import evaluate_model
-
             scores = evaluate_model(model, self.test_source, channel=self.cfg.eval_channel,
                                     device=self.device, progress=False)
         model.train(was_training)
@@ -413,8 +401,6 @@ class Trainer:
 
     def run(self, resume: bool = False) -> dict:
         """Train to the end of the plan (from ``last.pth`` when ``resume``); returns a summary."""
-        from tqdm.auto import tqdm
-
         torch.manual_seed(self.cfg.seed)
         if resume:
             self.load(self.out / "last.pth")
@@ -524,52 +510,69 @@ def _jsonable(obj):
 # ---- a preset, end to end --------------------------------------------------------------------
 
 
-def open_sources(dataset: str, root: str | Path | None, test_dataset: str | None = None, store=None):
-    """``(train, test)`` clip sources: ``dataset``'s training split and ``test_dataset``'s test split
-    (``dataset``'s own test split when None).  ``test`` is None, with a warning, where the root holds
-    no test clips; then the run trains without evaluations."""
-    import warnings
-
-    from mgvsr.data.datasets import open_dataset
-
-    train = open_dataset(dataset, root, split="train", store=store)
-    try:
-        test = open_dataset(test_dataset or dataset, root, split="test", store=store)
-    except MgvsrError as exc:
-        warnings.warn(f"no evaluation during training: {exc}", stacklevel=2)
-        test = None
-    return train, test
+def _warm_start(preset: Preset) -> dict:
+    """TrainConfig fields of the preset's warm start."""
+    recipe, iterations = preset.warm_start
+    return dict(frozen_iters=iterations, frozen=recipe or "flow", flow_lr_mult=preset.flow_lr_mult)
 
 
-def run_preset(preset, out: str | Path, *, root=None, resume: bool = False, dataset: str | None = None,
-               model: str | None = None, iterations: int | None = None, batch: int | None = None,
-               patch_div: int = 1, spynet_path=None, evaluate=None, store=None, **config) -> dict:
-    """Train ``preset`` (an :class:`mgvsr.experiments.Preset`) into ``out``; returns the summary.
+@dataclass
+class RunResult:
+    """A preset's run: its folder, its summary (the log's ``end`` record) and how it was obtained:
+    ``"trained"``, ``"resumed"`` (finished after a resume), ``"finished"`` (found done in its folder)
+    or ``"reused"`` (the same training found finished in another folder)."""
 
-    ``dataset``, ``model``, ``iterations``, ``batch`` and ``patch_div`` override the preset
-    (see :func:`mgvsr.schedule.shrink`); ``config`` holds :class:`TrainConfig` fields.
+    folder: Path
+    summary: dict
+    status: str
+    spec: dict = field(repr=False, default_factory=dict)
+
+
+def preset_spec(preset: Preset, cfg: TrainConfig, root=None) -> dict:
+    """The :func:`mgvsr.runs.run_spec` of training ``preset`` with ``cfg``."""
+    return runs.run_spec(preset, device=resolve_device(cfg.device).type, seed=cfg.seed, root=root,
+                         micro_batch=cfg.micro_batch, amp=cfg.amp, augment=cfg.augment, reverse=cfg.reverse)
+
+
+def run_preset(preset: Preset, out: str | Path, *, root=None, resume: bool | None = None, search=None,
+               spynet_path=None, evaluate=None, store=None, log=None, **config) -> RunResult:
+    """Train ``preset`` as it is into the run folder ``out`` (the rule of :mod:`mgvsr.runs`).
+
+    ``config`` holds :class:`TrainConfig` fields.  ``resume``: None resumes an unfinished run of
+    the same spec from its ``last.pth`` when there is one; True requires one; False refuses a
+    folder holding a checkpoint.  ``search``: a folder of runs where a finished run of the same
+    training is reused instead of training (``mgvsr reproduce``).  ``log``: a function told
+    what happens (None: silent).
     """
-    from mgvsr.models import build_model
-    from mgvsr.schedule import shrink
-
+    out = Path(out)
+    cfg = TrainConfig(**_warm_start(preset), extra={"preset": preset.name, "model": preset.model,
+                                                    "dataset": preset.dataset}, **config)
+    spec = preset_spec(preset, cfg, root)
+    say = log or (lambda message: None)
+    state = runs.check_folder(out, spec)
+    if state == "finished":
+        return RunResult(out, runs.finished_summary(out), "finished", spec)
+    if search is not None:
+        same = runs.find_finished(spec, search)
+        if same is not None:
+            say(f"{preset.name}: the same training as {runs.relative_name(same, search)}, reused")
+            return RunResult(same, runs.finished_summary(same), "reused", spec)
+    has_checkpoint = (out / runs.CHECKPOINT).is_file()
+    if resume is None:
+        resume = has_checkpoint
+    elif resume and not has_checkpoint:
+        raise MgvsrError(f"cannot resume: no checkpoint at {out / runs.CHECKPOINT}")
+    elif not resume and has_checkpoint:
+        raise runs.RunFolderError(f"{out} holds an unfinished run of this spec ({runs.CHECKPOINT}); resume it "
+                                  "(--resume) or use another folder")
+    runs.write_spec(out, spec)
     plan = preset.plan
-    frozen_iters = preset.flow_frozen_iters or preset.fusion_only_iters
-    if iterations is not None or batch is not None or patch_div != 1:
-        new = shrink(plan, iterations=iterations, batch=batch, patch_div=patch_div)
-        frozen_iters = round(frozen_iters * new.total_iterations / plan.total_iterations)
-        plan = new
-    model_name = model or preset.model
+    say(f"{preset.name}: {'resuming' if resume else 'training'} {preset.model} on {preset.dataset}, "
+        f"{plan.total_iterations:,} iterations, stages {' '.join(s.label for s in plan.stages)}, "
+        f"batch {plan.stages[0].batch}")
     kwargs = {"spynet_path": spynet_path} if spynet_path is not None else {}
-    net = build_model(model_name, **kwargs)
-    # an overridden dataset is tested on its own held-out clips, not on the preset's benchmark
-    test_dataset = None if dataset is not None else preset.test_dataset
-    train, test = open_sources(dataset or preset.dataset, root, test_dataset, store=store)
-    cfg = TrainConfig(
-        frozen_iters=frozen_iters,
-        frozen="all-but-fusion" if preset.fusion_only_iters else "flow",
-        flow_lr_mult=preset.flow_lr_mult,
-        extra={"preset": preset.name, "model": model_name, "dataset": dataset or preset.dataset},
-        **config,
-    )
+    net = build_model(preset.model, **kwargs)
+    train, test = open_sources(preset.dataset, root, preset.test_dataset, store=store)
     trainer = Trainer(net, plan, train, out, cfg, test=test, evaluate=evaluate)
-    return trainer.run(resume=resume)
+    summary = trainer.run(resume=resume)
+    return RunResult(out, summary, "resumed" if resume else "trained", spec)

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from mgvsr.cli import main
-from mgvsr.experiments import PRESETS
+from mgvsr.presets import PRESETS
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -99,8 +99,8 @@ def test_command_line_is_torch_free_and_exits_2():
 def test_plot_plan_on_given_axes(tmp_path):
     from matplotlib.figure import Figure
 
-    from mgvsr.experiments import get_preset
-    from mgvsr.viz import plot_plan
+    from mgvsr.presets import get_preset
+    from mgvsr.figures import plot_plan
 
     plan = get_preset("table8/synchronous-3").plan
     fig = Figure()

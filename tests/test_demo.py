@@ -93,7 +93,7 @@ def test_a_finished_run_of_another_plan_is_refused_not_reused(tmp_path, capsys):
     assert main(args + ["--iterations", "12"]) == 0
     capsys.readouterr()
     assert main(args + ["--iterations", "16"]) != 0
-    assert "holds a finished run of another plan" in capsys.readouterr().err
+    assert "baseline holds another run of demo/basicvsr/baseline (differs in plan" in capsys.readouterr().err
     assert main(args + ["--iterations", "16", "--fresh"]) == 0
     assert json.loads((out / "report.json").read_text())["baseline"]["iterations"] == 16
 

@@ -16,7 +16,8 @@ from mgvsr.data.windows import TrainingWindows, to_float
 from mgvsr.errors import PlanError
 from mgvsr.models.edvr import EDVR
 from mgvsr.schedule import Plan, Stage, multigrid
-from mgvsr.train import TrainConfig, Trainer, charbonnier, read_log, samples_before
+from mgvsr.runs import read_log
+from mgvsr.train import TrainConfig, Trainer, charbonnier, samples_before
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
@@ -88,7 +89,7 @@ def test_tsa_recipe_trains_only_the_fusion_module_first(tmp_path, train_clips):
         trainable.append({k for k, v in m.named_parameters() if v.requires_grad})
 
     model.register_forward_pre_hook(watch)
-    cfg = TrainConfig(progress=False, frozen="all-but-fusion", frozen_iters=2)
+    cfg = TrainConfig(progress=False, frozen="fusion-only", frozen_iters=2)
     Trainer(model, spatial_plan(), train_clips, tmp_path, cfg).run()
 
     names = [k for k, _ in model.named_parameters()]

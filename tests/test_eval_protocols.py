@@ -204,7 +204,7 @@ def test_segmented_and_whole_clip_evaluation_agree_through_the_cli(reds_root, tm
 
 
 def test_architecture_inferred_from_weights():
-    from mgvsr.commands.eval import infer_model
+    from mgvsr.models import infer_config as infer_model
 
     assert infer_model(build_model("basicvsr_m").state_dict()) == ("basicvsr_m", {})
     odd = build_model("basicvsr", num_feat=8, num_block=1, hr_feat=8).state_dict()

@@ -1,4 +1,4 @@
-"""mgvsr.minibatch: Eq. 3 (m small SGD steps) against Eq. 4 (one step of the m-times batch at m*eta)."""
+"""mgvsr.tutorial.eq3_minibatch: Eq. 3 (m small SGD steps) against Eq. 4 (one step of the m-times batch at m*eta)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from mgvsr.data.datasets import open_dataset
 from mgvsr.errors import MgvsrError
-from mgvsr.minibatch import (
+from mgvsr.tutorial.eq3_minibatch import (
     batch_loss,
     concat_batches,
     flat_weights,
@@ -23,7 +23,7 @@ from mgvsr.minibatch import (
     training_batches,
 )
 from mgvsr.models import build_model
-from mgvsr.viz import plot_scaling_gaps
+from mgvsr.tutorial.viz import plot_scaling_gaps
 
 
 class PixelNet(nn.Module):

@@ -14,7 +14,10 @@ pytest.importorskip("papermill")
 
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output  # noqa: E402
 
-from mgvsr.notebooks import (  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tools"))
+
+from nbtools import (  # noqa: E402
     NotebookError,
     declared_parameters,
     is_checked,
@@ -24,7 +27,6 @@ from mgvsr.notebooks import (  # noqa: E402
     strip_notebook,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = REPO / "notebooks"
 
 

@@ -1,4 +1,4 @@
-"""mgvsr.experiments: every preset of Tables 1-9 against the paper's facts."""
+"""mgvsr.presets: every preset of Tables 1-9 against the paper's facts."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 
 from mgvsr.errors import MgvsrError
-from mgvsr.experiments import PRESETS, Preset, UnknownPresetError, get_preset, list_presets
+from mgvsr.presets import PRESETS, Preset, UnknownPresetError, get_preset, list_presets
 from mgvsr.schedule import baseline, goyal_warmup, multigrid, scale_batch
 
 HIER6 = ["32&7", "32&11", "32&15", "64&7", "64&11", "64&15"]

@@ -1,4 +1,4 @@
-"""mgvsr.qualitative: clips to look at, crops, temporal profiles and the frame-by-frame comparison."""
+"""mgvsr.tutorial.qualitative: clips to look at, crops, temporal profiles and the frame-by-frame comparison."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import torch
 from mgvsr.data.io import write_frame
 from mgvsr.errors import DataError, MgvsrError
 from mgvsr.models import build_model
-from mgvsr.qualitative import (
+from mgvsr.tutorial.qualitative import (
     comparison_figure,
     crop_scores,
     frame_scores,
@@ -24,7 +24,7 @@ from mgvsr.qualitative import (
     temporal_profiles,
     zoomed_crops,
 )
-from mgvsr.viz import plot_temporal_profiles
+from mgvsr.tutorial.viz import plot_temporal_profiles
 
 
 def ramp_frames(t: int = 4, h: int = 32, w: int = 48) -> np.ndarray:
@@ -128,7 +128,7 @@ def test_restore_clip_with_a_model_and_checkpoints(tmp_path: Path):
 
 def test_frame_explorer_slider_redraws():
     pytest.importorskip("ipywidgets")
-    from mgvsr.qualitative import frame_explorer
+    from mgvsr.tutorial.qualitative import frame_explorer
 
     gt = ramp_frames()
     outputs = {"dark": (gt // 2).astype(np.uint8), "GT": gt}

@@ -10,20 +10,9 @@ import pytest
 
 from mgvsr.cli import main
 from mgvsr.errors import MgvsrError
-from mgvsr.experiments import get_preset, list_presets
-from mgvsr.reproduce import (
-    SCALES,
-    Row,
-    Scale,
-    get_scale,
-    render_table,
-    reproduce_table,
-    run_one,
-    run_spec,
-    scaled_run,
-    table_presets,
-    table_runs,
-)
+from mgvsr.presets import SCALES, Scale, get_preset, get_scale, list_presets, table_presets, table_runs
+from mgvsr.reproduce import Row, render_table, reproduce_table, run_one, run_spec
+from mgvsr.runs import same_training
 
 PAPER_TABLES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 SAMPLE_LQ = (64, 64)  # LR frames of the sample clips
@@ -53,18 +42,16 @@ def test_table_runs_add_the_baselines_their_speedups_need():
 def test_paper_scale_runs_presets_as_they_are():
     for name in ("table1/basicvsr_m/ours", "table2/edvr_m/ours"):
         preset = get_preset(name)
-        run = scaled_run(preset, "paper")
-        assert run.preset is preset and run.overrides == {} and run.plan is preset.plan
-        assert (run.model, run.dataset) == (preset.model, preset.dataset)
+        assert preset.at_scale("paper") is preset
 
 
 def test_ci_scale_of_table1_ours():
-    run = scaled_run(get_preset("table1/basicvsr_m/ours"), "ci")
+    run = get_preset("table1/basicvsr_m/ours").at_scale("ci")
     assert (run.model, run.dataset) == ("basicvsr_cpu", "sample")
     assert [s.label for s in run.plan.stages] == ["8&7", "8&11", "8&15", "16&7", "16&11", "16&15"]
     assert run.plan.total_iterations == 6 and {s.batch for s in run.plan.stages} == {4}
     assert run.plan.stages[0].lr == pytest.approx(8e-3)  # 8e-4 x 10
-    base = scaled_run(get_preset("table1/basicvsr_m/baseline"), "ci")
+    base = get_preset("table1/basicvsr_m/baseline").at_scale("ci")
     assert (base.plan.total_iterations, base.plan.stages[0].batch) == (24, 1)
     assert base.plan.stages[0].lr == pytest.approx(2e-3)
     assert base.plan.samples == run.plan.samples  # the linear scaling rule: the same samples
@@ -75,7 +62,7 @@ def test_ci_scale_of_table1_ours():
 @pytest.mark.parametrize("table", PAPER_TABLES)
 def test_every_ci_run_fits_the_sample_clips_and_keeps_the_papers_ratios(table):
     for preset in table_runs(table):
-        run = scaled_run(preset, "ci")
+        run = preset.at_scale("ci")
         run.plan.check_fits(max_frames=SAMPLE_FRAMES, min_lq_size=SAMPLE_LQ)
         if run.model.startswith("edvr"):
             run.plan.check_fits(patch_multiple=4)
@@ -86,16 +73,17 @@ def test_every_ci_run_fits_the_sample_clips_and_keeps_the_papers_ratios(table):
         if preset.baseline:  # samples against the baseline: the paper's ratio, up to rounding
             base = get_preset(preset.baseline)
             paper_ratio = preset.plan.samples / base.plan.samples
-            ci_ratio = run.plan.samples / scaled_run(base, "ci").plan.samples
+            ci_ratio = run.plan.samples / base.at_scale("ci").plan.samples
             assert ci_ratio == pytest.approx(paper_ratio, rel=0.15), preset.name
 
 
 def test_identical_training_has_one_spec():
     a = run_spec(get_preset("table4/lr-scaling"), "ci", device="cpu")
-    assert a == run_spec(get_preset("table1/basicvsr_m/large-batch"), "ci", device="cpu")
-    assert a == run_spec(get_preset("table5/linear-warmup"), "ci", device="cpu")
-    assert a != run_spec(get_preset("table5/no-warmup"), "ci", device="cpu")
-    assert a != run_spec(get_preset("table4/no-lr-scaling"), "ci", device="cpu")
+    assert same_training(a, run_spec(get_preset("table1/basicvsr_m/large-batch"), "ci", device="cpu"))
+    assert same_training(a, run_spec(get_preset("table5/linear-warmup"), "ci", device="cpu"))
+    assert not same_training(a, run_spec(get_preset("table5/no-warmup"), "ci", device="cpu"))
+    assert not same_training(a, run_spec(get_preset("table4/no-lr-scaling"), "ci", device="cpu"))
+    assert a["preset"] == "table4/lr-scaling"  # a label: names do not make two trainings differ
     assert a["micro_batch"] == 1  # on a CPU: micro-batches of the baseline's minibatch
     json.dumps(a)  # written as spec.json
 
@@ -106,7 +94,7 @@ def test_a_folder_holding_another_run_is_refused(tmp_path: Path):
     folder.mkdir(parents=True)
     other = run_spec(get_preset("table5/no-warmup"), "ci", device="cpu")
     (folder / "spec.json").write_text(json.dumps(other))
-    with pytest.raises(MgvsrError, match="holds a different run.*differs in plan"):
+    with pytest.raises(MgvsrError, match="holds a run of table5/no-warmup, not of table4/lr-scaling .differs in plan"):
         run_one(preset, "ci", tmp_path, device="cpu", log=lambda _: None)
 
 

@@ -1,4 +1,4 @@
-"""mgvsr.restarts (notebook 4's short training with and without restarts) and mgvsr.tutorial
+"""mgvsr.tutorial.eq1_restarts (notebook 4's short training with and without restarts) and mgvsr.tutorial.series
 (where the notebooks share their runs)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from mgvsr.errors import MgvsrError
-from mgvsr.restarts import (
+from mgvsr.tutorial.eq1_restarts import (
     SETTINGS,
     compare_restarts,
     max_lr_gap,
@@ -18,8 +18,8 @@ from mgvsr.restarts import (
     restarts_text,
 )
 from mgvsr.schedule import cosine, goyal_warmup, multigrid
-from mgvsr.tutorial import demo_dir, reproduce_dir, runs_dir
-from mgvsr.viz import plot_restarts
+from mgvsr.tutorial.series import demo_dir, reproduce_dir, runs_dir
+from mgvsr.tutorial.viz import plot_restarts
 
 
 def paper_plan(**kw):
@@ -57,7 +57,7 @@ def test_restart_plans_differ_only_in_the_lr():
     assert [s.label for s in eq1] == [s.label for s in flat] == ["8&4", "8&6", "8&8", "16&4", "16&6", "16&8"]
     assert [s.lr for s in eq1] == [2e-3] * 6
     assert eq1.samples == flat.samples
-    with pytest.raises(MgvsrError, match="scale must be one of"):
+    with pytest.raises(MgvsrError, match="unknown scale"):
         compare_restarts("unused", scale="huge")
 
 
@@ -67,15 +67,18 @@ def test_tutorial_folders(tmp_path: Path):
     assert demo_dir("ci", str(nb)) == tmp_path / "artifacts" / "runs" / "demo-ci"
     assert demo_dir("paper", str(nb)).name == "demo" and reproduce_dir("ci", nb).name == "reproduce-ci"
     assert runs_dir("").name == "tutorial"
-    with pytest.raises(MgvsrError, match="scale must be one of"):
+    with pytest.raises(MgvsrError, match="unknown scale"):
         demo_dir("big", str(nb))
 
 
 @pytest.mark.slow
 def test_compare_restarts_trains_both_and_reuses(tmp_path: Path, monkeypatch):
-    from mgvsr import restarts
+    from mgvsr.tutorial import eq1_restarts as restarts
+
+    from mgvsr.presets import SCALES, Scale
 
     tiny = restarts.RestartSettings("basicvsr_cpu", (4, 8), (2, 3), iterations=4, batch=1, lr=2e-3, evals=1)
+    monkeypatch.setitem(SCALES, "tiny", Scale("tiny", "tests"))  # a scale of the one table, for this test
     monkeypatch.setitem(restarts.SETTINGS, "tiny", tiny)
     results = compare_restarts(tmp_path, scale="tiny", device="cpu", progress=False)
     assert list(results) == ["Eq. 1 (restarts)", "one cosine"]

@@ -40,7 +40,7 @@ def eq1(t: float, period: float, eta: float = ETA) -> float:
 
 
 def test_import_without_torch():
-    code = "import sys, mgvsr.schedule, mgvsr.experiments; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, mgvsr.schedule, mgvsr.presets; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -299,7 +299,7 @@ def test_check_fits_names_stage_and_value():
 
 
 def test_shrink_keeps_stage_shares_lrs_and_eq1_periods():
-    from mgvsr.experiments import get_preset
+    from mgvsr.presets import get_preset
     from mgvsr.schedule import shrink
 
     plan = get_preset("table1/basicvsr_m/ours").plan  # 6 x 12,500 iterations, batch 64, 8e-4
@@ -317,7 +317,7 @@ def test_shrink_keeps_stage_shares_lrs_and_eq1_periods():
 
 
 def test_shrink_refuses_a_run_too_short_for_its_stages():
-    from mgvsr.experiments import get_preset
+    from mgvsr.presets import get_preset
     from mgvsr.schedule import shrink
 
     with pytest.raises(PlanError, match="vanishes when the plan is shrunk to 3 iterations"):
@@ -325,7 +325,7 @@ def test_shrink_refuses_a_run_too_short_for_its_stages():
 
 
 def test_shrink_divides_patches_and_refuses_uneven_division():
-    from mgvsr.experiments import get_preset
+    from mgvsr.presets import get_preset
     from mgvsr.schedule import shrink
 
     plan = get_preset("table1/basicvsr_m/ours").plan

@@ -1,4 +1,4 @@
-"""mgvsr.shapes: the cost of a minibatch shape (step time, FLOPs) and short fixed-shape trainings."""
+"""mgvsr.tutorial.fig2_shapes: the cost of a minibatch shape (step time, FLOPs) and short fixed-shape trainings."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mgvsr import explore
+from mgvsr.tutorial import explore
 from mgvsr.errors import MgvsrError
 from mgvsr.schedule import multigrid
-from mgvsr.shapes import (
+from mgvsr.tutorial.fig2_shapes import (
     SETTINGS,
     ShapeCost,
     cost_table_text,
@@ -27,7 +27,7 @@ from mgvsr.shapes import (
     train_shape,
     unique_shapes,
 )
-from mgvsr.viz import plot_shape_costs, plot_shape_runs
+from mgvsr.tutorial.viz import plot_shape_costs, plot_shape_runs
 
 
 class PerFrameConv(nn.Module):

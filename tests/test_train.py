@@ -11,7 +11,8 @@ from mgvsr.data.sample import sample_source
 from mgvsr.errors import MgvsrError, PlanError
 from mgvsr.models import build_model
 from mgvsr.schedule import Stage, Plan, goyal_warmup
-from mgvsr.train import TrainConfig, Trainer, read_log, samples_before
+from mgvsr.runs import read_log
+from mgvsr.train import TrainConfig, Trainer, samples_before
 
 
 def tiny_model(seed: int = 0):

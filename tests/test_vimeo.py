@@ -13,7 +13,7 @@ import pytest
 from mgvsr.data.datasets import PartialDatasetWarning, open_dataset
 from mgvsr.data.io import read_frame, write_frame
 from mgvsr.data.resize import bicubic_downscale
-from mgvsr.data.vimeo import MirroredSource, VimeoSource, find_vimeo, read_sequence_list, window_source
+from mgvsr.data.vimeo import MirroredSource, VimeoSource, find_vimeo, read_sequence_list
 from mgvsr.data.windows import TrainingWindows
 from mgvsr.errors import DataError
 
@@ -78,8 +78,8 @@ def test_training_split_serves_14_frame_windows(vimeo_root):
     if not (spec.hflip or spec.vflip or spec.transpose or spec.reverse):
         assert (lq[:7] == lq[7:].flip(0)).all()  # a whole mirrored septuplet
     # temporal sizes up to 7 come from the septuplets themselves, larger ones from the 14 frames
-    assert window_source(train, 6) is train.source and window_source(train, 7) is train.source
-    assert window_source(train, 10) is train and window_source(train.source, 6) is train.source
+    assert train.windows_source(6) is train.source and train.windows_source(7) is train.source
+    assert train.windows_source(10) is train and train.source.windows_source(6) is train.source
     test = _quiet(open_dataset, "vimeo90k", vimeo_root, split="test", store=False)
     assert test.num_frames("00002/0001") == 7 and test.name == "vimeo90k"
 

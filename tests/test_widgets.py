@@ -1,4 +1,4 @@
-"""mgvsr.explore (what the explorers compute) against hand values; mgvsr.widgets driven like a reader would."""
+"""mgvsr.tutorial.explore (what the explorers compute) against hand values; mgvsr.tutorial.widgets driven like a reader would."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mgvsr.errors import PlanError
-from mgvsr.experiments import get_preset
-from mgvsr.explore import (
+from mgvsr.presets import get_preset
+from mgvsr.tutorial.explore import (
     INTENDED,
     ONE_COSINE,
     PRINTED,
@@ -222,14 +222,14 @@ def test_plot_eq1():
 
 def test_widgets_import_without_torch():
     pytest.importorskip("ipywidgets")
-    code = ("import sys, mgvsr.widgets as w; w.schedule_explorer(); w.eq1_explorer(); "
+    code = ("import sys, mgvsr.tutorial.widgets as w; w.schedule_explorer(); w.eq1_explorer(); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_schedule_explorer_follows_its_controls():
     pytest.importorskip("ipywidgets")
-    from mgvsr.widgets import schedule_explorer
+    from mgvsr.tutorial.widgets import schedule_explorer
 
     ex = schedule_explorer(iterations=60_000, batch=64)
     first_table, first_png = ex.table.value, ex.figure.value
@@ -252,7 +252,7 @@ def test_schedule_explorer_follows_its_controls():
 
 def test_eq1_explorer_follows_its_controls():
     pytest.importorskip("ipywidgets")
-    from mgvsr.widgets import eq1_explorer
+    from mgvsr.tutorial.widgets import eq1_explorer
 
     ex = eq1_explorer(stages=6, warmup="none", iterations=6_000)
     six = ex.table.value

@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK = REPO / "notebooks" / "03_multigrid_schedule.ipynb"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-TABLE = ".mgvsr-stage-table"  # mgvsr.widgets.STAGE_TABLE_CLASS
+TABLE = ".mgvsr-stage-table"  # mgvsr.tutorial.widgets.STAGE_TABLE_CLASS
 SLIDER = "iterations"  # the description of the slider to drag
 
 

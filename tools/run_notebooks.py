@@ -7,7 +7,7 @@
 
 Prints the time of every notebook; exits 1 naming the notebook and the cell if any cell
 failed (the executed copy, with the error, is in the output folder).  The logic is
-:mod:`mgvsr.notebooks`.
+`tools/nbtools.py`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from mgvsr.notebooks import NotebookError, run_notebooks
+from nbtools import NotebookError, run_notebooks
 
 REPO = Path(__file__).resolve().parent.parent
 

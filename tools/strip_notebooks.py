@@ -9,7 +9,7 @@
 Cells marked ``# NBVAL_CHECK_OUTPUT`` keep their text outputs (the reference nbval compares);
 every other output, execution counts, widget state and papermill's records are removed.
 Use ``--execute`` after changing a checked cell or what it prints.  See notebooks/README.md.
-The logic is :func:`mgvsr.notebooks.strip_notebook`.
+The logic is `strip_notebook` in `tools/nbtools.py`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from mgvsr.notebooks import NotebookError, execute_in_place, list_notebooks, notebook_text, strip_notebook
+from nbtools import NotebookError, execute_in_place, list_notebooks, notebook_text, strip_notebook
 
 REPO = Path(__file__).resolve().parent.parent
 

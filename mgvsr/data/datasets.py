@@ -19,6 +19,12 @@ reads from it when it is there (``store=None``, the default), from the PNG files
 ``store=False``, and from the given folder when ``store`` is a path.  Either way the
 clips, frames and pixels are the same (``tests/test_store.py``).
 
+Benchmarks (:data:`BENCHMARKS`, :func:`open_benchmark`): the names ``mgvsr eval --dataset``
+takes, each the test split of a dataset above (``reds_val`` is ``reds_official``'s,
+``vimeo90k`` is ``vimeo90k_test``'s).  Trees (:data:`TREES`, :func:`open_tree`): the layouts
+``mgvsr prepare`` reads whole into a frame store.  Training (:func:`open_sources`): a
+dataset's training split and a test split to evaluate on.
+
 Partial trees (a subset of the clips, shorter clips) open with a
 :class:`PartialDatasetWarning`; anything inconsistent raises
 :class:`~mgvsr.errors.DataError` naming the path.
@@ -26,35 +32,31 @@ Partial trees (a subset of the clips, shorter clips) open with a
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
-from mgvsr.data.source import ClipSource
-from mgvsr.errors import DataError
-from mgvsr.paths import PACKAGE_DIR
+from mgvsr.data.folders import FolderSource
+from mgvsr.data.reds import RedsSource, reds_split
+from mgvsr.data.sample import sample_source
+from mgvsr.data.source import ClipSource, PartialDatasetWarning
+from mgvsr.data.store import default_store_path, open_store
+from mgvsr.data.vimeo import FULL_COUNTS, MirroredSource, VimeoSource, find_vimeo
+from mgvsr.errors import DataError, MgvsrError
+from mgvsr.paths import shared_data_dir
+
+__all__ = ["DATASETS", "TEST_ONLY", "BENCHMARKS", "TREES", "PartialDatasetWarning", "open_dataset",
+           "open_benchmark", "open_sources", "open_tree", "ClipSubset"]
 
 DATASETS = ("sample", "folder", "reds", "reds4", "reds_official", "vimeo90k", "vimeo90k_test", "vid4")
 TEST_ONLY = ("reds4", "vimeo90k_test", "vid4")
 # The layout (and store kind) behind each name.
 KIND = {"sample": "sample", "folder": "folder", "reds": "reds", "reds4": "reds", "reds_official": "reds",
         "vimeo90k": "vimeo90k", "vimeo90k_test": "vimeo90k", "vid4": "vid4"}
-META_DIR = PACKAGE_DIR / "meta"
-
-
-class PartialDatasetWarning(UserWarning):
-    """A dataset tree smaller than the published one (fewer or shorter clips): accepted, but said."""
-
-
-def read_meta(name: str) -> list[list[str]]:
-    """The fields of each line of ``mgvsr/meta/<name>`` (``#`` comments and blank lines skipped)."""
-    path = META_DIR / name
-    if not path.is_file():
-        raise DataError(f"meta list not found: {path} (is the mgvsr package installed with its data files?)")
-    rows = []
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            rows.append(line.split())
-    return rows
+# The tree layouts `mgvsr prepare` writes a frame store of.
+TREES = ("reds", "vimeo90k", "vid4", "folder")
+# The benchmarks `mgvsr eval --dataset NAME` scores, as the test split of a dataset above.
+BENCHMARKS = {"reds4": "reds4", "reds_val": "reds_official", "vid4": "vid4", "vimeo90k": "vimeo90k_test",
+              "folder": "folder", "sample": "sample"}
 
 
 def _need_root(name: str, root) -> Path:
@@ -68,8 +70,6 @@ def _need_root(name: str, root) -> Path:
 
 def _open_store(name: str, root: Path, store, kind: str):
     """The :class:`~mgvsr.data.store.StoreSource` to read, or None (no store under root, or ``store=False``)."""
-    from mgvsr.data.store import default_store_path, open_store
-
     if store is False:
         return None
     if store is None or store is True:
@@ -90,8 +90,6 @@ REDS_LABELS = {("reds", "train"): "reds", ("reds", "test"): "reds4", ("reds4", "
 
 
 def _reds(name: str, root: Path, split: str, store, lq_root) -> ClipSource:
-    from mgvsr.data.reds import RedsSource, reds_split
-
     if lq_root is not None:
         raise DataError("REDS reads its LQ frames from train_sharp_bicubic/X4: --lq-root is not used")
     partition = "official" if name == "reds_official" else "reds4"
@@ -107,8 +105,6 @@ def _reds(name: str, root: Path, split: str, store, lq_root) -> ClipSource:
 
 
 def _vimeo(root: Path, split: str, store, lq_root) -> ClipSource:
-    from mgvsr.data.vimeo import MirroredSource, VimeoSource
-
     prepared = None if lq_root is not None else _open_store("vimeo90k", root, store, "vimeo90k")
     if prepared is not None:
         prepared.emit_notes(split)
@@ -121,14 +117,20 @@ def _vimeo(root: Path, split: str, store, lq_root) -> ClipSource:
 
 def open_dataset(name: str, root: str | Path | None = None, split: str = "train",
                  cache: bool | None = None, store: str | Path | bool | None = None,
-                 lq_root: str | Path | None = None) -> ClipSource:
+                 lq_root: str | Path | None = None, clips: list[str] | None = None) -> ClipSource:
     """The clips of dataset ``name`` for ``split`` ("train" or "test"); see the module docstring.
 
     ``cache`` keeps decoded frames in memory (default: on for the small sets ``sample``,
     ``folder`` and ``vid4``, off for REDS and Vimeo-90K).  ``store``: None = the prepared
     frame store under ``root`` when there is one, False = the image files, a path = that
     store.  ``lq_root``: LR frames somewhere else (``folder``, ``vid4``, ``vimeo90k``).
+    ``clips``: only these clips, in this order.
     """
+    source = _open(name, root, split, cache, store, lq_root)
+    return ClipSubset(source, clips) if clips else source
+
+
+def _open(name: str, root, split: str, cache, store, lq_root) -> ClipSource:
     if split not in ("train", "test"):
         raise DataError(f"split must be 'train' or 'test', got {split!r}")
     if name not in DATASETS:
@@ -141,17 +143,12 @@ def open_dataset(name: str, root: str | Path | None = None, split: str = "train"
         raise DataError("a frame store holds its own LR frames: pass either store or lq_root, not both")
     small = cache if cache is not None else True
     if name == "sample":
-        from mgvsr.data.sample import sample_source
-
         return sample_source(split, root=root, cache=small)
     root = _need_root(name, root)
     if name in ("reds", "reds4", "reds_official"):
         return _reds(name, root, split, store, lq_root)
     if name in ("vimeo90k", "vimeo90k_test"):
         return _vimeo(root, split, store, lq_root)
-
-    from mgvsr.data.folders import FolderSource
-
     kind = KIND[name]
     prepared = None if lq_root is not None else _open_store(name, root, store, kind)
     if prepared is not None:
@@ -165,7 +162,78 @@ def open_dataset(name: str, root: str | Path | None = None, split: str = "train"
     if (root / "GT").is_dir():
         lq = Path(lq_root) if lq_root is not None else (root / "BIx4" if (root / "BIx4").is_dir() else None)
         return FolderSource(root / "GT", lq, cache=small, name=root.name)
-    return FolderSource(root, lq_root, cache=small, name=root.name)
+    return FolderSource(root, lq_root, cache=small, name=root.name or "folder")
+
+
+def open_benchmark(name: str, root: str | Path | None = None, *, store: str | Path | bool | None = None,
+                   lq_root: str | Path | None = None, clips: list[str] | None = None) -> ClipSource:
+    """The test clips of benchmark ``name`` (:data:`BENCHMARKS`: what ``mgvsr eval --dataset`` takes).
+
+    Vid4 without ``root`` is read from the developers' shared data when it is there.
+    """
+    if name not in BENCHMARKS:
+        raise DataError(f"unknown benchmark {name!r}; expected one of {', '.join(BENCHMARKS)}")
+    if root is None and name == "vid4":
+        shared = shared_data_dir()
+        if shared is None or not (shared / "vid4" / "GT").is_dir():
+            raise DataError("--dataset vid4 needs --root DIR (the folder holding GT/<clip>/)")
+        root = shared / "vid4"
+    if root is None and name == "folder":
+        raise DataError("--dataset folder needs --root DIR (one sub-folder of frames per clip)")
+    return open_dataset(BENCHMARKS[name], root, split="test", store=store, lq_root=lq_root, clips=clips)
+
+
+def open_sources(dataset: str, root: str | Path | None, test_dataset: str | None = None, store=None
+                 ) -> tuple[ClipSource, ClipSource | None]:
+    """``(train, test)`` clip sources: ``dataset``'s training split and ``test_dataset``'s test split
+    (``dataset``'s own test split when None).  ``test`` is None, with a warning, where the root holds
+    no test clips; then a run trains without evaluations."""
+    train = open_dataset(dataset, root, split="train", store=store)
+    try:
+        test = open_dataset(test_dataset or dataset, root, split="test", store=store)
+    except MgvsrError as exc:
+        warnings.warn(f"no evaluation during training: {exc}", stacklevel=2)
+        test = None
+    return train, test
+
+
+def open_tree(dataset: str, root: Path, lq_root: Path | None):
+    """``(source, splits, notes, folders)``: every clip of the tree of layout ``dataset`` (:data:`TREES`)
+    at ``root``, read from its files (what ``mgvsr prepare`` writes into a frame store).
+
+    ``splits`` are the clip lists the store keeps (Vimeo-90K's), ``notes`` the partial-tree
+    warnings, ``folders`` what the fingerprint covers.
+    """
+    root = Path(root)
+    if dataset not in TREES:
+        raise DataError(f"unknown tree layout {dataset!r}; expected one of {', '.join(TREES)}")
+    if not root.is_dir():
+        raise DataError(f"--root folder not found: {root}")
+    if dataset == "reds":
+        if lq_root is not None:
+            raise DataError("reds reads its LR frames from train_sharp_bicubic/X4: --lq-root is not used")
+        source = RedsSource(root, warn=False)
+        note = source.partial_note()
+        return source, {}, [note] if note else [], [root]
+    if dataset == "vimeo90k":
+        layout = find_vimeo(root, lq_root)
+        splits = {split: VimeoSource(root, split, lq_root, warn=False).clips() for split in layout.lists}  # checks each list
+        every = list(dict.fromkeys(name for names in splits.values() for name in names))
+        source = VimeoSource(root, lq_root=lq_root, sequences=every, name="vimeo90k", warn=False)
+        notes = [(s, f"partial Vimeo-90K: {layout.lists[s].name} lists {len(n):,} of the {FULL_COUNTS[s]:,} {s} septuplets")
+                 for s, n in splits.items() if len(n) < FULL_COUNTS[s]]
+        folders = [layout.gt, *layout.lists.values()] + ([layout.lq] if layout.lq else [])
+        return source, splits, notes, folders
+    if dataset == "vid4":
+        if lq_root is not None:
+            return FolderSource(root / "GT", lq_root, name="vid4"), {}, [], [root / "GT", lq_root]
+        source = FolderSource.vid4(root)
+        return source, {}, [], [root]
+    # folder
+    if (root / "GT").is_dir():
+        lq = lq_root or (root / "BIx4" if (root / "BIx4").is_dir() else None)
+        return FolderSource(root / "GT", lq, name=root.name), {}, [], [root / "GT"] + ([lq] if lq else [])
+    return FolderSource(root, lq_root, name=root.name), {}, [], [root] + ([lq_root] if lq_root else [])
 
 
 class ClipSubset(ClipSource):

@@ -20,7 +20,7 @@ Partitions (``mgvsr/meta/*.txt``, BasicSR's ``val_partition``):
 - ``"official"``: test = the validation clips 240-269; train = 000-239.
 
 A *partial* tree (fewer clips, shorter clips, smaller frames: a subset, or a test
-fixture) is accepted with a :class:`~mgvsr.data.datasets.PartialDatasetWarning`.
+fixture) is accepted with a :class:`~mgvsr.data.source.PartialDatasetWarning`.
 Inconsistencies are :class:`~mgvsr.errors.DataError`: a folder name that is not a REDS
 clip, a GT clip without its LQ clip or the other way round, a clip present both merged
 and apart, frame counts or sizes that do not pair up (checked when a clip is first read).
@@ -39,16 +39,32 @@ from pathlib import Path
 
 import numpy as np
 
-from mgvsr.data.datasets import PartialDatasetWarning, read_meta
 from mgvsr.data.folders import FolderSource
 from mgvsr.data.io import IMAGE_EXTENSIONS, frame_size, natural_key
-from mgvsr.data.source import Box, ClipSource
+from mgvsr.data.source import Box, ClipSource, PartialDatasetWarning
 from mgvsr.errors import DataError
+from mgvsr.paths import PACKAGE_DIR
 
 __all__ = ["RedsPart", "RedsSource", "find_reds", "reds_split", "PARTITIONS", "VAL_OFFSET"]
 
 VAL_OFFSET = 240  # val_sharp/000 is clip 240 once merged into train_sharp
 _CLIP_NAME = re.compile(r"^\d{3}$")
+
+
+META_DIR = PACKAGE_DIR / "meta"
+
+
+def read_meta(name: str) -> list[list[str]]:
+    """The fields of each line of ``mgvsr/meta/<name>`` (``#`` comments and blank lines skipped)."""
+    path = META_DIR / name
+    if not path.is_file():
+        raise DataError(f"meta list not found: {path} (is the mgvsr package installed with its data files?)")
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            rows.append(line.split())
+    return rows
 
 
 def _meta_clips(name: str) -> tuple[str, ...]:

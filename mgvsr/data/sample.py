@@ -26,7 +26,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
+from mgvsr.data.folders import FolderSource
+from mgvsr.data.io import write_frame
+from mgvsr.data.resize import bicubic_downscale
 from mgvsr.paths import cache_dir
 
 VERSION = 1
@@ -258,11 +262,6 @@ def generate(root: Path, progress: bool = True) -> dict:
     Returns the manifest: a SHA-256 of every frame file, so that two generations can be
     compared byte for byte.
     """
-    from tqdm.auto import tqdm
-
-    from mgvsr.data.io import write_frame
-    from mgvsr.data.resize import bicubic_downscale
-
     root = Path(root)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=root.name + ".tmp-", dir=root.parent))
@@ -292,8 +291,6 @@ def generate(root: Path, progress: bool = True) -> dict:
 
 def sample_source(split: str = "train", root: Path | None = None, cache: bool = True):
     """The sample clips of ``split`` ("train" or "test") as a :class:`~mgvsr.data.source.ClipSource`."""
-    from mgvsr.data.folders import FolderSource
-
     _specs(split)
     base = sample_root(root) / split
     return FolderSource(base / "GT", base / f"BIx{SCALE}", scale=SCALE, cache=cache, name=f"sample-{split}")

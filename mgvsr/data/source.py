@@ -17,6 +17,10 @@ import numpy as np
 Box = tuple[int, int, int, int]
 
 
+class PartialDatasetWarning(UserWarning):
+    """A dataset tree smaller than the published one (fewer or shorter clips): accepted, but said."""
+
+
 class ClipSource(abc.ABC):
     """A named set of clips; every frame is ``(h, w, 3)`` uint8 RGB.
 
@@ -64,6 +68,12 @@ class ClipSource(abc.ABC):
         """The whole clip: ``(lq (t, h, w, 3), gt (t, H, W, 3))`` uint8."""
         idx = range(self.num_frames(clip))
         return self.read_lq(clip, idx), self.read_gt(clip, idx)
+
+    def windows_source(self, frames: int) -> ClipSource:
+        """The clips training windows of ``frames`` frames are drawn from: these clips (a layout that
+        extends its clips, as Vimeo-90K's mirrored septuplets, may answer with the originals where
+        they are long enough)."""
+        return self
 
     def describe(self) -> str:
         names = self.clips()

@@ -42,9 +42,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from mgvsr.data.io import IMAGE_EXTENSIONS
-from mgvsr.data.source import Box, ClipSource
+from mgvsr.data.source import Box, ClipSource, PartialDatasetWarning
 from mgvsr.errors import DataError
 
 __all__ = ["STORE_DIRNAME", "StoreProblems", "StoreSource", "default_store_path", "write_store",
@@ -102,8 +103,6 @@ def check_clips(source: ClipSource, progress: bool = True) -> tuple[dict[str, tu
 
     Returns ``({clip: (frames, lq_size)}, problems)``; each problem names the file or folder.
     """
-    from tqdm.auto import tqdm
-
     shapes, problems = {}, []
     for clip in tqdm(source.clips(), desc="checking", unit="clip", disable=not progress, leave=False):
         try:
@@ -190,8 +189,6 @@ def _decode_all(source: ClipSource, entries: list[dict], sink: Callable[[dict], 
 
     Returns the problems (a message naming the file, per clip that failed), sorted by clip.
     """
-    from tqdm.auto import tqdm
-
     bar = tqdm(total=sum(e["frames"] for e in entries), desc=f"decoding {source.name}", unit="frame",
                disable=not progress)
     failed: dict[str, str] = {}
@@ -375,7 +372,6 @@ class StoreSource(ClipSource):
 
     def emit_notes(self, split: str | None = None) -> None:
         """Repeat the partial-tree warnings recorded when the store was made (those of ``split`` and general ones)."""
-        from mgvsr.data.datasets import PartialDatasetWarning
 
         for note in self.notes:
             if note["split"] in (None, split):

@@ -29,7 +29,7 @@ with ``flip_sequence: true`` (``torch.cat([imgs, imgs.flip(0)])``) and MMagic's
 ``MirrorSequence`` (``seq + seq[::-1]``).  The middle pair repeats ``im7`` (a still step
 for the recurrent model); the alternative ``im1 .. im7, im6 .. im1`` has 13 frames, one short
 of the 14 the paper's largest temporal size needs.  The paper flips only "for temporal sizes
-above 7": :func:`window_source` gives a trainer the original septuplets for stages of up to 7
+above 7": :meth:`MirroredSource.windows_source` gives a trainer the original septuplets for stages of up to 7
 frames and the mirrored ones above.
 
 **Test protocol** (BasicSR ``options/test/BasicVSR/test_BasicVSR_Vimeo90K_BIx4.yml``:
@@ -48,12 +48,11 @@ from pathlib import Path
 
 import numpy as np
 
-from mgvsr.data.datasets import PartialDatasetWarning
 from mgvsr.data.folders import FolderSource, _ClipInfo
-from mgvsr.data.source import Box, ClipSource
+from mgvsr.data.source import Box, ClipSource, PartialDatasetWarning
 from mgvsr.errors import DataError
 
-__all__ = ["VimeoLayout", "find_vimeo", "read_sequence_list", "VimeoSource", "MirroredSource", "window_source",
+__all__ = ["VimeoLayout", "find_vimeo", "read_sequence_list", "VimeoSource", "MirroredSource",
            "FRAMES", "FULL_COUNTS"]
 
 FRAMES = 7  # a septuplet
@@ -244,17 +243,12 @@ class MirroredSource(ClipSource):
     def read_lq(self, clip: str, indices: Sequence[int], box: Box | None = None) -> np.ndarray:
         return self.source.read_lq(clip, self._map(clip, indices), box)
 
-
-def window_source(source: ClipSource, frames: int) -> ClipSource:
-    """The clips that training windows of ``frames`` frames are drawn from.
-
-    The paper flips and concatenates a sequence only "for temporal sizes above 7": for a
-    :class:`MirroredSource` whose original clips are long enough this returns the original
-    clips (windows of 6 frames never cross the ``im7, im7`` turn); otherwise ``source``.
-    (Clips of one dataset share a length, as Vimeo-90K's septuplets do: the first is checked.)
-    """
-    if isinstance(source, MirroredSource):
-        clips = source.source.clips()
-        if clips and frames <= source.source.num_frames(clips[0]):
-            return source.source
-    return source
+    def windows_source(self, frames: int) -> ClipSource:
+        """The paper flips and concatenates a sequence only "for temporal sizes above 7": windows of
+        at most the original length come from the original clips (windows of 6 frames never cross
+        the ``im7, im7`` turn), longer ones from the mirrored clips.  (Clips of one dataset share a
+        length, as Vimeo-90K's septuplets do: the first is checked.)"""
+        clips = self.source.clips()
+        if clips and frames <= self.source.num_frames(clips[0]):
+            return self.source
+        return self

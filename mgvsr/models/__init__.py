@@ -1,14 +1,23 @@
 """Models: the BasicVSR family (with SpyNet) and EDVR-M, by name through :func:`build_model`.
 
-Each model file stands alone; this module only maps configuration names to classes and
-their arguments, so ``build_model("basicvsr_m")`` is all a caller needs.
+Each model file stands alone (its architecture, the protocol methods of
+:mod:`mgvsr.models.protocol`, and ``config_from_weights`` reading its constructor arguments
+back from a state dict); this module maps configuration names to classes and their
+arguments, so ``build_model("basicvsr_m")`` is all a caller needs, and names the
+configuration of a checkpoint's weights (:func:`infer_config`).
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Mapping
+from pathlib import Path
 
+import torch
 import torch.nn as nn
+
+from mgvsr.errors import CheckpointError
+from mgvsr.models import basicvsr, edvr
+from mgvsr.models.checkpoints import load_pretrained
 
 # name -> (module, class, keyword arguments).  Add a configuration here, next to nothing else.
 MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
@@ -49,10 +58,47 @@ def model_names() -> list[str]:
     return sorted(MODEL_CONFIGS)
 
 
+MODULES = {"basicvsr": basicvsr, "edvr": edvr}
+# constructor options that only change the initial weights (not readable from trained weights)
+INIT_ONLY = ("spynet_zero_init",)
+# the class defaults of the arguments config_from_weights reads, where a configuration omits them
+READ_DEFAULTS = {"BasicVSR": dict(hr_feat=64, spynet_width=1.0), "EDVR": dict(hr_feat=64)}
+
+
 def build_model(name: str, **overrides) -> nn.Module:
     """Build a model by configuration name; ``overrides`` replace constructor arguments."""
     if name not in MODEL_CONFIGS:
         raise ValueError(f"unknown model {name!r}; expected one of {', '.join(model_names())}")
     module, cls, kwargs = MODEL_CONFIGS[name]
-    klass = getattr(importlib.import_module(f"mgvsr.models.{module}"), cls)
-    return klass(**{**kwargs, **overrides})
+    return getattr(MODULES[module], cls)(**{**kwargs, **overrides})
+
+
+def infer_config(state: Mapping[str, torch.Tensor]) -> tuple[str, dict]:
+    """``(configuration name, constructor overrides)`` of the network whose weights ``state`` holds.
+
+    Each family reads its arguments from the tensors (``basicvsr.config_from_weights``,
+    ``edvr.config_from_weights``); a registered configuration is named when it matches (no
+    overrides), else the family's base configuration with the arguments read.
+    """
+    for module, cls, base in (("basicvsr", "BasicVSR", "basicvsr"), ("edvr", "EDVR", None)):
+        found = MODULES[module].config_from_weights(state)
+        if found is None:
+            continue
+        for name, (mod, klass, kwargs) in MODEL_CONFIGS.items():
+            config = {k: v for k, v in {**READ_DEFAULTS[cls], **kwargs}.items() if k not in INIT_ONLY}
+            if klass == cls and all(config.get(k) == v for k, v in found.items()):
+                return name, {}
+        if base is None:
+            raise CheckpointError(f"an {cls} checkpoint of no registered configuration "
+                                  f"({', '.join(f'{k}={v}' for k, v in found.items())}); name it with --model")
+        return base, found
+    raise CheckpointError(f"cannot tell the architecture from the checkpoint's weights (first keys: "
+                          f"{sorted(state)[:5]}); name it with --model")
+
+
+def load_model(name: str, checkpoint: str | Path) -> nn.Module:
+    """Model configuration ``name`` with the weights of ``checkpoint`` (a trainer's ``final.pth`` or a
+    BasicSR/MMagic file), in eval mode."""
+    model = build_model(name)
+    load_pretrained(model, checkpoint)
+    return model.eval()

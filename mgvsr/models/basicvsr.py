@@ -25,10 +25,32 @@ arithmetic (SpyNet's 7x7 convolutions, and ``conv_hr``: 64 channels at 4h x 4w w
 SpyNet: ``model.spynet`` (a trainer may freeze it or give it its own learning rate).
 When none of its parameters requires a gradient, flows are computed under
 ``torch.no_grad()`` so that no graph is built through it.
+
+**Long clips in bounded memory** (:meth:`BasicVSR.stream`).  BasicVSR on a whole 100-frame
+320x180 REDS clip keeps two features of 64 x 180 x 320 per frame (2.9 GB in float32) plus
+SpyNet's activations for all 198 frame pairs at once.  ``stream(x, segment=S)`` runs the same
+computation in pieces of ``S`` frames and gives the same result (to float rounding; equal on
+CPU in ``tests/test_eval_protocols.py``):
+
+1. SpyNet on a few frame pairs at a time (flows are per pair of frames);
+2. the backward branch once over the clip, keeping only its feature at every segment start
+   (a checkpoint: ``t / S`` features);
+3. segment by segment, in time order: the backward features of the segment recomputed from
+   the checkpoint after it (the same operations on the same inputs), the forward branch
+   carried on from the previous segment, and the segment's frames reconstructed.
+
+Memory is ``O(S + t / S)`` features instead of ``O(t)``, for about one more pass of the
+backward trunk.  Splitting the clip into independent overlapping pieces instead would
+change the result (the recurrence would not see the whole clip), and spatial tiles would
+change the flows at tile borders: both are approximations, this is not.
+
+**Weights** (:func:`config_from_weights`): the constructor arguments of a state dict in
+BasicSR's names, read from its tensors' shapes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import torch
@@ -37,6 +59,7 @@ import torch.nn.functional as F
 
 from mgvsr.models.blocks import make_layer
 from mgvsr.models.ops import flow_to_grid, grid_warp
+from mgvsr.models.protocol import VSRModel
 from mgvsr.models.spynet import SpyNet, zero_init_flow_heads
 
 # The reconstruction runs in chunks of frames whose largest tensor (``hr_feat`` channels
@@ -45,6 +68,9 @@ from mgvsr.models.spynet import SpyNet, zero_init_flow_heads
 # 1-2 frames of 32x32 per call beat both BasicSR's per-frame batch and all frames in one
 # call, see bench/bench_basicvsr_step.py), and whole-clip inference stays bounded in memory.
 RECON_CHUNK_ELEMENTS = 2 * 1024 * 1024
+# Frame pairs per SpyNet call in segmented inference (:meth:`BasicVSR.stream`): its 7x7
+# convolutions keep 64 channels at the full (padded) LR size per image, ~16 MB per image at 320x180.
+FLOW_PAIRS = 4
 
 
 class ConvResidualBlocks(nn.Module):
@@ -62,7 +88,7 @@ class ConvResidualBlocks(nn.Module):
         return self.main(x)
 
 
-class BasicVSR(nn.Module):
+class BasicVSR(VSRModel):
     """BasicVSR x4: ``forward(x (b, t, 3, h, w)) -> (b, t, 3, 4h, 4w)``, RGB in [0, 1].
 
     Args:
@@ -100,6 +126,16 @@ class BasicVSR(nn.Module):
         self.conv_last = nn.Conv2d(hr_feat, 3, 3, 1, 1)
         self.pixel_shuffle = nn.PixelShuffle(2)
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    # ---- the protocol (mgvsr.models.protocol) ------------------------------------------------
+    def flow_parameters(self) -> list[nn.Parameter]:
+        return list(self.spynet.parameters())
+
+    def warm_start_frozen(self, recipe: str) -> list[nn.Parameter]:
+        """``"flow"``: SpyNet stays fixed at first (BasicSR's ``fix_flow``)."""
+        if recipe == "flow":
+            return self.flow_parameters()
+        return super().warm_start_frozen(recipe)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5 or x.shape[2] != 3:
@@ -182,3 +218,69 @@ class BasicVSR(nn.Module):
         out = self.lrelu(self.conv_hr(out))
         out = self.conv_last(out)
         return out + F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)
+
+    # ---- long clips in segments (the module docstring) ---------------------------------------
+    def _step(self, trunk: nn.Module, frame: torch.Tensor, feat: torch.Tensor | None,
+              grid: torch.Tensor | None) -> torch.Tensor:
+        """One step of a branch, as :meth:`propagate`: warp the carried feature, fuse the frame."""
+        if feat is None:
+            b, _, h, w = frame.shape
+            feat = frame.new_zeros(b, self.num_feat, h, w)
+        else:
+            feat = grid_warp(feat, grid)
+        return trunk(torch.cat([frame, feat], 1))
+
+    def stream(self, x: torch.Tensor, segment: int | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+        """The output frames on ``x`` ``(1, t, 3, h, w)`` as ``(start, (n, 3, 4h, 4w))`` pieces in time
+        order: in segments of ``segment`` frames (equal to ``self(x)``, see the module docstring), or
+        the whole clip at once when ``segment`` is None or not shorter than the clip.  A subclass that
+        changes :meth:`forward` runs whole clips (its forward may not segment this way)."""
+        b, t, _, h, w = x.shape
+        if segment is not None and segment < 1:
+            raise ValueError(f"segment must be a positive number of frames or None, got {segment}")
+        if not segment or segment >= t or type(self).forward is not BasicVSR.forward:
+            yield 0, self(x)[0]
+            return
+        frames = x.transpose(0, 1)  # (t, b, 3, h, w)
+        # 1. flows of all neighbouring pairs (small: 2 x (t-1) x h x w x 2), SpyNet on a few pairs at a time
+        pairs = min(segment, FLOW_PAIRS)
+        parts = [self.compute_grids(x[:, s : min(s + pairs, t - 1) + 1]) for s in range(0, t - 1, pairs)]
+        grids_forward = torch.cat([p[0] for p in parts])  # (t-1, b, h, w, 2)
+        grids_backward = torch.cat([p[1] for p in parts])
+        # 2. the backward branch once, keeping the feature of every segment start
+        checkpoints: dict[int, torch.Tensor] = {}
+        feat = None
+        for i in range(t - 1, 0, -1):
+            feat = self._step(self.backward_trunk, frames[i], feat, grids_backward[i] if feat is not None else None)
+            if i % segment == 0:
+                checkpoints[i] = feat
+        del feat
+        # 3. segment by segment: backward features again from the checkpoint after it, forward, reconstruction
+        feat_forward = None
+        for s in range(0, t, segment):
+            e = min(s + segment, t)
+            feat = checkpoints.pop(e, None)
+            backward = [None] * (e - s)
+            for i in range(e - 1, s - 1, -1):
+                feat = self._step(self.backward_trunk, frames[i], feat, grids_backward[i] if feat is not None else None)
+                backward[i - s] = feat
+            forward = []
+            for i in range(s, e):
+                grid = grids_forward[i - 1] if feat_forward is not None else None
+                feat_forward = self._step(self.forward_trunk, frames[i], feat_forward, grid)
+                forward.append(feat_forward)
+            feats = torch.cat([torch.stack(backward, 1), torch.stack(forward, 1)], 2)  # (b, n, 2c, h, w)
+            out = self.reconstruct(feats.flatten(0, 1), x[:, s:e].flatten(0, 1))
+            yield s, out.view(b, e - s, 3, 4 * h, 4 * w)[0]
+
+
+def config_from_weights(state: Mapping[str, torch.Tensor]) -> dict | None:
+    """The constructor arguments (``num_feat``, ``num_block``, ``hr_feat``, ``spynet_width``) of the
+    BasicVSR whose weights ``state`` holds (BasicSR's names), or None when it is not a BasicVSR."""
+    if "backward_trunk.main.0.weight" not in state:
+        return None
+    blocks = {int(k.split(".")[3]) for k in state if k.startswith("backward_trunk.main.2.")}
+    return dict(num_feat=int(state["backward_trunk.main.0.weight"].shape[0]),
+                num_block=max(blocks) + 1 if blocks else 0,
+                hr_feat=int(state["conv_hr.weight"].shape[0]) if "conv_hr.weight" in state else 64,
+                spynet_width=state["spynet.basic_module.0.basic_module.0.weight"].shape[0] / 32)

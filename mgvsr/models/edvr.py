@@ -20,12 +20,15 @@ BasicSR's loop over frames: the same arithmetic, fewer and larger kernel calls.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from mgvsr.models.blocks import make_layer
 from mgvsr.models.dcn import DCNv2Pack
+from mgvsr.models.protocol import VSRModel
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -160,7 +163,7 @@ class TSAFusion(nn.Module):
 # --- EDVR -------------------------------------------------------------------------------------
 
 
-class EDVR(nn.Module):
+class EDVR(VSRModel):
     """EDVR for x4 video super-resolution of the centre frame (BasicSR's EDVR, ``hr_in=False``).
 
     Input ``(b, num_frame, 3, h, w)`` RGB in [0, 1], h and w multiples of 4; output
@@ -172,9 +175,11 @@ class EDVR(nn.Module):
     2 + 2 blocks, ``upconv2`` another 12%), so a CPU configuration may lower it, as BasicVSR's
     ``hr_feat``: a deviation from BasicSR's architecture.
 
-    What a trainer or an evaluator needs to know without running it: ``num_frame`` (the fixed
-    input length), ``center_frame_idx`` (the frame it outputs) and ``patch_multiple`` (LR
-    heights and widths must be multiples of it: the feature pyramid halves them twice).
+    What a trainer or an evaluator needs to know without running it (the protocol of
+    :mod:`mgvsr.models.protocol`): ``num_frame`` (the fixed input length), ``center_frame_idx``
+    (the frame it outputs), ``patch_multiple`` (LR heights and widths must be multiples of it:
+    the feature pyramid halves them twice) and its ``"fusion-only"`` warm start (only the TSA
+    fusion module trains at first: BasicSR's and MMagic's ``tsa_iter``).
     """
 
     scale = 4
@@ -209,6 +214,12 @@ class EDVR(nn.Module):
         self.upconv2 = nn.Conv2d(num_feat, hr_feat * 4, 3, 1, 1)  # BasicSR: 64 whatever num_feat
         self.conv_hr = nn.Conv2d(hr_feat, hr_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(hr_feat, num_out_ch, 3, 1, 1)
+
+    def warm_start_frozen(self, recipe: str) -> list[nn.Parameter]:
+        """``"fusion-only"``: every parameter but the fusion module's stays fixed at first."""
+        if recipe == "fusion-only":
+            return [p for name, p in self.named_parameters() if not name.startswith("fusion.")]
+        return super().warm_start_frozen(recipe)
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 5:
@@ -257,3 +268,13 @@ class EDVR(nn.Module):
         base = F.interpolate(x[:, self.center_frame_idx], scale_factor=4, mode="bilinear",
                              align_corners=False)
         return out + base
+
+
+def config_from_weights(state: Mapping[str, torch.Tensor]) -> dict | None:
+    """The constructor arguments (``num_feat``, ``with_tsa``, ``hr_feat``) of the EDVR whose weights
+    ``state`` holds (BasicSR's names), or None when it is not an EDVR."""
+    if not any(k.startswith("pcd_align.") for k in state):
+        return None
+    return dict(num_feat=int(state["conv_first.weight"].shape[0]),
+                with_tsa=any(k.startswith("fusion.temporal_attn") for k in state),
+                hr_feat=int(state["conv_hr.weight"].shape[0]))

@@ -4,7 +4,12 @@
     mgvsr plan table1/basicvsr_m/ours --figure p.png  # choose the figure's path
     mgvsr plan table1/basicvsr_m/ours --no-figure
     mgvsr plan table1/basicvsr_m/ours --json --lr-at 0,5000,12500,75000
+    mgvsr plan table1/basicvsr_m/ours --iterations 20 --batch 2 --patch-div 4 --model basicvsr_cpu
+    mgvsr plan table1/basicvsr_m/ours --scale ci
     mgvsr plan --list
+
+The overrides are ``mgvsr train``'s (and ``--scale`` is ``mgvsr reproduce``'s): the plan printed
+is exactly the one such a run trains (the same :class:`~mgvsr.presets.Preset` transformation).
 
 Torch-free; matplotlib is imported only when a figure is drawn.  With ``--json`` only
 the JSON is printed and no figure is written unless ``--figure`` is given.
@@ -29,6 +34,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figure", metavar="PATH", type=Path,
                         help="where to write the figure (default: plan-<preset>.png in the current directory)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw a figure")
+    parser.add_argument("--scale", help="the preset at a scale of `mgvsr reproduce` (ci, paper)")
+    add_overrides(parser)
+
+
+def add_overrides(parser: argparse.ArgumentParser) -> None:
+    """The preset overrides of `mgvsr train` and `mgvsr plan` (see :func:`transform`)."""
+    q = parser.add_argument_group("overrides for quick runs")
+    q.add_argument("--dataset", help="train on this dataset instead of the preset's (e.g. sample)")
+    q.add_argument("--model", help="model configuration instead of the preset's (e.g. basicvsr_cpu)")
+    q.add_argument("--iterations", type=int, help="total iterations (stages keep their shares)")
+    q.add_argument("--batch", type=int, help="minibatch of every stage (LRs unchanged)")
+    q.add_argument("--patch-div", type=int, default=1, metavar="K",
+                   help="divide every stage's LR patch by K (e.g. 4: 64 -> 16 on the sample clips)")
+    q.add_argument("--lr-mult", type=float, default=1.0, metavar="X", help="every stage's starting LR times X")
+
+
+def transform(preset, args: argparse.Namespace):
+    """The preset as the command line asks for it: at ``--scale``, then on ``--model`` /
+    ``--dataset``, then shrunk by ``--iterations``, ``--batch``, ``--patch-div``, ``--lr-mult``."""
+    if getattr(args, "scale", None):
+        preset = preset.at_scale(args.scale)
+    preset = preset.on(model=args.model, dataset=args.dataset)
+    return preset.shrunk(iterations=args.iterations, batch=args.batch, patch_div=args.patch_div,
+                         lr_mult=args.lr_mult)
 
 
 def default_figure_path(preset_name: str) -> Path:
@@ -67,7 +96,7 @@ def plan_json(preset, lr_at: list[tuple[str, int]] | None = None) -> dict:
 
 
 def _list() -> str:
-    from mgvsr.experiments import list_presets
+    from mgvsr.presets import list_presets
 
     presets = list_presets()
     width = max(len(p.name) for p in presets)
@@ -80,7 +109,7 @@ def _list() -> str:
 
 
 def _draw(preset, path: Path) -> None:
-    from mgvsr.viz import plot_plan
+    from mgvsr.figures import plot_plan
 
     fig = plot_plan(preset.plan, title=preset.name)
     try:
@@ -90,14 +119,14 @@ def _draw(preset, path: Path) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mgvsr.experiments import get_preset
+    from mgvsr.presets import get_preset
 
     if args.list:
         print(_list())
         return 0
     if not args.preset:
         raise MgvsrError("give a PRESET name, or --list to see them")
-    preset = get_preset(args.preset)
+    preset = transform(get_preset(args.preset), args)
     if args.lr_at and not args.json:
         raise MgvsrError("--lr-at goes with --json")
     figure = None if args.no_figure else (args.figure or (None if args.json else default_figure_path(preset.name)))

@@ -17,11 +17,12 @@ import argparse
 import json
 from pathlib import Path
 
+from mgvsr.cli.prepare import plain_warnings
 from mgvsr.errors import MgvsrError
 
 HELP = "Score bicubic or a trained model (PSNR/SSIM) on REDS4, Vid4, Vimeo-90K, a folder of clips or the samples."
 
-DATASETS = ("reds4", "reds_val", "vid4", "vimeo90k", "folder", "sample")
+DATASETS = ("reds4", "reds_val", "vid4", "vimeo90k", "folder", "sample")  # mgvsr.data.datasets.BENCHMARKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,82 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _source(args: argparse.Namespace):
-    from mgvsr.data.datasets import ClipSubset, open_dataset
-    from mgvsr.data.folders import FolderSource
-    from mgvsr.paths import shared_data_dir
+    from mgvsr.data.datasets import open_benchmark
 
-    store = False if args.no_store else args.store
     if args.no_store and args.store is not None:
         raise MgvsrError("--store and --no-store contradict each other")
-    if args.dataset == "folder":
-        if args.root is None:
-            raise MgvsrError("--dataset folder needs --root DIR (one sub-folder of frames per clip)")
-        return FolderSource(args.root, args.lq_root, clips=args.clips, name=args.root.name or "folder")
-    if args.dataset == "sample":
-        if args.clips:
-            raise MgvsrError("--clips is not supported with --dataset sample")
-        try:
-            from mgvsr.data.sample import sample_source
-        except ModuleNotFoundError as exc:
-            if exc.name != "mgvsr.data.sample":
-                raise
-            raise MgvsrError("the sample clips (mgvsr.data.sample) are not available in this version") from exc
-        return sample_source(split="test")
-    root = args.root
-    if root is None and args.dataset == "vid4":
-        shared = shared_data_dir()
-        if shared is None or not (shared / "vid4" / "GT").is_dir():
-            raise MgvsrError("--dataset vid4 needs --root DIR (the folder holding GT/<clip>/)")
-        root = shared / "vid4"
-    if root is None:
-        raise MgvsrError(f"--dataset {args.dataset} needs --root DIR")
-    name = {"reds4": "reds4", "reds_val": "reds_official", "vid4": "vid4", "vimeo90k": "vimeo90k_test"}[args.dataset]
-    source = open_dataset(name, root, split="test", store=store, lq_root=args.lq_root)
-    return ClipSubset(source, args.clips) if args.clips else source
-
-
-def infer_model(state: dict) -> tuple[str, dict]:
-    """``(configuration name, constructor overrides)`` of the network whose weights ``state`` holds.
-
-    BasicVSR: ``num_feat``, ``num_block``, ``hr_feat`` and SpyNet's width are read from the
-    tensors' shapes and names; EDVR: features, HR tail, with or without TSA.  A registered
-    configuration is named when it matches.
-    """
-    from mgvsr.models import MODEL_CONFIGS
-
-    keys = set(state)
-    init_only = ("spynet_zero_init",)  # constructor options that only change the initial weights
-
-    def registered(cls: str, found: dict, defaults: dict) -> str | None:
-        for name, (_, klass, kwargs) in MODEL_CONFIGS.items():
-            config = {k: v for k, v in {**defaults, **kwargs}.items() if k not in init_only}
-            if klass == cls and all(config.get(k) == v for k, v in found.items()):
-                return name
-        return None
-
-    if "backward_trunk.main.0.weight" in keys:
-        blocks = {int(k.split(".")[3]) for k in keys if k.startswith("backward_trunk.main.2.")}
-        found = dict(num_feat=int(state["backward_trunk.main.0.weight"].shape[0]),
-                     num_block=max(blocks) + 1 if blocks else 0,
-                     hr_feat=int(state["conv_hr.weight"].shape[0]) if "conv_hr.weight" in keys else 64,
-                     spynet_width=state["spynet.basic_module.0.basic_module.0.weight"].shape[0] / 32)
-        name = registered("BasicVSR", found, dict(hr_feat=64, spynet_width=1.0))
-        return (name, {}) if name else ("basicvsr", found)
-    if any(k.startswith("pcd_align.") for k in keys):
-        tsa = any(k.startswith("fusion.temporal_attn") for k in keys)
-        found = dict(num_feat=int(state["conv_first.weight"].shape[0]), with_tsa=tsa,
-                     hr_feat=int(state["conv_hr.weight"].shape[0]))
-        name = registered("EDVR", found, dict(hr_feat=64))
-        if name is None:
-            raise MgvsrError("an EDVR checkpoint of no registered configuration "
-                             f"({', '.join(f'{k}={v}' for k, v in found.items())}); name it with --model")
-        return name, {}
-    raise MgvsrError(f"cannot tell the architecture from the checkpoint's weights (first keys: {sorted(keys)[:5]}); "
-                     "name it with --model")
+    store = False if args.no_store else args.store
+    return open_benchmark(args.dataset, args.root, store=store, lq_root=args.lq_root, clips=args.clips)
 
 
 def _model(args: argparse.Namespace):
-    from mgvsr.models import build_model, model_names
+    from mgvsr.models import build_model, infer_config, model_names
     from mgvsr.models.checkpoints import load_state_dict_checked, read_state_dict
 
     if args.model is not None and args.model not in model_names():
@@ -141,7 +76,7 @@ def _model(args: argparse.Namespace):
     if not args.checkpoint.is_file():
         raise MgvsrError(f"checkpoint not found: {args.checkpoint}")
     state = read_state_dict(args.checkpoint)
-    name, overrides = (args.model, {}) if args.model is not None else infer_model(state)
+    name, overrides = (args.model, {}) if args.model is not None else infer_config(state)
     model = build_model(name, **overrides)
     load_state_dict_checked(model, state, strict=True, source=str(args.checkpoint))
     label = name + ("(" + ", ".join(f"{k}={v}" for k, v in overrides.items()) + ")" if overrides else "")
@@ -149,7 +84,6 @@ def _model(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from mgvsr.commands.prepare import plain_warnings
     from mgvsr.evaluate import DEFAULT_SEGMENT, evaluate_bicubic, evaluate_model
 
     if args.crop_border is not None and args.crop_border < 0:

@@ -27,7 +27,11 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
+from mgvsr.data.windows import TrainingWindows, to_float
 from mgvsr.errors import MgvsrError
+from mgvsr.models.protocol import target_frames
+from mgvsr.presets import by_scale
+from mgvsr.train import charbonnier
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (lq (n, t, 3, h, w), gt (n, t, 3, 4h, 4w)), RGB in [0, 1]
 
@@ -44,8 +48,6 @@ def flat_weights(model: nn.Module) -> torch.Tensor:
 
 def batch_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
     """The trainer's loss (Charbonnier, mean over the minibatch; Eq. 2) of ``model`` on ``batch``."""
-    from mgvsr.train import charbonnier, target_frames
-
     lq, gt = batch
     return charbonnier(model(lq), target_frames(model, gt))
 
@@ -160,8 +162,6 @@ def training_batches(source, count: int, batch: int, frames: int, patch: int, se
     """``count`` minibatches of ``batch`` real training windows (``frames`` frames, LR ``patch`` x
     ``patch``) from a :class:`~mgvsr.data.source.ClipSource`, as float RGB in [0, 1]; the windows
     are those of :class:`~mgvsr.data.windows.TrainingWindows` with ``seed``."""
-    from mgvsr.data.windows import TrainingWindows, to_float
-
     windows = TrainingWindows(source, frames, patch, length=count * batch, seed=seed)
     out = []
     for k in range(count):
@@ -213,3 +213,8 @@ SETTINGS = {
     "ci": GapSettings("basicvsr_cpu", n=2, frames=6, patch=16, ms=(2, 4, 8), lr=0.05),
     "paper": GapSettings("basicvsr_cpu", n=4, frames=8, patch=32, ms=(2, 4, 8, 16), lr=0.05),
 }
+
+
+def get_settings(scale: str) -> GapSettings:
+    """Notebook 5's measurement at ``scale`` (one of :data:`mgvsr.presets.SCALES`)."""
+    return by_scale(SETTINGS, scale, "Eq. 3-5 settings")

@@ -1,4 +1,4 @@
-"""The tutorial notebooks, run headless and kept lean in git.
+"""The tutorial notebooks, run headless and kept lean in git (tooling, not part of the library).
 
 Running (``tools/run_notebooks.py``, CI)::
 
@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mgvsr.errors import MgvsrError
 
 CHECK_MARKER = "NBVAL_CHECK_OUTPUT"
 CHECK_TAG = "nbval-check-output"
@@ -38,7 +37,7 @@ CELL_TIMEOUT = 600  # seconds per cell
 NOTEBOOK_NAME = re.compile(r"^\d\d_.*\.ipynb$")
 
 
-class NotebookError(MgvsrError):
+class NotebookError(Exception):
     """A notebook that cannot be run or stored as it is."""
 
 
@@ -168,17 +167,6 @@ def run_notebooks(folder: str | Path = "notebooks", out_dir: str | Path = "artif
             log(f"  {run.error}")
         runs.append(run)
     return runs
-
-
-def save_figure(fig, output_dir: str | Path | None, name: str) -> Path | None:
-    """Save ``fig`` as ``output_dir/name`` (folders created) when ``output_dir`` is set (a
-    notebook's ``output_dir`` parameter); return the path, or None when it is empty."""
-    if not output_dir:
-        return None
-    path = Path(output_dir) / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
 
 
 # --------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The ``mgvsr`` command line: ``mgvsr demo | train | eval | plan | prepare | reproduce``.
 
-Each subcommand lives in :mod:`mgvsr.commands` as a module with ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``.  Those modules import torch only
-inside ``run`` so that ``mgvsr --help`` and ``mgvsr plan`` stay fast.
+Each subcommand is a module of :mod:`mgvsr.cli` with ``HELP``, ``add_arguments(parser)`` and
+``run(args) -> int``.  Building the parser imports every one of them, so they import no torch
+at their top: each ``run`` imports the library modules it calls (the only imports inside
+function bodies in mgvsr, with those of optional packages), so that ``mgvsr --help`` and
+``mgvsr plan`` answer in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 
 from mgvsr.errors import MgvsrError
 
-# subcommand name -> module in mgvsr.commands
+# subcommand name -> module in mgvsr.cli
 COMMANDS = {
     "demo": "demo",
     "train": "train",
@@ -28,9 +30,9 @@ def _available_commands() -> dict:
     modules = {}
     for name, module in COMMANDS.items():
         try:
-            modules[name] = importlib.import_module(f"mgvsr.commands.{module}")
+            modules[name] = importlib.import_module(f"mgvsr.cli.{module}")
         except ModuleNotFoundError as exc:  # a subcommand not built yet
-            if exc.name != f"mgvsr.commands.{module}":
+            if exc.name != f"mgvsr.cli.{module}":
                 raise
     return modules
 

@@ -1,8 +1,6 @@
-"""Matplotlib figures.  Every figure reads the same objects the trainer uses (a Plan, a run log).
-
-Functions return a :class:`matplotlib.figure.Figure` built without pyplot (no global
-state, no GUI backend needed): in a notebook with ``%matplotlib inline`` the returned figure
-displays itself as a cell's last value; from a script, ``fig.savefig(path)``.
+"""The notebooks' figures (Figs. 2, 4-5, Eq. 1 and Eq. 3-5 measurements, tables, crops): matplotlib
+figures built without pyplot, from what :mod:`mgvsr.tutorial` computes.  The library's own
+figures (plans, PSNR against time) are in :mod:`mgvsr.figures`.
 """
 
 from __future__ import annotations
@@ -13,111 +11,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from mgvsr.schedule import Plan
-
-STAGE_COLORS = ("#e8f0fa", "#fbeee2")  # alternating stage bands
-
-
-def _stage_bands(ax: Axes, plan: Plan, labels: bool = True) -> None:
-    """Shade alternate stages and write each stage's ``patch&frames`` on top of the axes."""
-    edges = plan.boundaries
-    for j, stage in enumerate(plan.stages):
-        ax.axvspan(edges[j], edges[j + 1], color=STAGE_COLORS[j % 2], zorder=0, lw=0)
-        if labels:
-            ax.text((edges[j] + edges[j + 1]) / 2, 1.01, stage.label, transform=ax.get_xaxis_transform(),
-                    ha="center", va="bottom", fontsize=8)
-    ax.set_xlim(0, plan.total_iterations)
-
-
-def _lr_curve(ax: Axes, plan: Plan, points: int = 2000) -> None:
-    total = plan.total_iterations
-    its = np.unique(np.concatenate([np.linspace(0, total, points), np.array(plan.boundaries, dtype=float),
-                                    np.array(plan.starts[1:], dtype=float) - 1e-6 * total]))
-    its = its[(its >= 0) & (its <= total)]
-    ax.plot(its, plan.lrs(its), color="C3", lw=1.5, label="learning rate")
-    ax.set_ylabel("learning rate")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
-    ax.set_ylim(bottom=0)
-    ax.set_xlabel("iteration (optimizer step)")
-
-
-def _shape_steps(ax: Axes, plan: Plan) -> None:
-    edges = np.array(plan.boundaries)
-    patches = [s.patch for s in plan.stages]
-    frames = [s.frames for s in plan.stages]
-    ax.stairs(patches, edges, color="C0", lw=2, baseline=None, label="LR patch side")
-    ax.set_ylabel("LR patch side (px)", color="C0")
-    ax.set_ylim(0, max(patches) * 1.25)
-    twin = ax.twinx()
-    twin.stairs(frames, edges, color="C2", lw=2, ls="--", baseline=None, label="frames")
-    twin.set_ylabel("frames per clip", color="C2")
-    twin.set_ylim(0, max(frames) * 1.25)
-    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-    ax.legend(handles=handles, loc="lower right", fontsize=8)
-
-
-def plot_plan(plan: Plan, ax: Axes | Sequence[Axes] | None = None, *, title: str | None = None) -> Figure:
-    """The plan over iterations: LR patch and frames as steps (top), the LR curve (bottom).
-
-    ``ax``: None (a new two-panel figure), a pair of Axes ``(shape_ax, lr_ax)``, or a
-    single Axes, on which only the LR curve is drawn over bands labelled ``patch&frames``.
-    Returns the figure.
-    """
-    if ax is None:
-        fig = Figure(figsize=(8, 5.2), layout="constrained")
-        shape_ax, lr_ax = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.3))
-    elif isinstance(ax, Axes):
-        _stage_bands(ax, plan)
-        _lr_curve(ax, plan)
-        ax.set_title(title if title is not None else plan.name, pad=16)
-        return ax.figure
-    else:
-        shape_ax, lr_ax = ax
-        fig = shape_ax.figure
-    _stage_bands(shape_ax, plan)
-    _shape_steps(shape_ax, plan)
-    _stage_bands(lr_ax, plan, labels=False)
-    _lr_curve(lr_ax, plan)
-    batches = sorted({s.batch for s in plan.stages})
-    subtitle = f"batch {', '.join(map(str, batches))}; {plan.total_iterations:,} iterations"
-    if plan.warmup is not None:
-        subtitle += f"; {plan.warmup.kind} warmup {plan.warmup.iterations:,}"
-    heading = title if title is not None else (plan.name or "training plan")
-    shape_ax.set_title(f"{heading}\n{subtitle}", fontsize=10, pad=16)
-    return fig
-
-
-def plot_plans(plans: dict[str, Plan]) -> Figure:
-    """Several plans side by side (one column each: shapes on top, LR below)."""
-    fig = Figure(figsize=(5.2 * len(plans), 5.2), layout="constrained")
-    axes = fig.subplots(2, len(plans), height_ratios=(1, 1.3), squeeze=False)
-    for k, (name, plan) in enumerate(plans.items()):
-        plot_plan(plan, (axes[0, k], axes[1, k]), title=name)
-    return fig
-
-
-def plot_psnr_vs_time(runs: dict[str, list[dict]], bicubic: float | None = None, *,
-                      key: str = "train_seconds", ax: Axes | None = None) -> Figure:
-    """PSNR on the held-out clips against training time, one line per run.
-
-    ``runs`` maps a run's name to its evaluation records (``log.jsonl`` lines with
-    ``event == "eval"``: ``psnr`` and ``train_seconds`` / ``compute_seconds``).
-    """
-    if ax is None:
-        fig = Figure(figsize=(6.4, 4.2), layout="constrained")
-        ax = fig.subplots()
-    else:
-        fig = ax.figure
-    for k, (name, evals) in enumerate(runs.items()):
-        ax.plot([e[key] for e in evals], [e["psnr"] for e in evals], "o-", color=f"C{k}", label=name)
-    if bicubic is not None:
-        ax.axhline(bicubic, color="0.4", ls=":", label=f"bicubic ({bicubic:.2f} dB)")
-    ax.set_xlabel("training time (s)" if key == "train_seconds" else "compute time (s)")
-    ax.set_ylabel("PSNR on held-out clips (dB)")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return fig
-
+from mgvsr.figures import stage_bands
+from mgvsr.tutorial.fig2_shapes import relative_to
 
 # --------------------------------------------------------------------------------------
 # Figures of the tutorial notebooks 1, 2, 4, 5, 7 and 8
@@ -161,8 +56,6 @@ def plot_shape_costs(costs: dict[str, Sequence], base: tuple[int, int]) -> Figur
 
     ``costs``: ``{"frames": [ShapeCost, ...], "patch": [...]}`` (:func:`mgvsr.shapes.sweep` order).
     """
-    from mgvsr.shapes import relative_to
-
     every = [c for cs in costs.values() for c in cs]
     ref = relative_to(every, base)
     fig = Figure(figsize=(10, 3.8), layout="constrained")
@@ -223,8 +116,8 @@ def plot_restarts(results: dict[str, dict], bicubic: float | None = None) -> Fig
     fig = Figure(figsize=(7.5, 5.6), layout="constrained")
     lr_ax, psnr_ax = fig.subplots(2, 1, sharex=True)
     first = next(iter(results.values()))["plan"]
-    _stage_bands(lr_ax, first)
-    _stage_bands(psnr_ax, first, labels=False)
+    stage_bands(lr_ax, first)
+    stage_bands(psnr_ax, first, labels=False)
     for k, (name, r) in enumerate(results.items()):
         plan = r["plan"]
         its = np.arange(plan.total_iterations + 1)

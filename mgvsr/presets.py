@@ -8,6 +8,12 @@ the trainer runs one; the tests check every one against the paper's facts.
 Names are ``table<N>/<model>/<setting>`` for the main tables and ``table<N>/<setting>``
 for the ablations (Tables 4-9 use BasicVSR-M on REDS).  ``list_presets()`` lists them.
 
+One value flows: a preset is looked up by name, transformed into a new :class:`Preset`
+(:meth:`Preset.shrunk` for a quick run, :meth:`Preset.at_scale` for one of the
+:data:`SCALES`, :meth:`Preset.on` for another model or dataset), and that Preset is what
+the trainer runs, what a run folder records and what ``mgvsr plan`` prints.  Every span in
+iterations (the plan's stages, the warmup, the warm starts) is scaled here, once.
+
 Facts used (REFERENCE.md section 1 and 2, the paper, BasicSR's configs):
 
 - BasicVSR-M / REDS baseline: batch 16, LR 2e-4, 300k iterations, LR patch 64, 15 frames.
@@ -29,7 +35,7 @@ Facts used (REFERENCE.md section 1 and 2, the paper, BasicSR's configs):
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mgvsr.errors import MgvsrError
 from mgvsr.schedule import (
@@ -39,6 +45,7 @@ from mgvsr.schedule import (
     goyal_warmup,
     linear_scaling,
     multigrid,
+    shrink,
 )
 
 WARMUP_ITERS = 5_000  # the paper's linear warmup (Sec. 4.1)
@@ -137,6 +144,130 @@ class Preset:
                     fusion_only_iters=self.fusion_only_iters, test_dataset=self.test_dataset,
                     baseline=self.baseline, notes=self.notes, plan=self.plan.to_dict())
 
+    # ---- transformations: each returns a new Preset --------------------------------------
+
+    @property
+    def warm_start(self) -> tuple[str | None, int]:
+        """``(recipe, iterations)`` of the warm start: ``("flow", n)`` (SpyNet frozen),
+        ``("fusion-only", n)`` (only EDVR's TSA fusion trains) or ``(None, 0)``."""
+        if self.flow_frozen_iters:
+            return "flow", self.flow_frozen_iters
+        if self.fusion_only_iters:
+            return "fusion-only", self.fusion_only_iters
+        return None, 0
+
+    def shrunk(self, iterations: int | None = None, batch: int | None = None, patch_div: int = 1,
+               lr_mult: float = 1.0) -> Preset:
+        """This preset for a quick run: the plan through :func:`mgvsr.schedule.shrink` (``iterations``
+        in all, every stage's ``batch``, LR patches / ``patch_div``, LRs x ``lr_mult``) and the warm
+        starts scaled with the run (:func:`scaled_span`).  The unchanged preset when nothing changes."""
+        if iterations is None and batch is None and patch_div == 1 and lr_mult == 1.0:
+            return self
+        plan = shrink(self.plan, iterations=iterations, batch=batch, patch_div=patch_div, lr_mult=lr_mult)
+        factor = plan.total_iterations / self.plan.total_iterations
+        return replace(self, plan=plan, flow_frozen_iters=scaled_span(self.flow_frozen_iters, factor),
+                       fusion_only_iters=scaled_span(self.fusion_only_iters, factor))
+
+    def on(self, *, model: str | None = None, dataset: str | None = None) -> Preset:
+        """This preset with another model configuration and/or another training dataset (then
+        tested on that dataset's own held-out clips, not on the preset's benchmark)."""
+        changed = {}
+        if model is not None and model != self.model:
+            changed["model"] = model
+        if dataset is not None and dataset != self.dataset:
+            changed.update(dataset=dataset, test_dataset=None)
+        return replace(self, **changed) if changed else self
+
+    def at_scale(self, scale: str | Scale) -> Preset:
+        """This preset as it runs at ``scale`` (:data:`SCALES`): models and dataset substituted, the
+        plan shrunk by the scale's factors.  At ``paper`` scale, the preset itself."""
+        scale = get_scale(scale)
+        preset = self.on(model=(scale.models or {}).get(self.model), dataset=scale.dataset)
+        if not scale.shrinks:
+            return preset
+        batches = {s.batch for s in self.plan.stages}
+        if len(batches) != 1:
+            raise MgvsrError(f"preset {self.name}: stages differ in minibatch {sorted(batches)}; "
+                             "a shrunk run sets one minibatch for all")
+        plan = self.plan
+        return preset.shrunk(iterations=max(len(plan), round(plan.total_iterations / scale.iterations_div)),
+                             batch=max(1, batches.pop() // scale.batch_div), patch_div=scale.patch_div,
+                             lr_mult=scale.lr_mult)
+
+
+def scaled_span(span: int, factor: float) -> int:
+    """A warm-start span of ``span`` iterations in a run ``factor`` times as long:
+    ``round(span * factor)``, at least 1 when ``span`` is (a recipe's warm start never vanishes)."""
+    return max(1, round(span * factor)) if span else 0
+
+
+# --------------------------------------------------------------------------------------
+# Scales: one table, read by the CLI, reproduce, the demo's lessons and every notebook
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big the runs of a table (and of a notebook's experiments) are.
+
+    - ``models``: model substitutions (``{"basicvsr_m": "basicvsr_cpu"}``); None keeps the preset's.
+    - ``dataset``: train (and test) on this dataset instead of the preset's; None keeps it.
+    - ``iterations_div``, ``batch_div``, ``patch_div``, ``lr_mult``: the factors of
+      :meth:`Preset.shrunk`: iterations / k (at least one per stage), minibatch / k (at least
+      1), LR patch / k, every starting LR x k.
+    - ``micro_batch_on_cpu``: on a CPU, split a step into micro-batches of the baseline's
+      minibatch (the same update; a CPU is slower per sample on big batches).
+    - ``comparable``: whether the numbers may be read beside the paper's.
+    """
+
+    name: str
+    description: str
+    models: dict | None = None
+    dataset: str | None = None
+    iterations_div: int = 1
+    batch_div: int = 1
+    patch_div: int = 1
+    lr_mult: float = 1.0
+    micro_batch_on_cpu: bool = False
+    num_workers: int = 0
+    checkpoint_every: int = 0
+    comparable: bool = True
+
+    @property
+    def shrinks(self) -> bool:
+        return (self.iterations_div, self.batch_div, self.patch_div, self.lr_mult) != (1, 1, 1, 1.0)
+
+
+CPU_MODELS = {"basicvsr_m": "basicvsr_cpu", "basicvsr": "basicvsr_cpu", "edvr_m": "edvr_cpu"}
+
+SCALES: dict[str, Scale] = {
+    "ci": Scale("ci", "the presets shrunk for a CPU: CPU models, the sample clips, iterations / 12,500, "
+                      "minibatch / 16, LR patch / 4, LR x 10",
+                models=CPU_MODELS, dataset="sample", iterations_div=12_500, batch_div=16, patch_div=4,
+                lr_mult=10.0, micro_batch_on_cpu=True, comparable=False),
+    "paper": Scale("paper", "the paper's presets as they are (models, datasets, shapes, minibatches, iterations)",
+                   num_workers=4, checkpoint_every=1000),
+}
+
+
+def get_scale(scale: str | Scale) -> Scale:
+    """A :class:`Scale` by name (one of :data:`SCALES`), or the one given; the one place a scale
+    name is checked."""
+    if isinstance(scale, Scale):
+        return scale
+    if scale not in SCALES:
+        raise MgvsrError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+    return SCALES[scale]
+
+
+def by_scale(table: dict, scale: str | Scale, what: str = "settings"):
+    """``table[scale name]`` for a table keyed by every scale (a notebook experiment's settings);
+    MgvsrError for an unknown scale or a table that lacks one."""
+    name = get_scale(scale).name
+    if name not in table:
+        raise MgvsrError(f"no {what} for scale {name!r} (it has {', '.join(table)})")
+    return table[name]
+
 
 PRESETS: dict[str, Preset] = {}
 
@@ -172,6 +303,30 @@ def list_presets(table: str | None = None, model: str | None = None, dataset: st
             and (dataset is None or p.dataset == dataset)]
 
 
+TABLES = ("1", "2", "3", "4", "5", "6", "7", "7a", "7b", "8", "8a", "8b", "9")
+
+
+def table_presets(table: str | int) -> list[Preset]:
+    """The presets of a table of the paper, in its row order.  ``"7"`` is 7a then 7b (likewise 8)."""
+    table = str(table)
+    if table not in TABLES:
+        raise MgvsrError(f"unknown table {table!r}; the paper's tables are {', '.join(TABLES)}")
+    parts = [table + "a", table + "b"] if table in ("7", "8") else [table]
+    return [p for part in parts for p in list_presets(table=part)]
+
+
+def table_runs(table: str | int) -> list[Preset]:
+    """The presets to train for a table: its own, then the baselines its speedups need (once)."""
+    presets = table_presets(table)
+    names = [p.name for p in presets]
+    extra = []
+    for p in presets:
+        wants_speedup = p.paper is not None and p.paper.get("speedup") is not None
+        if wants_speedup and p.baseline and p.baseline not in names and p.baseline not in extra:
+            extra.append(p.baseline)
+    return presets + [get_preset(name) for name in extra]
+
+
 # --------------------------------------------------------------------------------------
 # The paper's runs
 # --------------------------------------------------------------------------------------
@@ -179,11 +334,6 @@ def list_presets(table: str | None = None, model: str | None = None, dataset: st
 
 def _paper(psnr: float | None, ssim: float | None = None, speedup: float | None = None) -> dict:
     return {"psnr": psnr, "ssim": ssim, "speedup": speedup}
-
-
-def _flow_frozen(m: float) -> int:
-    """BasicVSR's 5,000 frozen-SpyNet iterations under the linear scaling rule."""
-    return round(FLOW_FROZEN_ITERS / m)
 
 
 @dataclass(frozen=True)
@@ -200,17 +350,21 @@ class _Recipe:
     lr: float
     flow: bool  # BasicVSR family: frozen SpyNet at first
     tsa: bool = False  # EDVR with TSA: fusion-only start
+    share: float = 1.0  # this recipe's length relative to the paper's (the warm starts keep their share)
 
     def base_plan(self, name: str, description: str) -> Plan:
         return baseline(self.iterations, self.patch, self.frames, self.batch, self.lr,
                         name=name, description=description)
 
     def recipe_fields(self, m: float = 1.0) -> dict:
+        """The preset fields of a run of this recipe at m times its minibatch: the warm starts
+        keep the recipe's share of the paper's run, then are divided by m with the iterations."""
         fields = dict(model=self.model, dataset=self.dataset, test_dataset=self.test_dataset)
         if self.flow:
-            fields.update(flow_frozen_iters=_flow_frozen(m), flow_lr_mult=FLOW_LR_MULT)
+            fields.update(flow_frozen_iters=scaled_span(scaled_span(FLOW_FROZEN_ITERS, self.share), 1 / m),
+                          flow_lr_mult=FLOW_LR_MULT)
         if self.tsa:
-            fields.update(fusion_only_iters=round(FUSION_ONLY_ITERS / m))
+            fields.update(fusion_only_iters=scaled_span(scaled_span(FUSION_ONLY_ITERS, self.share), 1 / m))
         return fields
 
 
@@ -438,33 +592,25 @@ _table7_to_9()
 # sits at the PSNR of its bilinear skip for its first ~150 optimizer steps whatever the LR
 # (1e-3 to 1e-2 tried), so a run needs a few hundred steps to learn anything: m = 4 (150
 # steps of 32 clips) ended below bicubic (24.76 dB against 24.91); m = 2 keeps 360 steps.
-DEMO = _Recipe("basicvsr_cpu", "sample", "sample", 720, 32, 8, 4, 2e-3, flow=True)
+DEMO = _Recipe("basicvsr_cpu", "sample", "sample", 720, 32, 8, 4, 2e-3, flow=True, share=720 / 300_000)
 DEMO_M = 2
 
 
-DEMO_EDVR = _Recipe("edvr_cpu", "sample", "sample", 720, 32, 5, 4, 1e-3, flow=False, tsa=True)
+DEMO_EDVR = _Recipe("edvr_cpu", "sample", "sample", 720, 32, 5, 4, 1e-3, flow=False, tsa=True, share=720 / 600_000)
 
 
 def _demo(family: str, r: _Recipe, multi: dict, what: str) -> None:
     base, ours = f"demo/{family}/baseline", f"demo/{family}/ours"
-    share = r.iterations / (600_000 if r.tsa else 300_000)  # the paper's run length of this family
-    fields = dict(model=r.model, dataset=r.dataset, test_dataset=r.test_dataset)
-    if r.flow:
-        fields.update(flow_frozen_iters=max(1, round(FLOW_FROZEN_ITERS * share)), flow_lr_mult=FLOW_LR_MULT)
-    if r.tsa:
-        fields.update(fusion_only_iters=max(1, round(FUSION_ONLY_ITERS * share)))
     notes = "CPU demo on the embedded sample clips (`mgvsr demo`)."
     register(Preset(name=base, plan=r.base_plan(base, f"baseline: batch {r.batch}, {r.patch}x{r.patch}, "
-                                                       f"{r.frames} frames, one cosine"), notes=notes, **fields))
+                                                       f"{r.frames} frames, one cosine"),
+                    notes=notes, **r.recipe_fields()))
     scaled = linear_scaling(r.iterations, r.lr, r.batch, r.batch * DEMO_M)
     warmup = goyal_warmup(scaled.m, max(1, round(scaled.iterations * WARMUP_ITERS / 75_000)))
     plan = multigrid(scaled.iterations, r.patch, r.frames, r.batch * DEMO_M, scaled.lr, warmup=warmup, name=ours,
                      description=f"ours: {what}, batch {r.batch * DEMO_M} (LR x{DEMO_M}, iterations / {DEMO_M}, "
                                  "linear warmup)", **multi)
-    for key in ("flow_frozen_iters", "fusion_only_iters"):  # the same share of ours' (fewer) steps
-        if key in fields:
-            fields[key] = max(1, round(fields[key] / scaled.m))
-    register(Preset(name=ours, plan=plan, baseline=base, notes=notes, **fields))
+    register(Preset(name=ours, plan=plan, baseline=base, notes=notes, **r.recipe_fields(scaled.m)))
 
 
 _demo("basicvsr", DEMO, dict(spatial=(16, 32), temporal=(4, 6, 8)), "multigrid 16,32 x 4,6,8 (hierarchical)")

@@ -8,8 +8,10 @@
 
 Options override the preset's values for quick runs: ``--iterations`` shrinks the plan
 (every stage keeps its share; Eq. 1 keeps its meaning), ``--batch`` sets every stage's
-minibatch (LRs unchanged), ``--model`` swaps the model configuration.  Multi-GPU:
-``torchrun --nproc_per_node N -m mgvsr train ...``.
+minibatch (LRs unchanged), ``--model`` swaps the model configuration.  ``mgvsr plan`` takes
+the same overrides and prints the plan such a run trains.  The run folder follows
+:mod:`mgvsr.runs`: a finished run of the same spec is not retrained, another run's folder is
+refused.  Multi-GPU: ``torchrun --nproc_per_node N -m mgvsr train ...``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from mgvsr.cli.plan import add_overrides, transform
 
 HELP = "train a model following a preset's plan (multigrid, Eq. 1 LR, large minibatch)"
 
@@ -28,13 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pth")
     parser.add_argument("--store", type=Path, help="a frame store made by `mgvsr prepare` (default: the one under --root)")
     parser.add_argument("--no-store", action="store_true", help="read the image files even where a store exists")
-    q = parser.add_argument_group("overrides for quick runs")
-    q.add_argument("--dataset", help="train on this dataset instead of the preset's (e.g. sample)")
-    q.add_argument("--model", help="model configuration instead of the preset's (e.g. basicvsr_cpu)")
-    q.add_argument("--iterations", type=int, help="total iterations (stages keep their shares)")
-    q.add_argument("--batch", type=int, help="minibatch of every stage (LRs unchanged)")
-    q.add_argument("--patch-div", type=int, default=1, metavar="K",
-                   help="divide every stage's LR patch by K (e.g. 4: 64 -> 16 on the sample clips)")
+    add_overrides(parser)
     r = parser.add_argument_group("run")
     r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     r.add_argument("--micro-batch", type=int, help="samples per forward/backward (gradient accumulation)")
@@ -48,21 +46,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mgvsr.experiments import get_preset
+    from mgvsr.presets import get_preset
     from mgvsr.train import init_distributed, run_preset
 
-    preset = get_preset(args.preset)
+    preset = transform(get_preset(args.preset), args)
     _, _, device = init_distributed(args.device)
-    summary = run_preset(
+    result = run_preset(
         preset,
         out=args.out,
         root=args.root,
         resume=args.resume,
-        dataset=args.dataset,
-        model=args.model,
-        iterations=args.iterations,
-        batch=args.batch,
-        patch_div=args.patch_div,
         device=device,
         micro_batch=args.micro_batch,
         amp=args.amp,
@@ -74,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         store=False if args.no_store else args.store,
         progress=not args.no_progress,
     )
-    if summary is not None:
-        print(json.dumps(summary, indent=1))
+    if result.status == "finished":
+        print(f"{args.out} already holds this run, finished: nothing to train")
+    if result.summary is not None:
+        print(json.dumps(result.summary, indent=1))
     return 0

@@ -20,7 +20,7 @@ HELP = "train a table's presets (skipping finished ones) and print it beside the
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from mgvsr.reproduce import SCALES, TABLES
+    from mgvsr.presets import SCALES, TABLES
 
     parser.add_argument("--table", required=True, choices=TABLES, help="the paper's table (7 and 8: both parts)")
     parser.add_argument("--scale", default="ci", choices=list(SCALES),

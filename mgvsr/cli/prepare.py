@@ -24,7 +24,7 @@ from mgvsr.errors import MgvsrError
 
 HELP = "Check a dataset tree (REDS, Vimeo-90K, Vid4, a folder of clips) and write its fast frame store."
 
-DATASETS = ("reds", "vimeo90k", "vid4", "folder")
+DATASETS = ("reds", "vimeo90k", "vid4", "folder")  # mgvsr.data.datasets.TREES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,47 +58,6 @@ def plain_warnings(command: str):
             warnings.showwarning = previous
 
 
-def open_tree(dataset: str, root: Path, lq_root: Path | None):
-    """``(source, splits, notes, folders)``: every clip of the tree at ``root`` read from its files.
-
-    ``splits`` are the clip lists the store keeps (Vimeo-90K's), ``notes`` the partial-tree
-    warnings, ``folders`` what the fingerprint covers.
-    """
-    from mgvsr.data.folders import FolderSource
-
-    if not root.is_dir():
-        raise MgvsrError(f"--root folder not found: {root}")
-    if dataset == "reds":
-        from mgvsr.data.reds import RedsSource
-
-        if lq_root is not None:
-            raise MgvsrError("reds reads its LR frames from train_sharp_bicubic/X4: --lq-root is not used")
-        source = RedsSource(root, warn=False)
-        note = source.partial_note()
-        return source, {}, [note] if note else [], [root]
-    if dataset == "vimeo90k":
-        from mgvsr.data.vimeo import FULL_COUNTS, VimeoSource, find_vimeo
-
-        layout = find_vimeo(root, lq_root)
-        splits = {split: VimeoSource(root, split, lq_root, warn=False).clips() for split in layout.lists}  # checks each list
-        every = list(dict.fromkeys(name for names in splits.values() for name in names))
-        source = VimeoSource(root, lq_root=lq_root, sequences=every, name="vimeo90k", warn=False)
-        notes = [(s, f"partial Vimeo-90K: {layout.lists[s].name} lists {len(n):,} of the {FULL_COUNTS[s]:,} {s} septuplets")
-                 for s, n in splits.items() if len(n) < FULL_COUNTS[s]]
-        folders = [layout.gt, *layout.lists.values()] + ([layout.lq] if layout.lq else [])
-        return source, splits, notes, folders
-    if dataset == "vid4":
-        if lq_root is not None:
-            return FolderSource(root / "GT", lq_root, name="vid4"), {}, [], [root / "GT", lq_root]
-        source = FolderSource.vid4(root)
-        return source, {}, [], [root]
-    # folder
-    if (root / "GT").is_dir():
-        lq = lq_root or (root / "BIx4" if (root / "BIx4").is_dir() else None)
-        return FolderSource(root / "GT", lq, name=root.name), {}, [], [root / "GT"] + ([lq] if lq else [])
-    return FolderSource(root, lq_root, name=root.name), {}, [], [root] + ([lq_root] if lq_root else [])
-
-
 def _lq_origin(source) -> str:
     lq = getattr(source, "lq_root", None)
     if hasattr(source, "parts"):  # REDS
@@ -111,6 +70,7 @@ def _gigabytes(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mgvsr.data.datasets import open_tree
     from mgvsr.data.store import (
         StoreProblems,
         check_clips,

@@ -7,7 +7,7 @@ The pieces, each a plain function on ``(t, H, W, 3)`` uint8 RGB frames:
   ``reds_demo_lr`` demo frames), or a held-out sample clip (no ``data_root``);
 - :func:`restore_clip`: bicubic and each trained model on the clip's LR frames;
 - :func:`pick_box`: the most detailed window of a frame (where differences show);
-- :func:`zoomed_crops` and :func:`temporal_profile`: what the figures of :mod:`mgvsr.viz` draw.
+- :func:`zoomed_crops` and :func:`temporal_profile`: what the figures of :mod:`mgvsr.tutorial.viz` draw.
   A temporal profile stacks one row of pixels from every frame, top to bottom in time:
   flicker and temporal inconsistency show as jagged streaks that single frames hide;
 - :func:`comparison_figure`: the frame-by-frame comparison, the callback of
@@ -22,7 +22,16 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from mgvsr.data.datasets import open_dataset
+from mgvsr.data.io import list_frames, read_frame
+from mgvsr.data.resize import bicubic_upscale
 from mgvsr.errors import DataError, MgvsrError
+from mgvsr.evaluate import super_resolve_clip
+from mgvsr.metrics import psnr
+from mgvsr.models import load_model  # noqa: F401  (notebook 8 loads the demo's weights with it)
+from mgvsr.train import resolve_device
+from mgvsr.tutorial.viz import plot_crops
+from mgvsr.tutorial.widgets import figure_png
 
 Box = tuple[int, int, int, int]  # (top, left, height, width) in output (HR) pixels
 SCALE = 4
@@ -60,8 +69,6 @@ def open_clip(data_root: str | Path | None = None, clip: str | None = None, firs
       MATLAB bicubic;
     - ``data_root`` holds image frames: LR frames without ground truth.
     """
-    from mgvsr.data.datasets import open_dataset
-
     if not data_root:
         source = open_dataset("sample", split="test")
         origin = "held-out sample clip (rendered from a photograph, MATLAB-bicubic LR)"
@@ -73,8 +80,6 @@ def open_clip(data_root: str | Path | None = None, clip: str | None = None, firs
             source = open_dataset("vid4", root, split="test")
             origin = f"{root} (ground truth, MATLAB-bicubic LR)"
         else:
-            from mgvsr.data.io import list_frames, read_frame
-
             paths = list_frames(root)
             idx = _frame_range(len(paths), first, frames, str(root))
             lq = np.stack([read_frame(paths[i]) for i in idx])
@@ -88,23 +93,9 @@ def open_clip(data_root: str | Path | None = None, clip: str | None = None, firs
     return Clip(clip, origin, source.read_lq(clip, idx), source.read_gt(clip, idx))
 
 
-def load_model(name: str, checkpoint: str | Path):
-    """Model configuration ``name`` with the weights of a trainer's ``final.pth``."""
-    from mgvsr.models import build_model
-    from mgvsr.models.checkpoints import load_pretrained
-
-    model = build_model(name)
-    load_pretrained(model, checkpoint)
-    return model.eval()
-
-
 def restore_clip(clip: Clip, models: Mapping[str, object], device: str = "auto") -> dict[str, np.ndarray]:
     """``{"bicubic": ..., <model name>: ..., "GT": ...}``: each ``(t, 4h, 4w, 3)`` uint8, the GT
     last when the clip has one.  Models run on the whole clip (:func:`mgvsr.evaluate.super_resolve_clip`)."""
-    from mgvsr.data.resize import bicubic_upscale
-    from mgvsr.evaluate import super_resolve_clip
-    from mgvsr.train import resolve_device
-
     device = resolve_device(device) if isinstance(device, str) else device
     outputs = {"bicubic": bicubic_upscale(clip.lq, SCALE)}
     for name, model in models.items():
@@ -175,8 +166,6 @@ def zoomed_crops(outputs: Mapping[str, np.ndarray], index: int, box: Box) -> dic
 
 def crop_scores(crops: Mapping[str, np.ndarray], reference: str = "GT") -> dict[str, float]:
     """PSNR (Y channel) of every crop against the ``reference`` crop; empty without one."""
-    from mgvsr.metrics import psnr
-
     if reference not in crops:
         return {}
     gt = crops[reference]
@@ -212,9 +201,7 @@ def profile_scores(profiles: Mapping[str, np.ndarray], reference: str = "GT") ->
 def comparison_figure(outputs: Mapping[str, np.ndarray], index: int, box: Box, *, title: str | None = None):
     """The frame-by-frame comparison at frame ``index``: the whole frame with ``box`` drawn
     (the GT's, else the first output's) and every output's zoomed crop, each titled with its
-    PSNR against the GT crop when there is one.  Returns the figure (:func:`mgvsr.viz.plot_crops`)."""
-    from mgvsr.viz import plot_crops
-
+    PSNR against the GT crop when there is one.  Returns the figure (:func:`mgvsr.tutorial.viz.plot_crops`)."""
     crops = zoomed_crops(outputs, index, box)
     context = outputs["GT"][index] if "GT" in outputs else next(iter(outputs.values()))[index]
     heading = title if title is not None else f"frame {index}"
@@ -227,8 +214,6 @@ def frame_explorer(outputs: Mapping[str, np.ndarray], box: Box, title: str = "")
     Returns ``(box_widget, slider, image)``; display the first.  Needs a running kernel.
     """
     import ipywidgets as w
-
-    from mgvsr.widgets import figure_png
 
     t, _, _ = _check_frames(outputs)
     slider = w.IntSlider(value=0, min=0, max=t - 1, description="frame", continuous_update=False)
@@ -244,8 +229,6 @@ def frame_explorer(outputs: Mapping[str, np.ndarray], box: Box, title: str = "")
 
 def frame_scores(outputs: Mapping[str, np.ndarray], reference: str = "GT") -> dict[str, np.ndarray]:
     """Per-frame PSNR (Y) of every output against ``reference``: ``{name: (t,)}``; empty without it."""
-    from mgvsr.metrics import psnr
-
     if reference not in outputs:
         return {}
     gt = outputs[reference]

@@ -20,27 +20,39 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mgvsr import demo as demo_module
+from mgvsr import runs
 from mgvsr.errors import MgvsrError
+from mgvsr.models import load_model
+from mgvsr.paths import cache_dir
+from mgvsr.presets import by_scale, get_preset, get_scale, list_presets
+from mgvsr.schedule import Plan
 
-SCALE_NAMES = ("ci", "paper")
 # Baseline iterations of the demo at each scale (None: the preset's full length).
 DEMO_ITERATIONS = {"ci": 24, "paper": None}
 DEMO_EVALS = {"ci": 2, "paper": 6}
 
 
 def check_scale(scale: str) -> str:
-    """``scale`` if it is ``"ci"`` or ``"paper"``, else MgvsrError."""
-    if scale not in SCALE_NAMES:
-        raise MgvsrError(f"scale must be one of {', '.join(SCALE_NAMES)}, got {scale!r}")
-    return scale
+    """``scale`` if it names one of :data:`mgvsr.presets.SCALES`, else MgvsrError."""
+    return get_scale(scale).name
+
+
+def save_figure(fig, output_dir: str | Path | None, name: str) -> Path | None:
+    """Save ``fig`` as ``output_dir/name`` (folders created) when ``output_dir`` is set (a
+    notebook's ``output_dir`` parameter); return the path, or None when it is empty."""
+    if not output_dir:
+        return None
+    path = Path(output_dir) / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    return path
 
 
 def runs_dir(output_dir: str | Path | None) -> Path:
     """Where the series keeps the training runs its notebooks share (see the module docstring)."""
     if output_dir:
         return Path(output_dir).resolve().parent / "runs"
-    from mgvsr.paths import cache_dir
-
     return cache_dir() / "tutorial"
 
 
@@ -57,11 +69,9 @@ def demo(scale: str, output_dir: str | Path | None, device: str = "auto", progre
     ``ci``: both runs shrunk to :data:`DEMO_ITERATIONS` baseline iterations (the same number of
     samples each); ``paper``: the demo as ``mgvsr demo`` runs it.
     """
-    from mgvsr.demo import run_demo
-
     folder = demo_dir(scale, output_dir)
-    return run_demo(folder, device=device, iterations=DEMO_ITERATIONS[scale], evals=DEMO_EVALS[scale],
-                    progress=progress)
+    return demo_module.run_demo(folder, device=device, iterations=by_scale(DEMO_ITERATIONS, scale),
+                                evals=by_scale(DEMO_EVALS, scale), progress=progress)
 
 
 def reproduce_dir(scale: str, output_dir: str | Path | None) -> Path:
@@ -78,8 +88,6 @@ def reproduce_dir(scale: str, output_dir: str | Path | None) -> Path:
 def paper_points(table: str = "1", model: str = "basicvsr_m") -> list[dict]:
     """The paper's published (speedup, PSNR) of a table's runs of ``model``: dicts with ``label``
     (the paper's row and setting), ``speedup`` (1 for the baseline) and ``psnr``."""
-    from mgvsr.experiments import list_presets
-
     points = []
     for p in list_presets(table=table, model=model):
         paper = p.paper or {}
@@ -104,17 +112,14 @@ def demo_points(report: dict) -> list[dict]:
 def demo_runs(scale: str, output_dir: str | Path | None) -> dict[str, dict]:
     """The demo's runs at ``scale`` as their logs tell: ``{run: {"plan": Plan, "evals": [...],
     "summary": end record}}`` (after :func:`demo` has trained them)."""
-    from mgvsr.demo import RUNS, read_run
-    from mgvsr.schedule import Plan
-
     folder = demo_dir(scale, output_dir)
-    runs = {}
-    for run in RUNS:
-        if not (folder / run / "log.jsonl").is_file():
-            raise MgvsrError(f"no demo run in {folder / run}: run tutorial.demo({scale!r}, ...) first")
-        logged = read_run(folder / run)
-        runs[run] = {"plan": Plan.from_dict(logged["plan"]), "evals": logged["evals"], "summary": logged["end"]}
-    return runs
+    found = {}
+    for run in demo_module.RUNS:
+        if not (folder / run / runs.LOG_FILE).is_file():
+            raise MgvsrError(f"no demo run in {folder / run}: run series.demo({scale!r}, ...) first")
+        record = runs.read_run(folder / run)
+        found[run] = {"plan": Plan.from_dict(record.plan), "evals": record.evals, "summary": record.end}
+    return found
 
 
 def demo_verdict(report: dict) -> str:
@@ -135,15 +140,12 @@ def demo_verdict(report: dict) -> str:
 def demo_models(scale: str, output_dir: str | Path | None) -> dict:
     """The demo's trained models at ``scale`` (``{"baseline": model, "ours": model}``, eval mode),
     from the ``final.pth`` of each run (after :func:`demo` has trained them)."""
-    from mgvsr.demo import demo_presets
-    from mgvsr.qualitative import load_model
-
     folder = demo_dir(scale, output_dir)
     models = {}
-    for run, preset in demo_presets().items():
-        path = folder / run / "final.pth"
+    for run, preset in demo_module.demo_presets().items():
+        path = folder / run / runs.FINAL
         if not path.is_file():
-            raise MgvsrError(f"no trained weights at {path}: run tutorial.demo({scale!r}, ...) first")
+            raise MgvsrError(f"no trained weights at {path}: run series.demo({scale!r}, ...) first")
         models[run] = load_model(preset.model, path)
     return models
 
@@ -151,8 +153,6 @@ def demo_models(scale: str, output_dir: str | Path | None) -> dict:
 def workload_text(names: tuple[str, ...] = ("table1/basicvsr_m/baseline", "table1/basicvsr_m/ours")) -> str:
     """How much a run of each preset processes: optimizer steps, training clips, LR frames and LR
     pixels (:attr:`mgvsr.schedule.Plan.work`), and each against the first."""
-    from mgvsr.experiments import get_preset
-
     plans = [get_preset(name).plan for name in names]
     first = plans[0]
     lines = []

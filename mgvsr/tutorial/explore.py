@@ -27,8 +27,11 @@ from dataclasses import replace
 from typing import Mapping, Sequence
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from mgvsr.errors import MgvsrError, PlanError
+from mgvsr.figures import stage_bands
+from mgvsr.presets import get_preset
 from mgvsr.schedule import WARMUP_KINDS, Plan, Warmup, baseline, cosine, eq1_as_printed, multigrid
 
 StepTimes = Mapping[tuple[int, int, int], float]  # (patch, frames, batch) -> seconds per optimizer step
@@ -210,8 +213,6 @@ def preset_speedups(names: Sequence[str], reference: str = "table1/basicvsr_m/la
     reference's isolates what the shapes bought.  Each row: ``name``, ``stages`` (labels),
     ``expected`` (cost model) and ``paper`` (None where the paper gives no speedup).
     """
-    from mgvsr.experiments import get_preset
-
     ref = get_preset(reference)
     ref_speedup = (ref.paper or {}).get("speedup")
     rows = []
@@ -409,10 +410,6 @@ def stage_mean_lrs_text(plan: Plan) -> str:
 def plot_eq1(plan: Plan, ax=None, *, curves: Sequence[str] = (INTENDED, PRINTED, ONE_COSINE)):
     """Eq. 1 intended against as printed (and the LR without restarts) over ``plan``'s
     stages, on ``ax`` or a new figure.  Returns the figure."""
-    from matplotlib.figure import Figure
-
-    from mgvsr.viz import _stage_bands
-
     own = ax is None
     if own:
         fig = Figure(figsize=(8, 4), layout="constrained")
@@ -425,7 +422,7 @@ def plot_eq1(plan: Plan, ax=None, *, curves: Sequence[str] = (INTENDED, PRINTED,
     unknown = [c for c in curves if c not in lrs]
     if unknown:
         raise MgvsrError(f"unknown curve(s) {unknown}; choose from {list(lrs)}")
-    _stage_bands(ax, plan)
+    stage_bands(ax, plan)
     for name in curves:
         ax.plot(its, lrs[name], label=name, **styles[name])
     ax.set_xlabel("iteration (optimizer step)")

@@ -29,24 +29,26 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn as nn
+from torch.utils.flop_counter import FlopCounterMode
+from tqdm.auto import tqdm
 
 from mgvsr.errors import MgvsrError
+from mgvsr.models import build_model
+from mgvsr.models.protocol import target_frames
+from mgvsr.presets import Preset, by_scale
+from mgvsr.schedule import baseline, multigrid
+from mgvsr.train import charbonnier, resolve_device, run_preset
+from mgvsr.tutorial.explore import expected_speedup, same_samples_baseline
 
 Shape = tuple[int, int]  # (LR patch side, frames)
 
 
 def _model(model: nn.Module | str) -> nn.Module:
-    if isinstance(model, str):
-        from mgvsr.models import build_model
-
-        return build_model(model)
-    return model
+    return build_model(model) if isinstance(model, str) else model
 
 
 def _device(device: torch.device | str) -> torch.device:
     """``"auto"``: CUDA when present, else CPU (as the trainer)."""
-    from mgvsr.train import resolve_device
-
     return resolve_device(device) if isinstance(device, str) else device
 
 
@@ -70,8 +72,6 @@ def make_train_step(model: nn.Module, lq: torch.Tensor, gt: torch.Tensor, lr: fl
     frame of a sliding-window model), backward, Adam (betas 0.9, 0.99) over the parameters
     that require gradients.  CUDA work is synchronised before the clock stops.
     """
-    from mgvsr.train import charbonnier, target_frames
-
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99))
@@ -112,10 +112,6 @@ def count_step_flops(model: nn.Module | str, batch: int, frames: int, patch: int
     Counted by ``torch.utils.flop_counter.FlopCounterMode`` on CPU tensors (the count does not
     depend on the device).  A multiply-add counts as 2 FLOPs.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
-    from mgvsr.train import charbonnier, target_frames
-
     model = _model(model).cpu().train()
     lq, gt = random_batch(batch, frames, patch)
     counter = FlopCounterMode(display=False)
@@ -149,7 +145,7 @@ class ShapeCost:
 
     @property
     def pixels(self) -> int:
-        """LR pixels per step: ``batch * frames * patch**2`` (the cost model of :mod:`mgvsr.explore`)."""
+        """LR pixels per step: ``batch * frames * patch**2`` (the cost model of :mod:`mgvsr.tutorial.explore`)."""
         return self.batch * self.frames * self.patch**2
 
 
@@ -161,8 +157,6 @@ def measure_shape_costs(model: nn.Module | str, shapes: Iterable[Shape], batch: 
     One model (a name is built once, with the trainer's seed) is timed at every shape, so the
     weights are the same; each shape gets a fresh optimizer and ``warmup`` untimed steps.
     """
-    from tqdm.auto import tqdm
-
     device = _device(device)
     shapes = [tuple(s) for s in shapes]
     if not shapes:
@@ -212,7 +206,7 @@ def cost_table_text(costs: Sequence[ShapeCost], base: Shape | None = None) -> st
 
 
 def step_times(costs: Sequence[ShapeCost]) -> dict[tuple[int, int, int], float]:
-    """``{(patch, frames, batch): seconds}``, the ``step_times`` of :mod:`mgvsr.explore`."""
+    """``{(patch, frames, batch): seconds}``, the ``step_times`` of :mod:`mgvsr.tutorial.explore`."""
     return {(c.patch, c.frames, c.batch): c.seconds for c in costs}
 
 
@@ -242,26 +236,15 @@ class ShapeRun:
 
 def train_shape(model: str, patch: int, frames: int, out: str | Path, *, iterations: int, batch: int,
                 lr: float, dataset: str = "sample", root: str | Path | None = None, device: str = "auto",
-                seed: int = 0, progress: bool = False, resume: bool = True) -> ShapeRun:
+                seed: int = 0, progress: bool = False) -> ShapeRun:
     """Train ``model`` from scratch at one fixed shape (one cosine from ``lr``) into ``out`` and
     score it on ``dataset``'s held-out clips.
 
-    A finished run already in ``out`` (``final.pth`` and a log ending in an "end" record) is
-    read, not retrained, unless ``resume=False``.
+    A finished run of the same spec in ``out`` is read, not retrained (:mod:`mgvsr.runs`).
     """
-    from mgvsr.models import build_model
-    from mgvsr.reproduce import finished_summary
-    from mgvsr.schedule import baseline
-    from mgvsr.train import TrainConfig, Trainer, open_sources
-
-    out = Path(out)
-    summary = finished_summary(out) if resume else None
-    if summary is None:
-        plan = baseline(iterations, patch, frames, batch, lr, name=f"fixed {patch}&{frames}")
-        train, test = open_sources(dataset, root)
-        torch.manual_seed(seed)
-        cfg = TrainConfig(seed=seed, device=device, progress=progress, extra={"shape": [patch, frames]})
-        summary = Trainer(build_model(model), plan, train, out, cfg, test=test).run()
+    plan = baseline(iterations, patch, frames, batch, lr, name=f"fixed {patch}&{frames}")
+    preset = Preset(name=f"tutorial/fig2/{patch}x{frames}", model=model, dataset=dataset, plan=plan)
+    summary = run_preset(preset, out, root=root, seed=seed, device=device, progress=progress).summary
     return ShapeRun(patch, frames, batch, iterations, summary["psnr"], summary["ssim"],
                     summary["train_seconds"], summary["compute_seconds"])
 
@@ -328,9 +311,8 @@ SETTINGS = {
 
 
 def get_settings(scale: str) -> Fig2Settings:
-    if scale not in SETTINGS:
-        raise MgvsrError(f"scale must be one of {', '.join(SETTINGS)}, got {scale!r}")
-    return SETTINGS[scale]
+    """Notebook 2's settings at ``scale`` (one of :data:`mgvsr.presets.SCALES`)."""
+    return by_scale(SETTINGS, scale, "Fig. 2 settings")
 
 
 def unique_shapes(sweeps: dict[str, list[Shape]]) -> list[Shape]:
@@ -355,15 +337,13 @@ def train_sweep(settings: Fig2Settings, out: str | Path, device: str = "auto", p
                 ) -> dict[str, list[ShapeRun]]:
     """:func:`train_shape` for every shape of ``settings.sweep()`` (each trained once, into
     ``out/<patch>x<frames>-b<batch>-i<iterations>``), grouped back by sweep."""
-    from tqdm.auto import tqdm
-
     sweeps = settings.sweep()
-    runs = {}
+    done = {}
     for patch, frames in tqdm(unique_shapes(sweeps), desc="short trainings", unit="run", disable=not progress):
         folder = Path(out) / f"{patch}x{frames}-b{settings.batch}-i{settings.iterations}"
-        runs[patch, frames] = train_shape(settings.model, patch, frames, folder, iterations=settings.iterations,
+        done[patch, frames] = train_shape(settings.model, patch, frames, folder, iterations=settings.iterations,
                                           batch=settings.batch, lr=settings.lr, device=device)
-    return {axis: [runs[s] for s in shapes] for axis, shapes in sweeps.items()}
+    return {axis: [done[s] for s in shapes] for axis, shapes in sweeps.items()}
 
 
 def expected_speedups(settings: Fig2Settings, costs: dict[str, list[ShapeCost]], device: str = "auto",
@@ -376,9 +356,6 @@ def expected_speedups(settings: Fig2Settings, costs: dict[str, list[ShapeCost]],
     swept), at ``settings.batch``.  Shapes of the plan not in ``costs`` are measured.
     Returns ``{"plan": Plan, "pixels": speedup, "measured": speedup, "step_times": {...}}``.
     """
-    from mgvsr.explore import expected_speedup, same_samples_baseline
-    from mgvsr.schedule import multigrid
-
     patch, frames = settings.base
     spatial = tuple(sorted({min(settings.patches + (patch,)), patch}))
     temporal = tuple(sorted(set(settings.frames) | {frames}))

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mgvsr.errors import MgvsrError
+from mgvsr import runs
+from mgvsr.presets import Preset, by_scale
 from mgvsr.schedule import Plan, Stage, cosine, multigrid
+from mgvsr.train import run_preset
 
 
 def one_cosine_over_stages(plan: Plan) -> Plan:
@@ -86,37 +88,28 @@ def restart_plans(settings: RestartSettings) -> dict[str, Plan]:
     return {"Eq. 1 (restarts)": plan, "one cosine": one_cosine_over_stages(plan)}
 
 
+def restart_presets(settings: RestartSettings) -> dict[str, Preset]:
+    """The two runs of :func:`restart_plans` as presets on the sample clips (no warm start)."""
+    return {name: Preset(name=f"tutorial/eq1/{'eq1' if name.startswith('Eq') else 'one-cosine'}",
+                         model=settings.model, dataset="sample", plan=plan)
+            for name, plan in restart_plans(settings).items()}
+
+
 def compare_restarts(out: str | Path, scale: str = "ci", device: str = "auto", progress: bool = True,
                      seed: int = 0) -> dict[str, dict]:
     """Train the two plans of :func:`restart_plans` on the sample clips into ``out/<run>``.
 
     Returns ``{name: {"plan": Plan, "evals": [eval records], "summary": end record}}``; each
-    run evaluates on the held-out sample clips ``evals`` times.  Finished runs are read, not
-    retrained.
+    run evaluates on the held-out sample clips ``evals`` times.  Finished runs of the same spec
+    are read, not retrained (:mod:`mgvsr.runs`).
     """
-    import torch
-
-    from mgvsr.models import build_model
-    from mgvsr.reproduce import finished_summary
-    from mgvsr.train import TrainConfig, Trainer, open_sources, read_log
-
-    if scale not in SETTINGS:
-        raise MgvsrError(f"scale must be one of {', '.join(SETTINGS)}, got {scale!r}")
-    settings = SETTINGS[scale]
-    plans = restart_plans(settings)
-    train, test = open_sources("sample", None)
+    settings = by_scale(SETTINGS, scale, "restart settings")
+    every = max(1, settings.iterations // settings.evals)
     results = {}
-    for name, plan in plans.items():
-        folder = Path(out) / ("eq1" if name.startswith("Eq") else "one-cosine")
-        summary = finished_summary(folder)
-        if summary is None or read_log(folder / "log.jsonl")[0].get("plan") != plan.to_dict():
-            torch.manual_seed(seed)
-            every = max(1, settings.iterations // settings.evals)
-            cfg = TrainConfig(seed=seed, device=device, eval_every=every, progress=progress,
-                              extra={"run": name})
-            summary = Trainer(build_model(settings.model), plan, train, folder, cfg, test=test).run()
-        records = read_log(folder / "log.jsonl")
-        results[name] = {"plan": plan, "summary": summary, "evals": [r for r in records if r["event"] == "eval"]}
+    for name, preset in restart_presets(settings).items():
+        folder = Path(out) / preset.name.rsplit("/", 1)[1]
+        result = run_preset(preset, folder, seed=seed, device=device, eval_every=every, progress=progress)
+        results[name] = {"plan": preset.plan, "summary": result.summary, "evals": runs.read_run(folder).evals}
     return results
 
 

@@ -1,9 +1,9 @@
-"""ipywidgets explorers for the notebooks: sliders wired to the plain functions of :mod:`mgvsr.explore`.
+"""ipywidgets explorers for the notebooks: sliders wired to the plain functions of :mod:`mgvsr.tutorial.explore`.
 
 - :func:`schedule_explorer` (notebook 3): choose spatial and temporal sizes, hierarchical or
   synchronous, iterations, batch and LR; see the stage table with each stage's share of
   compute, the expected speedup against the baseline, and the plan's figure
-  (:func:`mgvsr.viz.plot_plan`), all read from the one :class:`~mgvsr.schedule.Plan` that
+  (:func:`mgvsr.figures.plot_plan`), all read from the one :class:`~mgvsr.schedule.Plan` that
   :func:`mgvsr.schedule.multigrid` builds for the trainer.
 - :func:`eq1_explorer` (notebook 4): number of stages, warmup kind and length, LR; see
   Eq. 1 as intended beside Eq. 1 as printed, as numbers and as a figure.
@@ -11,7 +11,7 @@
 Each returns an :class:`Explorer`: make it a cell's last expression to display it, or
 drive it from code (``explorer.controls["batch"].value = 32``; ``explorer.table.value`` is
 the HTML the reader sees).  Nothing here computes: every callback calls one function of
-:mod:`mgvsr.explore` and renders what it returns.  Torch is never imported; ipywidgets is
+:mod:`mgvsr.tutorial.explore` and renders what it returns.  Torch is never imported; ipywidgets is
 imported when an explorer is built.
 """
 
@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from mgvsr.errors import MgvsrError
-from mgvsr.explore import (
+from mgvsr.figures import plot_plan
+from mgvsr.tutorial.explore import (
     EQ1_LAYOUTS,
     INTENDED,
     ONE_COSINE,
@@ -97,7 +98,7 @@ def schedule_explorer(
     """The multigrid schedule explorer (defaults: the paper's BasicVSR-M plan, Table 1 ⑤).
 
     ``step_times``: measured seconds per step by ``(patch, frames, batch)`` for the cost
-    model (default: LR pixels); see :mod:`mgvsr.explore`.
+    model (default: LR pixels); see :mod:`mgvsr.tutorial.explore`.
     """
     import ipywidgets as w
 
@@ -125,8 +126,6 @@ def schedule_explorer(
         except MgvsrError as exc:
             table.value = error_html(exc)
             return
-        from mgvsr.viz import plot_plan
-
         table.value = summary_html(summary)
         figure.value = figure_png(plot_plan(summary["plan"]))
 
