@@ -115,6 +115,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def resolve_precision(device: torch.device, amp: bool) -> str:
+    """The arithmetic a run uses: ``"fp32"`` without ``amp``; with it, ``"bf16"`` autocast where the
+    device computes in bfloat16, ``"fp16"`` (with loss scaling) on CUDA devices without bfloat16."""
+    if not amp:
+        return "fp32"
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "fp16"
+    return "bf16"
+
+
 def samples_before(plan: Plan, it: int) -> int:
     """Training samples consumed by steps ``0 .. it - 1``."""
     index, stage = plan.at(it)
@@ -215,7 +225,8 @@ class Trainer:
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
-        self.scaler = self._make_scaler()
+        self.precision = resolve_precision(self.device, self.cfg.amp)
+        self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.it = 0
         self.totals = Totals(stage_compute=[0.0] * len(plan), stage_data=[0.0] * len(plan))
         self.evals: list[dict] = []
@@ -245,15 +256,10 @@ class Trainer:
                     f"stage {j + 1}: per-process batch {per_rank} is not a multiple of micro_batch {mb}"
                 )
 
-    def _make_scaler(self):
-        if self.cfg.amp and self.device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            return torch.amp.GradScaler("cuda")
-        return None
-
     def _autocast(self):
-        if not self.cfg.amp:
+        if self.precision == "fp32":
             return contextlib.nullcontext()
-        dtype = torch.float16 if self.scaler is not None else torch.bfloat16
+        dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
         return torch.autocast(self.device.type, dtype=dtype)
 
     # ---- checkpoints -------------------------------------------------------------------------
@@ -571,6 +577,7 @@ def run_preset(preset: Preset, out: str | Path, *, root=None, resume: bool | Non
         f"{plan.total_iterations:,} iterations, stages {' '.join(s.label for s in plan.stages)}, "
         f"batch {plan.stages[0].batch}")
     kwargs = {"spynet_path": spynet_path} if spynet_path is not None else {}
+    torch.manual_seed(cfg.seed)  # everything random is seeded before it is created: the initial weights too
     net = build_model(preset.model, **kwargs)
     train, test = open_sources(preset.dataset, root, preset.test_dataset, store=store)
     trainer = Trainer(net, plan, train, out, cfg, test=test, evaluate=evaluate)
