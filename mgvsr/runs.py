@@ -9,7 +9,10 @@ each training of a notebook) holds:
   first step;
 - ``log.jsonl``: a JSON line per event: ``start`` (the plan and the configuration), ``step``,
   ``eval``, ``stage_end``, ``end`` (the summary);
-- ``last.pth`` (the state to resume from) and, once finished, ``final.pth`` (the weights).
+- ``last.pth`` (the state to resume from), ``previous.pth`` (the one before it, for when
+  ``last.pth`` is damaged: :mod:`mgvsr.checkpointing`) and, once finished, ``final.pth`` (the
+  weights);
+- ``tensorboard/`` when the run was watched with TensorBoard (``mgvsr train --tensorboard``).
 
 The rule, :func:`check_folder`, applied by everything that trains:
 
@@ -29,6 +32,8 @@ and :func:`find_finished` finds such a twin under a folder of runs.  Torch-free.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +43,10 @@ from mgvsr.presets import Preset
 SPEC_FILE = "spec.json"
 LOG_FILE = "log.jsonl"
 CHECKPOINT = "last.pth"
+PREVIOUS = "previous.pth"
+CHECKPOINTS = (CHECKPOINT, PREVIOUS)  # newest first
 FINAL = "final.pth"
+TENSORBOARD = "tensorboard"
 LABELS = ("preset",)  # keys of a spec that name a run without changing what it trains
 
 
@@ -165,7 +173,7 @@ def check_folder(folder: str | Path, spec: dict) -> str:
     folder = Path(folder)
     have = read_spec(folder)
     if have is None:
-        traces = [name for name in (LOG_FILE, CHECKPOINT, FINAL) if (folder / name).is_file()]
+        traces = [name for name in (LOG_FILE, *CHECKPOINTS, FINAL) if (folder / name).is_file()]
         if traces:
             raise RunFolderError(f"{folder} holds a run ({', '.join(traces)}) without {SPEC_FILE}: what it trained "
                                  "is unknown; use another folder or remove this one")
@@ -201,11 +209,24 @@ def write_spec(folder: str | Path, spec: dict) -> None:
     """Record ``spec`` in ``folder`` (after :func:`check_folder` said the folder may take it)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / SPEC_FILE).write_text(json.dumps(spec, indent=1) + "\n")
+    # atomically (a temporary file renamed): under torchrun every process writes it while the others
+    # may be reading it (check_folder after an elastic restart)
+    tmp = folder / f"{SPEC_FILE}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(spec, indent=1) + "\n")
+    os.replace(tmp, folder / SPEC_FILE)
+
+
+def has_checkpoint(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a checkpoint to resume from (``last.pth`` or ``previous.pth``)."""
+    return any((Path(folder) / name).is_file() for name in CHECKPOINTS)
 
 
 def remove_run(folder: str | Path) -> None:
-    """Delete a run's files from ``folder`` (spec, log, checkpoints): an explicit fresh start."""
+    """Delete a run's files from ``folder`` (spec, log, checkpoints, the TensorBoard log): an
+    explicit fresh start."""
     folder = Path(folder)
-    for name in (SPEC_FILE, LOG_FILE, CHECKPOINT, FINAL):
+    for name in (SPEC_FILE, LOG_FILE, *CHECKPOINTS, FINAL):
         (folder / name).unlink(missing_ok=True)
+    for damaged in folder.glob("*.pth.damaged*"):
+        damaged.unlink()
+    shutil.rmtree(folder / TENSORBOARD, ignore_errors=True)

@@ -16,10 +16,14 @@ One optimizer step ``it`` of a :class:`~mgvsr.schedule.Plan`:
 
 A run writes into ``out``: ``log.jsonl`` (a JSON line per iteration, per evaluation and
 per stage end), ``last.pth`` (the state to resume from, written atomically at every
-stage end, every ``checkpoint_every`` iterations and on interruption) and ``final.pth``
+stage end, every ``checkpoint_every`` iterations and on interruption, the one before kept
+as ``previous.pth``, each with a checksum: :mod:`mgvsr.checkpointing`) and ``final.pth``
 (``{"params": state_dict}``, readable by :func:`mgvsr.models.checkpoints.load_pretrained`
-and by BasicSR).  ``resume=True`` continues from ``last.pth`` exactly: on a CPU the losses
-after a resume equal those of an uninterrupted run.
+and by BasicSR).  ``resume=True`` continues from ``last.pth`` exactly (from ``previous.pth``,
+with a warning, when ``last.pth`` is damaged): on a CPU the losses after a resume equal those
+of an uninterrupted run.  ``SIGTERM`` or ``SIGUSR1`` during training stops it after the current
+step with a checkpoint (:mod:`mgvsr.preemption`); ``cfg.tensorboard`` also logs to TensorBoard
+(:mod:`mgvsr.watch`).
 
 :func:`run_preset` runs a :class:`~mgvsr.presets.Preset` as it is (transform it first:
 :meth:`~mgvsr.presets.Preset.shrunk`, :meth:`~mgvsr.presets.Preset.at_scale`) into a run
@@ -41,6 +45,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -51,16 +56,18 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from mgvsr import runs
-from mgvsr.data.datasets import open_sources
+from mgvsr import checkpointing, runs
+from mgvsr.data.datasets import open_sources, verify_store
 from mgvsr.data.source import ClipSource
 from mgvsr.data.windows import TrainingWindows, to_float
-from mgvsr.errors import MgvsrError, PlanError
+from mgvsr.errors import MgvsrError, PlanError, Preempted
 from mgvsr.evaluate import evaluate_model
 from mgvsr.models import build_model, protocol
 from mgvsr.models.protocol import target_frames, unwrap
+from mgvsr.preemption import StopSignals, ignore_in_worker, signal_name
 from mgvsr.presets import Preset
 from mgvsr.schedule import Plan
+from mgvsr.watch import Board
 
 CHECKPOINT_VERSION = 1
 
@@ -80,6 +87,8 @@ class TrainConfig:
       (always at stage ends).
     - ``amp``: mixed precision (bfloat16 autocast; float16 with loss scaling on CUDA
       devices without bfloat16).
+    - ``tensorboard``: also log to ``out/tensorboard`` (:mod:`mgvsr.watch`; needs the
+      ``tensorboard`` package).
     """
 
     seed: int = 0
@@ -97,6 +106,7 @@ class TrainConfig:
     reverse: bool = False
     progress: bool = True
     eval_channel: str | None = None  # None: the benchmark's protocol (RGB for REDS4, Y for Vid4 ...)
+    tensorboard: bool = False
     extra: dict = field(default_factory=dict)  # free-form, kept in the log (preset name, ...)
 
 
@@ -152,11 +162,7 @@ def set_frozen(model: nn.Module, cfg: TrainConfig, it: int) -> None:
         p.requires_grad_(not (keep and id(p) in frozen))
 
 
-def atomic_save(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary file, then rename: a crash never leaves half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+atomic_save = checkpointing.save_atomic  # torch.save to a temporary file, then rename
 
 
 class RunLog:
@@ -166,21 +172,39 @@ class RunLog:
         self.path = path
         self.enabled = enabled
 
+    def _records(self) -> list[tuple[str, dict]]:
+        """``(line, record)`` pairs; a last line cut short by a kill mid-write is dropped."""
+        lines = self.path.read_text().splitlines()
+        records = []
+        for k, line in enumerate(lines):
+            try:
+                records.append((line, json.loads(line)))
+            except json.JSONDecodeError:
+                if k < len(lines) - 1:
+                    raise MgvsrError(f"{self.path}, line {k + 1}: not a JSON record; the run log is damaged") from None
+        return records
+
+    def steps_done(self) -> int:
+        """Optimizer steps the log records (the last ``step`` record's iteration + 1)."""
+        if not self.path.exists():
+            return 0
+        return max((rec["it"] + 1 for _, rec in self._records() if rec.get("event") == "step"), default=0)
+
     def truncate_after(self, iteration: int) -> None:
         """Keep the records of iterations ``< iteration`` (and evaluations/stage ends at it)."""
         if not self.enabled or not self.path.exists():
             return
-        kept = []
-        for line in self.path.read_text().splitlines():
-            rec = json.loads(line)
-            if rec["it"] < iteration or (rec["it"] == iteration and rec["event"] != "step"):
-                kept.append(line)
+        kept = [line for line, rec in self._records()
+                if rec["it"] < iteration or (rec["it"] == iteration and rec["event"] != "step")]
         self.path.write_text("".join(k + "\n" for k in kept))
 
     def write(self, **record) -> None:
         if self.enabled:
-            with self.path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
+            try:
+                with self.path.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+            except OSError as exc:
+                raise MgvsrError(f"cannot write the run log {self.path}: {exc.strerror or exc}") from exc
 
 
 @dataclass
@@ -230,6 +254,8 @@ class Trainer:
         self.it = 0
         self.totals = Totals(stage_compute=[0.0] * len(plan), stage_data=[0.0] * len(plan))
         self.evals: list[dict] = []
+        self.saved_at: int | None = None  # the iteration of the newest checkpoint on disk
+        self.board: Board | None = None
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         self.log = RunLog(self.out / "log.jsonl", enabled=self.is_main)
@@ -277,24 +303,25 @@ class Trainer:
             "torch_rng": torch.get_rng_state(),
         }
 
-    def save(self, name: str = "last.pth") -> None:
+    def save(self) -> None:
+        """Write ``last.pth`` (the one before becomes ``previous.pth``; main process only)."""
         if self.is_main:
-            atomic_save(self.state_dict(), self.out / name)
+            checkpointing.write_checkpoint(self.state_dict(), self.out, saved_before=self.saved_at)
+        self.saved_at = self.it
 
     def load(self, path: str | Path) -> None:
-        """Restore a ``last.pth`` written by :meth:`save` (the plan must be the same)."""
-        path = Path(path)
-        if not path.is_file():
-            raise MgvsrError(f"cannot resume: no checkpoint at {path}")
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        if state.get("version") != CHECKPOINT_VERSION or "optimizer" not in state:
+        """Restore a checkpoint written by :meth:`save` (same model, same plan), verified."""
+        self._restore(checkpointing.read_checkpoint(path), Path(path))
+
+    def _restore(self, state: dict, path: Path) -> None:
+        if state.get("version") != CHECKPOINT_VERSION:
             raise MgvsrError(f"cannot resume from {path}: not a checkpoint written by mgvsr's trainer")
+        checkpointing.check_model(unwrap(self.model), state, path, model_name=self.cfg.extra.get("model"))
         if state["plan"] != self.plan.to_dict():
             raise MgvsrError(
                 f"cannot resume from {path}: it was written for a different plan "
                 f"({state['plan'].get('name') or 'unnamed'}, {state['plan']['total_iterations']} iterations)"
             )
-        unwrap(self.model).load_state_dict(state["params"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scaler is not None and state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
@@ -302,6 +329,27 @@ class Trainer:
         self.totals = Totals(**state["totals"])
         self.evals = state["evals"]
         torch.set_rng_state(state["torch_rng"])
+        self.saved_at = self.it
+
+    def _resume(self) -> None:
+        """Continue from the newest intact checkpoint in ``out``; a damaged newer one is named in a
+        warning (with the iterations trained again) and renamed ``*.damaged``."""
+        found = checkpointing.newest_intact(self.out)
+        self._restore(found.state, found.path)
+        if self.world > 1:
+            dist.barrier()  # every process has read its checkpoint before a damaged one is moved
+        done = self.log.steps_done() if self.is_main else self.it
+        repeated = max(0, done - self.it)
+        if found.problems and self.is_main:
+            aside = [checkpointing.set_aside(p) for p in found.damaged]
+            warnings.warn(f"{found.problems[0]}; resuming from {found.path} at iteration {self.it}: "
+                          f"{repeated} iteration{'s' if repeated != 1 else ''} "
+                          f"{f'({self.it}-{done - 1}) ' if repeated else ''}trained again "
+                          f"(the damaged file is kept as {aside[0].name})", stacklevel=3)
+        self.log.truncate_after(self.it)
+        self.log.write(event="resume", it=self.it, checkpoint=found.path.name, repeated=repeated,
+                       damaged=[str(p.name) for p in found.damaged],
+                       restart=int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")))
 
     # ---- the loop ----------------------------------------------------------------------------
     def _loader(self, stage_index: int, first_it: int) -> DataLoader:
@@ -319,7 +367,8 @@ class Trainer:
         indices = [s * stage.batch + self.rank * per_rank + i for s in range(steps) for i in range(per_rank)]
         return DataLoader(dataset, batch_size=self.cfg.micro_batch or per_rank, sampler=indices,
                           num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda",
-                          persistent_workers=False)
+                          persistent_workers=False,
+                          worker_init_fn=ignore_in_worker if self.cfg.num_workers else None)
 
     def _sync(self) -> None:
         if self.device.type == "cuda":
@@ -403,23 +452,38 @@ class Trainer:
                   "clips": {k: {"psnr": v["psnr"], "ssim": v["ssim"]} for k, v in scores.get("clips", {}).items()}}
         self.evals.append(record)
         self.log.write(event="eval", **record)
+        if self.board is not None:
+            self.board.evaluation(self.it, record["psnr"], record["ssim"])
         return record
 
     def run(self, resume: bool = False) -> dict:
-        """Train to the end of the plan (from ``last.pth`` when ``resume``); returns a summary."""
+        """Train to the end of the plan (from the newest intact checkpoint when ``resume``); returns a
+        summary.  Raises :class:`~mgvsr.errors.Preempted` after writing a checkpoint when a stop
+        signal came (:mod:`mgvsr.preemption`)."""
         torch.manual_seed(self.cfg.seed)
         if resume:
-            self.load(self.out / "last.pth")
-            self.log.truncate_after(self.it)
+            self._resume()
         elif self.is_main:
             self.log.path.write_text("")
             self.log.write(event="start", it=0, plan=self.plan.to_dict(), config=_jsonable(asdict(self.cfg)),
                            model=type(unwrap(self.model)).__name__, world_size=self.world,
                            device=str(self.device))
+        if self.cfg.tensorboard and self.is_main:
+            self.board = Board(self.out / runs.TENSORBOARD, purge_step=self.it, world=self.world)
+        try:
+            return self._train()
+        finally:
+            if self.board is not None:
+                self.board.close()
+                self.board = None
+
+    def _train(self) -> dict:
         total = self.plan.total_iterations
         bar = tqdm(total=total, initial=self.it, desc="training", unit="it",
                    disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True)
         self._in_step = False
+        stop = StopSignals(self.device)
+        stop.install()
         try:
             while self.it < total:
                 index, stage = self.plan.at(self.it)
@@ -438,6 +502,10 @@ class Trainer:
                                    frames=stage.frames, batch=stage.batch, lr=self.plan.lr(self.it),
                                    loss=loss, compute=compute, data=data,
                                    train_seconds=self.totals.train)
+                    if self.board is not None:
+                        self.board.step(self.it, loss=loss, lr=self.plan.lr(self.it), stage=index, patch=stage.patch,
+                                        frames=stage.frames, batch=stage.batch, compute=compute, data=data,
+                                        train_seconds=self.totals.train)
                     self.it += 1
                     self._in_step = False
                     bar.update(1)
@@ -452,11 +520,15 @@ class Trainer:
                                        data=self.totals.stage_data[index])
                     if at_stage_end or (self.cfg.checkpoint_every and self.it % self.cfg.checkpoint_every == 0):
                         self.save()
+                    signum = stop.agreed(self.world)  # every process stops after the same step
+                    if signum:
+                        self._preempted(signum)
         except KeyboardInterrupt:
-            if not self._in_step:
+            if not self._in_step and self.saved_at != self.it:
                 self.save()  # the state after the last completed step
             raise
         finally:
+            stop.restore()
             bar.close()
         if not self.evals or self.evals[-1]["it"] != self.it:
             self.evaluate()
@@ -465,6 +537,16 @@ class Trainer:
         summary = self.summary()
         self.log.write(event="end", **summary)
         return summary
+
+    def _preempted(self, signum: int) -> None:
+        """Checkpoint the state after the step just done, log it, raise :class:`Preempted`."""
+        if self.saved_at != self.it:
+            self.save()
+        name = signal_name(signum)
+        self.log.write(event="preempted", it=self.it, signal=name, checkpoint=runs.CHECKPOINT)
+        raise Preempted(f"stopped by {name} after iteration {self.it} of {self.plan.total_iterations}: "
+                        f"checkpoint written to {self.out / runs.CHECKPOINT}; continue with --resume",
+                        signal=name, iteration=self.it)
 
     def summary(self) -> dict:
         last = self.evals[-1] if self.evals else {}
@@ -563,7 +645,7 @@ def run_preset(preset: Preset, out: str | Path, *, root=None, resume: bool | Non
         if same is not None:
             say(f"{preset.name}: the same training as {runs.relative_name(same, search)}, reused")
             return RunResult(same, runs.finished_summary(same), "reused", spec)
-    has_checkpoint = (out / runs.CHECKPOINT).is_file()
+    has_checkpoint = runs.has_checkpoint(out)
     if resume is None:
         resume = has_checkpoint
     elif resume and not has_checkpoint:
@@ -571,6 +653,7 @@ def run_preset(preset: Preset, out: str | Path, *, root=None, resume: bool | Non
     elif not resume and has_checkpoint:
         raise runs.RunFolderError(f"{out} holds an unfinished run of this spec ({runs.CHECKPOINT}); resume it "
                                   "(--resume) or use another folder")
+    verify_store(preset.dataset, root, store)  # a frame store made from a tree that has changed since is refused
     runs.write_spec(out, spec)
     plan = preset.plan
     say(f"{preset.name}: {'resuming' if resume else 'training'} {preset.model} on {preset.dataset}, "

@@ -100,13 +100,14 @@ def run(args: argparse.Namespace) -> int:
                   "(frames are decoded only when the store is written)")
             return 0
 
+        folders = [Path(f).resolve() for f in folders]  # recorded in the store: training re-checks them
         stamp = fingerprint(folders)
         if not args.force and store_fingerprint(path) == stamp:
             print(f"the frame store at {path} is up to date with the tree (use --force to rewrite it)")
             return 0
         start = time.perf_counter()
         write_store(source, path, args.dataset, splits=splits, notes=notes, made_from=str(args.root.resolve()),
-                    fingerprint=stamp, workers=args.workers, progress=progress)
+                    fingerprint=stamp, fingerprint_of=folders, workers=args.workers, progress=progress)
         store = open_store(path)
         files = store.index["files"]
         frames = sum(store.num_frames(c) for c in store.clips())

@@ -11,25 +11,45 @@ Options override the preset's values for quick runs: ``--iterations`` shrinks th
 minibatch (LRs unchanged), ``--model`` swaps the model configuration.  ``mgvsr plan`` takes
 the same overrides and prints the plan such a run trains.  The run folder follows
 :mod:`mgvsr.runs`: a finished run of the same spec is not retrained, another run's folder is
-refused.  Multi-GPU: ``torchrun --nproc_per_node N -m mgvsr train ...``.
+refused.  Multi-GPU: ``torchrun --nproc_per_node N -m mgvsr train ...``; under
+``torchrun --max-restarts N`` a restarted group resumes from the newest checkpoint by itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import warnings
 from pathlib import Path
 
 from mgvsr.cli.plan import add_overrides, transform
+from mgvsr.cli.prepare import plain_warnings
 
 HELP = "train a model following a preset's plan (multigrid, Eq. 1 LR, large minibatch)"
+EPILOG = """\
+checkpoints: OUT/last.pth (every --checkpoint-every iterations, at every stage end and on a stop
+  signal) and OUT/previous.pth (the one before it); each carries a checksum, and --resume falls back
+  to previous.pth, with a warning, when last.pth is damaged.
+
+preemption: SIGTERM or SIGUSR1 during training finishes the current step, writes OUT/last.pth,
+  logs a 'preempted' record and exits with status 75; `mgvsr train ... --resume` continues exactly.
+  Under torchrun every process stops after the same step (pass SIGUSR1 on with
+  `torchrun --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1`).
+
+elastic restarts: under `torchrun --max-restarts N` (TORCHELASTIC_RESTART_COUNT > 0) a restarted
+  group resumes from the newest intact checkpoint by itself.
+
+exit status: 0 done (or already finished), 2 an error named on stderr, 75 preempted, 130 Ctrl-C.
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preset", required=True, help="preset name (see `mgvsr plan --list`)")
     parser.add_argument("--out", required=True, type=Path, help="output folder (log.jsonl, last.pth, final.pth)")
     parser.add_argument("--root", type=Path, help="dataset root (not needed for the embedded sample clips)")
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pth")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from OUT/last.pth (OUT/previous.pth when last.pth is damaged)")
     parser.add_argument("--store", type=Path, help="a frame store made by `mgvsr prepare` (default: the one under --root)")
     parser.add_argument("--no-store", action="store_true", help="read the image files even where a store exists")
     add_overrides(parser)
@@ -42,20 +62,52 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--eval-every", type=int, default=0, help="evaluate every N iterations (0: at the end)")
     r.add_argument("--checkpoint-every", type=int, default=1000, help="write last.pth every N iterations")
     r.add_argument("--spynet", type=Path, help="pretrained SpyNet weights (spynet_sintel_final-3d2a1287.pth)")
+    r.add_argument("--tensorboard", action="store_true",
+                   help="also log to OUT/tensorboard (needs the tensorboard package: pip install -e '.[tensorboard]')")
     r.add_argument("--no-progress", action="store_true")
 
 
+def elastic_restart() -> int:
+    """How many times torchrun has restarted this worker group (0: the first attempt, or no torchrun)."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+
+
+def shared_store_warning() -> str | None:
+    """Why a restart may fail, when torchrun restarts groups while sharing its c10d rendezvous store
+    with them: a restarted group can read the dead group's addresses and fail to connect
+    (pytorch/pytorch#135712; 2 of 3 restarts here).  None when that is not the case."""
+    env = os.environ
+    if (int(env.get("TORCHELASTIC_MAX_RESTARTS", "0") or 0) > 0 and env.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+            and env.get("TORCHELASTIC_RUN_ID", "none") != "none"):
+        return ("torchrun --max-restarts shares its rendezvous store with the workers: a restarted group may fail "
+                "to connect (pytorch/pytorch#135712); launch torchrun with TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1")
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
+    with plain_warnings("train"):  # a damaged checkpoint's warning as one line
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from mgvsr.presets import get_preset
     from mgvsr.train import init_distributed, run_preset
 
     preset = transform(get_preset(args.preset), args)
-    _, _, device = init_distributed(args.device)
+    rank, _, device = init_distributed(args.device)
+    if rank == 0 and shared_store_warning():
+        warnings.warn(shared_store_warning())
+    resume = args.resume
+    if elastic_restart() and not resume:
+        resume = None  # resume from the newest checkpoint when there is one
+        if rank == 0:
+            print(f"mgvsr train: torchrun restart {elastic_restart()}: resuming from the newest checkpoint in "
+                  f"{args.out} (starting afresh if there is none)", flush=True)
     result = run_preset(
         preset,
         out=args.out,
         root=args.root,
-        resume=args.resume,
+        resume=resume,
         device=device,
         micro_batch=args.micro_batch,
         amp=args.amp,
@@ -66,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         spynet_path=args.spynet,
         store=False if args.no_store else args.store,
         progress=not args.no_progress,
+        tensorboard=args.tensorboard,
     )
     if result.status == "finished":
         print(f"{args.out} already holds this run, finished: nothing to train")

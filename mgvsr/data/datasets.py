@@ -39,13 +39,13 @@ from mgvsr.data.folders import FolderSource
 from mgvsr.data.reds import RedsSource, reds_split
 from mgvsr.data.sample import sample_source
 from mgvsr.data.source import ClipSource, PartialDatasetWarning
-from mgvsr.data.store import default_store_path, open_store
+from mgvsr.data.store import check_tree, default_store_path, open_store
 from mgvsr.data.vimeo import FULL_COUNTS, MirroredSource, VimeoSource, find_vimeo
 from mgvsr.errors import DataError, MgvsrError
 from mgvsr.paths import shared_data_dir
 
 __all__ = ["DATASETS", "TEST_ONLY", "BENCHMARKS", "TREES", "PartialDatasetWarning", "open_dataset",
-           "open_benchmark", "open_sources", "open_tree", "ClipSubset"]
+           "open_benchmark", "open_sources", "open_tree", "verify_store", "ClipSubset"]
 
 DATASETS = ("sample", "folder", "reds", "reds4", "reds_official", "vimeo90k", "vimeo90k_test", "vid4")
 TEST_ONLY = ("reds4", "vimeo90k_test", "vid4")
@@ -68,16 +68,23 @@ def _need_root(name: str, root) -> Path:
     return root
 
 
-def _open_store(name: str, root: Path, store, kind: str):
-    """The :class:`~mgvsr.data.store.StoreSource` to read, or None (no store under root, or ``store=False``)."""
+def _store_path(root: Path, store, kind: str) -> Path | None:
+    """Where the frame store to read is, or None (no store under root, or ``store=False``)."""
     if store is False:
         return None
     if store is None or store is True:
         path = default_store_path(root, kind)
         if store is None and not path.exists():
             return None  # not prepared: read the image files
-    else:
-        path = Path(store)
+        return path
+    return Path(store)
+
+
+def _open_store(name: str, root: Path, store, kind: str):
+    """The :class:`~mgvsr.data.store.StoreSource` to read, or None (no store under root, or ``store=False``)."""
+    path = _store_path(root, store, kind)
+    if path is None:
+        return None
     found = open_store(path)
     if found.kind != kind:
         raise DataError(f"the frame store at {path} holds a {found.kind!r} dataset, not {kind!r} (for {name!r})")
@@ -195,6 +202,18 @@ def open_sources(dataset: str, root: str | Path | None, test_dataset: str | None
         warnings.warn(f"no evaluation during training: {exc}", stacklevel=2)
         test = None
     return train, test
+
+
+def verify_store(dataset: str, root: str | Path | None, store=None) -> None:
+    """Refuse (:class:`~mgvsr.errors.DataError`) the frame store that ``open_dataset(dataset, root,
+    store=store)`` would read when the tree it was made from has changed since
+    (:func:`mgvsr.data.store.check_tree`); nothing to check where no store would be read."""
+    kind = KIND.get(dataset)
+    if kind is None or kind == "sample" or root is None or store is False:
+        return
+    path = _store_path(Path(root), store, kind)
+    if path is not None:
+        check_tree(path)
 
 
 def open_tree(dataset: str, root: Path, lq_root: Path | None):

@@ -23,8 +23,9 @@ Writes are atomic: everything goes into ``<store>.tmp-<pid>/`` which is renamed 
 leaves a half-written store that could be read; its temporary folder is removed (or, after
 a hard kill, by the next ``prepare``).  A store records a fingerprint of the files it was
 made from (names, sizes, modification times): ``prepare`` rebuilds a store whose tree has
-changed and leaves an up-to-date one alone.  Reading does not re-check the tree: run
-``mgvsr prepare`` again after changing it.
+changed and leaves an up-to-date one alone.  Reading does not re-check the tree, but
+training does (:func:`check_tree`, from :func:`mgvsr.train.run_preset`): a store whose tree
+has changed since is refused, naming both (run ``mgvsr prepare`` again after changing it).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from mgvsr.data.source import Box, ClipSource, PartialDatasetWarning
 from mgvsr.errors import DataError
 
 __all__ = ["STORE_DIRNAME", "StoreProblems", "StoreSource", "default_store_path", "write_store",
-           "open_store", "fingerprint", "check_clips", "store_fingerprint"]
+           "open_store", "fingerprint", "check_clips", "store_fingerprint", "check_tree"]
 
 STORE_DIRNAME = ".mgvsr-store"
 FORMAT = "mgvsr-frame-store"
@@ -220,6 +221,7 @@ def write_store(
     notes: Sequence[str | tuple[str, str]] = (),
     made_from: str = "",
     fingerprint: str = "",
+    fingerprint_of: Sequence[str | Path] = (),
     workers: int | None = None,
     progress: bool = True,
 ) -> Path:
@@ -228,7 +230,7 @@ def write_store(
     ``kind`` is the layout ("reds", "vimeo90k", "vid4", "folder"); ``splits`` the named clip
     lists a layout needs kept (Vimeo-90K's train/test lists); ``notes`` the partial-tree
     warnings, repeated whenever the store is opened (a ``(split, text)`` pair: only when that
-    split is opened); ``made_from`` and ``fingerprint``
+    split is opened); ``made_from`` and ``fingerprint`` (of the folders ``fingerprint_of``)
     describe the tree.  Raises :class:`StoreProblems` listing every clip that cannot be read
     (nothing is written then).  ``workers`` threads decode clips in parallel.
     """
@@ -270,6 +272,7 @@ def write_store(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "made_from": made_from,
             "fingerprint": fingerprint,
+            "fingerprint_of": [str(Path(f).resolve()) for f in fingerprint_of],
             "notes": [{"split": n[0], "text": n[1]} if isinstance(n, tuple) else {"split": None, "text": n}
                       for n in notes],
             "splits": splits or {},
@@ -450,3 +453,20 @@ def store_fingerprint(path: str | Path) -> str | None:
         return _read_index(Path(path)).get("fingerprint") or None
     except DataError:
         return None
+
+
+def check_tree(path: str | Path) -> None:
+    """Refuse the store at ``path`` (:class:`DataError` naming the store and the tree) when the files
+    it was made from have changed since (added, removed, resized or modified frames).
+
+    Nothing is checked for a store that does not record its folders (written before they were
+    recorded) or whose tree is gone (a store kept on its own, the tree deleted or not mounted).
+    """
+    index = _read_index(Path(path))
+    folders = index.get("fingerprint_of") or []
+    if not folders or not index.get("fingerprint") or not any(Path(f).exists() for f in folders):
+        return
+    if fingerprint(folders) != index["fingerprint"]:
+        raise DataError(f"the frame store at {path} was made from {index.get('made_from') or ', '.join(folders)} "
+                        f"on {index.get('created', '?')}, and files there have changed since (frames added, removed "
+                        "or modified): run `mgvsr prepare` on that root again, or train with --no-store")
