@@ -30,9 +30,8 @@ from mgvsr import runs
 from mgvsr.data.datasets import open_dataset
 from mgvsr.errors import MgvsrError
 from mgvsr.evaluate import evaluate_bicubic
-from mgvsr.figures import plot_plans, plot_psnr_vs_time
 from mgvsr.presets import Preset, get_preset
-from mgvsr.schedule import Plan
+from mgvsr.report import comparison_table, save_figures, summary_entry
 from mgvsr.train import resolve_device, run_preset
 
 RUNS = ("baseline", "ours")
@@ -101,23 +100,8 @@ def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", 
 
 def make_report(results: dict, bicubic: dict, model: str) -> dict:
     """``report.json``'s content from the two runs' summaries and the bicubic scores."""
-    def entry(run: str) -> dict:
-        s = results[run]["summary"]
-        plan = results[run]["plan"]
-        return {
-            "preset": results[run]["preset"],
-            "wall_seconds": s["train_seconds"],
-            "compute_seconds": s["compute_seconds"],
-            "data_seconds": s["data_seconds"],
-            "psnr": s["psnr"],
-            "ssim": s["ssim"],
-            "iterations": plan["total_iterations"],
-            "samples": s["samples"],
-            "stages": [f"{st['patch']}&{st['frames']}" for st in plan["stages"]],
-            "batch": plan["stages"][0]["batch"],
-        }
-
-    base, ours = entry("baseline"), entry("ours")
+    base, ours = (summary_entry(results[run]["summary"], results[run]["plan"], results[run]["preset"])
+                  for run in RUNS)
     return {
         "model": model,
         "dataset": "sample (held-out clips, Y channel)",
@@ -131,31 +115,15 @@ def make_report(results: dict, bicubic: dict, model: str) -> dict:
 
 
 def format_table(report: dict) -> str:
-    """The Table-1-style comparison as a markdown table."""
-    rows = [
-        "| run | minibatch | stages (LR patch & frames) | iterations | samples | wall-clock (s) | compute (s) "
-        "| speedup (wall) | speedup (compute) | PSNR (dB) | SSIM |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        f"| bicubic | - | - | - | - | - | - | - | - | {report['bicubic']['psnr']:.2f} | {report['bicubic']['ssim']:.4f} |",
-    ]
-    for run in RUNS:
-        r = report[run]
-        sw = "-" if run == "baseline" else f"{report['speedup_wall']:.2f}x"
-        sc = "-" if run == "baseline" else f"{report['speedup_compute']:.2f}x"
-        rows.append(f"| {run} | {r['batch']} | {' / '.join(r['stages'])} | {r['iterations']} | {r['samples']} "
-                    f"| {r['wall_seconds']:.0f} | {r['compute_seconds']:.0f} | {sw} | {sc} "
-                    f"| {r['psnr']:.2f} | {r['ssim']:.4f} |")
-    return "\n".join(rows)
+    """The Table-1-style comparison as a markdown table (:func:`mgvsr.report.comparison_table`)."""
+    return comparison_table({run: report[run] for run in RUNS}, report["bicubic"], reference="baseline")
 
 
 def write_report(report: dict, results: dict, out: Path) -> None:
     """``report.json``, ``report.md``, ``psnr_vs_time.png`` and ``plans.png`` into ``out``."""
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    fig = plot_psnr_vs_time({run: results[run]["evals"] for run in RUNS}, bicubic=report["bicubic"]["psnr"])
-    fig.savefig(out / "psnr_vs_time.png", dpi=110, bbox_inches="tight")
-    plans = {run: Plan.from_dict(results[run]["plan"]) for run in RUNS}
-    fig = plot_plans(plans)
-    fig.savefig(out / "plans.png", dpi=110, bbox_inches="tight")
+    save_figures(out, {run: results[run]["evals"] for run in RUNS}, {run: results[run]["plan"] for run in RUNS},
+                 bicubic_psnr=report["bicubic"]["psnr"])
     md = [
         f"# mgvsr demo: {report['model']} on the sample clips",
         "",

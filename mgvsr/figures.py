@@ -119,3 +119,33 @@ def plot_psnr_vs_time(runs: dict[str, list[dict]], bicubic: float | None = None,
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
+
+
+def plot_stage_times(entries: dict[str, dict], ax: Axes | None = None) -> Figure:
+    """Seconds each run spent in each stage: a horizontal bar per run, one segment per stage
+    (labelled ``patch&frames``), its data-loading part hatched.
+
+    ``entries`` maps a run's name to :func:`mgvsr.report.run_entry`'s dict (``stages``,
+    ``stage_compute_seconds``, ``stage_data_seconds``).
+    """
+    if ax is None:
+        fig = Figure(figsize=(7.5, 0.9 + 0.7 * len(entries)), layout="constrained")
+        ax = fig.subplots()
+    else:
+        fig = ax.figure
+    names = list(entries)
+    for row, name in enumerate(names):
+        e = entries[name]
+        left = 0.0
+        for j, (label, c, d) in enumerate(zip(e["stages"], e["stage_compute_seconds"], e["stage_data_seconds"])):
+            color = f"C{j % 10}"
+            ax.barh(row, c, left=left, color=color, edgecolor="white")
+            ax.barh(row, d, left=left + c, color=color, alpha=0.45, hatch="//", edgecolor="white")
+            if c + d > 0:
+                ax.text(left + (c + d) / 2, row, label, ha="center", va="center", fontsize=7)
+            left += c + d
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("training time (s): compute, then data (hatched), per stage")
+    ax.grid(axis="x", alpha=0.3)
+    return fig
