@@ -469,7 +469,7 @@ class Trainer:
                            model=type(unwrap(self.model)).__name__, world_size=self.world,
                            device=str(self.device))
         if self.cfg.tensorboard and self.is_main:
-            self.board = Board(self.out / runs.TENSORBOARD, purge_step=self.it, world=self.world)
+            self.board = Board(self.out / runs.TENSORBOARD, done=self.it, world=self.world)
         try:
             return self._train()
         finally:

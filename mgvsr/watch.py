@@ -1,7 +1,8 @@
 """Watch a run while it trains: a TensorBoard log beside ``log.jsonl`` (``mgvsr train --tensorboard``).
 
 :class:`Board` writes into ``<run>/tensorboard/`` (``tensorboard --logdir runs/`` shows every
-run under ``runs/``).  The scalars, each against the iteration (optimizer step):
+run under ``runs/``).  The scalars, each against the optimizer steps done (a step's scalars at
+its index + 1, an evaluation after ``k`` steps at ``k``):
 
 ===========================  ==========================================================
 ``train/loss``               the step's Charbonnier loss (mean over all processes)
@@ -18,8 +19,10 @@ run under ``runs/``).  The scalars, each against the iteration (optimizer step):
 ===========================  ==========================================================
 
 The ``tensorboard`` package is optional (``pip install -e ".[tensorboard]"``) and imported only
-when a board is opened.  On resume the board is opened with ``purge_step`` at the checkpoint's
-iteration: TensorBoard drops what an interrupted attempt logged after it.
+when a board is opened.  A run resumed from a checkpoint after ``k`` steps opens its board with
+``purge_step=k + 1``: TensorBoard drops what an interrupted attempt logged after the checkpoint
+(its evaluation after ``k`` steps is part of the checkpoint and stays); a fresh start purges
+from 0.
 """
 
 from __future__ import annotations
@@ -44,29 +47,31 @@ def _summary_writer():
 class Board:
     """TensorBoard scalars of one run, written by the main process (see the module docstring)."""
 
-    def __init__(self, folder: str | Path, purge_step: int | None = None, world: int = 1) -> None:
+    def __init__(self, folder: str | Path, done: int = 0, world: int = 1) -> None:
+        """A board for a run that has ``done`` steps (a resume: what was logged after them is purged)."""
         self.folder = Path(folder)
         self.world = world
-        self.writer = _summary_writer()(log_dir=str(self.folder), purge_step=purge_step or None)
+        self.writer = _summary_writer()(log_dir=str(self.folder), purge_step=done + 1 if done else 0)
 
     def step(self, it: int, *, loss: float, lr: float, stage: int, patch: int, frames: int, batch: int,
              compute: float, data: float, train_seconds: float) -> None:
-        """The scalars of optimizer step ``it`` (``stage`` counted from 0, shown from 1)."""
-        add = self.writer.add_scalar
-        add("train/loss", loss, it)
-        add("train/lr", lr, it)
-        add("plan/stage", stage + 1, it)
-        add("plan/patch", patch, it)
-        add("plan/frames", frames, it)
-        add("plan/batch", batch, it)
-        add("time/compute_s", compute, it)
-        add("time/data_s", data, it)
-        add("time/wall_clock_s", train_seconds, it)
-        add("time/device_s", train_seconds * self.world, it)
+        """The scalars of optimizer step ``it`` (0-based; shown at ``it + 1``; ``stage`` shown from 1)."""
+        add, done = self.writer.add_scalar, it + 1
+        add("train/loss", loss, done)
+        add("train/lr", lr, done)
+        add("plan/stage", stage + 1, done)
+        add("plan/patch", patch, done)
+        add("plan/frames", frames, done)
+        add("plan/batch", batch, done)
+        add("time/compute_s", compute, done)
+        add("time/data_s", data, done)
+        add("time/wall_clock_s", train_seconds, done)
+        add("time/device_s", train_seconds * self.world, done)
 
-    def evaluation(self, it: int, psnr: float, ssim: float) -> None:
-        self.writer.add_scalar("eval/psnr", psnr, it)
-        self.writer.add_scalar("eval/ssim", ssim, it)
+    def evaluation(self, done: int, psnr: float, ssim: float) -> None:
+        """The scores of the evaluation after ``done`` steps."""
+        self.writer.add_scalar("eval/psnr", psnr, done)
+        self.writer.add_scalar("eval/ssim", ssim, done)
         self.writer.flush()
 
     def close(self) -> None:

@@ -136,3 +136,29 @@ def test_a_list_naming_a_missing_sequence(vimeo_root, tmp_path, capsys):
     (root / "sep_testlist.txt").write_text("00002/0001\n00002/0009\n")
     _assert_refused(capsys, ["vimeo90k", "--root", str(root)], "sep_testlist.txt missing: 00002/0009",
                     str(root / "sequences/00002/0009"))
+
+
+def test_training_refuses_a_store_whose_tree_changed_since(reds_root, tmp_path, capsys):
+    from mgvsr.data.datasets import verify_store
+    from mgvsr.errors import DataError
+    from mgvsr.presets import get_preset
+    from mgvsr.train import run_preset
+
+    code, _, err = _prepare(capsys, "reds", "--root", str(reds_root))
+    assert code == 0, err
+    store = default_store_path(reds_root, "reds")
+    verify_store("reds", reds_root)  # up to date: nothing to say
+    frame = reds_root / "train_sharp/001/00000002.png"
+    write_frame(frame, np.full((36, 64, 3), 77, np.uint8))
+    os.utime(frame, ns=(frame.stat().st_atime_ns, frame.stat().st_mtime_ns + 10**9))
+
+    preset = get_preset("demo/basicvsr/ours").on(dataset="reds").shrunk(iterations=6, batch=2, patch_div=4)
+    with pytest.raises(DataError) as err:
+        run_preset(preset, tmp_path / "run", root=reds_root, device="cpu", progress=False)
+    assert str(err.value).startswith(f"the frame store at {store} was made from {reds_root.resolve()} on ")
+    assert "files there have changed since" in str(err.value) and "mgvsr prepare" in str(err.value)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    verify_store("reds", reds_root, store=False)  # reading the files instead: nothing to check
+    moved = tmp_path / "REDS-elsewhere"
+    shutil.move(reds_root, moved)  # the tree gone (the store kept on its own): the store stands alone
+    verify_store("reds", moved.parent / "absent-root", store=moved / ".mgvsr-store" / "reds")
