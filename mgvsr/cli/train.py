@@ -38,7 +38,8 @@ preemption: SIGTERM or SIGUSR1 during training finishes the current step, writes
   `torchrun --signals-to-handle SIGTERM,SIGINT,SIGHUP,SIGQUIT,SIGUSR1`).
 
 elastic restarts: under `torchrun --max-restarts N` (TORCHELASTIC_RESTART_COUNT > 0) a restarted
-  group resumes from the newest intact checkpoint by itself.
+  group resumes from the newest intact checkpoint by itself; launch torchrun with
+  TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 (else a restarted group may fail to connect, pytorch#135712).
 
 exit status: 0 done (or already finished), 2 an error named on stderr, 75 preempted, 130 Ctrl-C.
 """
