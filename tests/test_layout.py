@@ -13,7 +13,8 @@ sys.path.insert(0, str(REPO / "tools"))
 import module_graph  # noqa: E402
 
 LIBRARY = ("mgvsr.schedule", "mgvsr.presets", "mgvsr.models", "mgvsr.data", "mgvsr.train", "mgvsr.runs",
-           "mgvsr.evaluate", "mgvsr.metrics", "mgvsr.figures", "mgvsr.demo", "mgvsr.reproduce", "mgvsr.cli")
+           "mgvsr.evaluate", "mgvsr.metrics", "mgvsr.figures", "mgvsr.demo", "mgvsr.reproduce", "mgvsr.cli",
+           "mgvsr.checkpointing", "mgvsr.preemption", "mgvsr.watch", "mgvsr.report")
 
 
 def test_no_import_cycles_and_no_hidden_imports():
