@@ -116,7 +116,7 @@ def test_render_table_puts_ours_beside_the_paper():
     text = render_table([_row(), _row(preset="table4/no-lr-scaling", row="w/o lr scaling", paper={"psnr": 30.64},
                                       psnr=None, ssim=None, compute_seconds=None, status="missing")])
     lines = text.splitlines()
-    assert "| w lr scaling | table4/lr-scaling | 16&15 | 4 | 24.20 | 30.93 | 0.6100 | - |" in text
+    assert "| w lr scaling | table4/lr-scaling | 16&15 | 4 | - | - | - | 24.20 | 30.93 | 0.6100 | - |" in text
     assert any(line.startswith("| w/o lr scaling |") and "| - | 30.64 |" in line for line in lines)
     assert "NOT comparable" in text and "Not run yet: table4/no-lr-scaling." in text
     paper = render_table([_row(scale="paper", comparable=True, speedup=3.9, paper={"psnr": 30.93, "speedup": 3.9})])

@@ -11,7 +11,9 @@ Options override the preset's values for quick runs: ``--iterations`` shrinks th
 minibatch (LRs unchanged), ``--model`` swaps the model configuration.  ``mgvsr plan`` takes
 the same overrides and prints the plan such a run trains.  The run folder follows
 :mod:`mgvsr.runs`: a finished run of the same spec is not retrained, another run's folder is
-refused.  Multi-GPU: ``torchrun --nproc_per_node N -m mgvsr train ...``.
+refused.  Multi-GPU: ``torchrun --nproc_per_node N -m mgvsr train ...``.  BasicVSR and BasicVSR-M need
+``--spynet PATH`` (or ``--spynet none``); ``--dry-run`` checks and estimates the run without
+training it (:mod:`mgvsr.preflight`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 from pathlib import Path
 
 from mgvsr.cli.plan import add_overrides, transform
+from mgvsr.cli.reproduce import SPYNET_HELP, add_dry_run_options
 
 HELP = "train a model following a preset's plan (multigrid, Eq. 1 LR, large minibatch)"
 
@@ -41,8 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--workers", type=int, default=2, help="data loader worker processes")
     r.add_argument("--eval-every", type=int, default=0, help="evaluate every N iterations (0: at the end)")
     r.add_argument("--checkpoint-every", type=int, default=1000, help="write last.pth every N iterations")
-    r.add_argument("--spynet", type=Path, help="pretrained SpyNet weights (spynet_sintel_final-3d2a1287.pth)")
+    r.add_argument("--spynet", metavar="PATH|none", help=SPYNET_HELP)
     r.add_argument("--no-progress", action="store_true")
+    add_dry_run_options(r)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +54,14 @@ def run(args: argparse.Namespace) -> int:
     from mgvsr.train import init_distributed, run_preset
 
     preset = transform(get_preset(args.preset), args)
+    if args.dry_run:
+        from mgvsr.preflight import dry_run_preset
+
+        report = dry_run_preset(preset, args.out, root=args.root, device=args.device, devices=args.devices,
+                                micro=args.micro_batch, amp=args.amp, spynet=args.spynet, seed=args.seed,
+                                steps=args.probe_steps, store=False if args.no_store else args.store)
+        print(report.text())
+        return 0 if report.ok else 2
     _, _, device = init_distributed(args.device)
     result = run_preset(
         preset,
@@ -63,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
-        spynet_path=args.spynet,
+        spynet=args.spynet,
         store=False if args.no_store else args.store,
         progress=not args.no_progress,
     )
