@@ -506,10 +506,12 @@ def preflight(items: list[_Run], *, title: str, device: str = "auto", devices: i
 
     todo = [r for r in items if r.to_train]
     nets: dict[str, nn.Module] = {}
+    initial: dict[str, dict] = {}  # each probe starts from the initial weights (probes train the model)
     for run in todo:
         if run.preset.model not in nets:
             flow = flow_of.get(run.preset.model) or FlowInit(run.preset.model)
             nets[run.preset.model] = initial_model(run.preset.model, seed, flow)
+            initial[run.preset.model] = {k: v.clone() for k, v in nets[run.preset.model].state_dict().items()}
         source = sources[(run.preset.dataset, run.preset.test_dataset, run.root)]
         if source is None:
             continue
@@ -538,6 +540,7 @@ def preflight(items: list[_Run], *, title: str, device: str = "auto", devices: i
         warmup = 1 if (dev.type == "cuda" or shape.model not in warmed) else 0
         warmed.add(shape.model)
         log(f"probing {shape.label} ({phase}, {samples} sample(s) per step, {warmup} + {steps} step(s)) ...")
+        nets[shape.model].load_state_dict(initial[shape.model])
         probe = probe_shape(nets[shape.model], run.preset, j, source, device=device, amp=amp, seed=seed,
                             samples=samples, steps=steps, warmup=warmup, phase=phase)
         if probe.error and samples > 1:
