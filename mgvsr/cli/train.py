@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                                 steps=args.probe_steps, store=False if args.no_store else args.store)
         print(report.text())
         return 0 if report.ok else 2
-    _, _, device = init_distributed(args.device)
+    rank, _, device = init_distributed(args.device)
     result = run_preset(
         preset,
         out=args.out,
@@ -79,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         store=False if args.no_store else args.store,
         progress=not args.no_progress,
     )
+    if rank != 0:  # the run's log and summary are rank 0's
+        return 0
     if result.status == "finished":
         print(f"{args.out} already holds this run, finished: nothing to train")
     if result.summary is not None:
