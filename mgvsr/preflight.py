@@ -25,10 +25,10 @@ estimate), without data loading (measured and shown apart), evaluations, checkpo
 the all-reduce between devices, the frozen-SpyNet iterations at the cost of training ones.
 
 Memory: on CUDA ``torch.cuda.max_memory_allocated`` (the tensors; the caching allocator
-reserves somewhat more).  On a CPU there is no allocator count, so the process's resident set
-is read: ``/proc/self/statm`` before a step and the high-water mark ``ru_maxrss`` after it.
-That mark only rises, so shapes are probed from the cheapest up and each one's increase is
-its own; it counts everything the process holds (Python, torch, the data), an upper estimate.
+reserves somewhat more).  On a CPU torch keeps no such count, so the process's resident set is
+measured: ``/proc/self/statm`` before the timed steps, and during them its peak, sampled every
+millisecond or so by a thread (and the high-water mark ``ru_maxrss`` where the steps raised
+it).  It counts everything the process holds (Python, torch, the data): an upper estimate.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ import contextlib
 import math
 import os
 import resource
+import statistics
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -67,6 +69,8 @@ from mgvsr.train import (
 )
 
 FIT_FRACTION = 0.9  # a run fits when its projected peak is at most this share of a device's memory
+MIN_PROBE_SECONDS = 1.0  # cheap shapes are stepped until their timed steps add up to this ...
+MAX_PROBE_STEPS = 10  # ... or to this many steps; the median step is kept
 GIB = 1024 ** 3
 
 
@@ -108,7 +112,7 @@ class Probe:
     ``phase``: ``"training"`` (everything trains) or ``"frozen"`` (the warm start: SpyNet fixed,
     or only EDVR's fusion module training); ``iteration`` the plan's iteration stepped at and
     ``lr`` the learning rate the optimizer used there; ``samples`` per step (one micro-batch);
-    ``compute_seconds`` and ``data_seconds`` per step (mean over ``steps`` timed steps);
+    ``compute_seconds`` and ``data_seconds`` per step (the median of ``steps`` timed steps);
     ``static_bytes`` the memory held before a step, ``peak_bytes`` its peak during one;
     ``output_shape`` the model's output.  ``error``: why the probe failed (out of memory ...).
     """
@@ -180,6 +184,7 @@ class Report:
     probes: list[Probe] = field(default_factory=list)
     runs: list[RunEstimate] = field(default_factory=list)
     seconds: float = 0.0
+    skipped: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -220,27 +225,47 @@ def device_capacity(device: torch.device) -> tuple[int, str]:
     could hold (``MemAvailable`` plus its resident set)."""
     if device.type == "cuda":
         return torch.cuda.get_device_properties(device).total_memory, "torch.cuda.max_memory_allocated"
-    return _mem_available_bytes() + _rss_bytes(), "resident set (ru_maxrss high-water mark, /proc/self/statm)"
+    return _mem_available_bytes() + _rss_bytes(), "resident set of the process (/proc/self/statm, sampled)"
 
 
 class _Memory:
-    """Before/peak memory around probe steps on ``device`` (see the module docstring)."""
+    """Memory before, and peak memory during, probe steps on ``device`` (see the module docstring)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, interval: float = 0.001) -> None:
         self.device = device
+        self.interval = interval
+        self._peak = 0
+        self._mark = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._peak = max(self._peak, _rss_bytes())
 
     def start(self) -> int:
+        """Begin measuring; returns the memory held now."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             return torch.cuda.memory_allocated(self.device)
-        return _rss_bytes()
+        before = self._peak = _rss_bytes()
+        self._mark = _rss_peak_bytes()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return before
 
-    def peak(self, before: int) -> int:
+    def stop(self) -> int:
+        """Stop measuring; returns the peak since :meth:`start`."""
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
             return torch.cuda.max_memory_allocated(self.device)
-        return max(_rss_peak_bytes(), before)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        mark = _rss_peak_bytes()
+        return max(self._peak, _rss_bytes(), mark if mark > self._mark else 0)
 
 
 def _gib(n: float | None) -> str:
@@ -276,10 +301,18 @@ def phase_iteration(preset: Preset, stage_index: int, phase: str = "training") -
     return first if first < stage.end else None
 
 
+def _windows(trainer: Trainer, stage_index: int, it: int):
+    """The trainer's micro-batches of stage ``stage_index`` from iteration ``it``, over again when the
+    stage ends before the probe does."""
+    while True:
+        yield from trainer._loader(stage_index, it)
+
+
 def probe_shape(net: nn.Module, preset: Preset, stage_index: int, source: ClipSource, *, device: str = "auto",
                 amp: bool = False, seed: int = 0, samples: int = 1, steps: int = 1, warmup: int = 0,
                 phase: str = "training") -> Probe:
-    """``warmup`` untimed then ``steps`` timed optimizer steps of ``samples`` samples each, at the first
+    """``warmup`` untimed then ``steps`` (or more, see :data:`MIN_PROBE_SECONDS`) timed optimizer steps of
+    ``samples`` samples each (their median kept), at the first
     iteration of stage ``stage_index`` of ``preset`` in ``phase``, through the real trainer: windows of
     ``source`` of the stage's shape, the plan's LR there, the warm start's frozen parameters, ``net``
     moved to ``device`` (and trained by these steps).  Out of memory on CUDA gives a probe with ``error``."""
@@ -298,17 +331,22 @@ def probe_shape(net: nn.Module, preset: Preset, stage_index: int, source: ClipSo
             trainer = Trainer(net, plan, source, out, cfg)
             memory = _Memory(trainer.device)
             trainer.it = it
-            batches = iter(trainer._loader(stage_index, it))
+            batches = _windows(trainer, stage_index, it)
             for _ in range(warmup):
                 trainer._step(batches, stage_index)
             before = memory.start()
-            compute = data = loss = 0.0
-            for _ in range(steps):
-                step_loss, step_compute, step_data = trainer._step(batches, stage_index)
-                compute, data, loss = compute + step_compute, data + step_data, step_loss
-            probe.peak_bytes = memory.peak(before)
+            computes, datas, loss = [], [], math.nan
+            try:  # at least `steps` steps, more (up to MAX_PROBE_STEPS) while they add up to under a second
+                while len(computes) < steps or (sum(computes) < MIN_PROBE_SECONDS and len(computes) < MAX_PROBE_STEPS):
+                    loss, step_compute, step_data = trainer._step(batches, stage_index)
+                    computes.append(step_compute)
+                    datas.append(step_data)
+            finally:
+                peak = memory.stop()
+            probe.peak_bytes = peak
             probe.static_bytes = before
-            probe.compute_seconds, probe.data_seconds, probe.loss = compute / steps, data / steps, loss
+            probe.steps = len(computes)
+            probe.compute_seconds, probe.data_seconds, probe.loss = statistics.median(computes), statistics.median(datas), loss
             probe.lr = trainer.optimizer.param_groups[0]["lr"]
             probe.output_shape = outputs[-1]
     except torch.OutOfMemoryError as exc:
@@ -388,7 +426,7 @@ def _dataset_checks(dataset: str, test_dataset: str | None, root: Path | None, s
     detail = (f"{len(frames)} training clips ({min(frames)}-{max(frames)} frames, LR "
               f"{'x'.join(map(str, train.lq_size(train.clips()[0])[::-1]))}); "
               + (f"{len(test.clips())} test clips ({test.name})" if test is not None else "no test clips"))
-    notes = [str(w.message) for w in caught]
+    notes = list(dict.fromkeys(str(w.message) for w in caught))
     checks.append(Check(what, "warning" if notes else "ok", detail + "".join(f"; {n}" for n in notes)))
     return checks, train
 
@@ -521,6 +559,11 @@ def preflight(items: list[_Run], *, title: str, device: str = "auto", devices: i
             run.status = "problem"
             report.checks.append(Check(f"plan of {run.name}", "problem", str(exc)))
 
+    if any(c.status == "problem" for c in report.checks):  # not minutes of probes before saying so
+        report.skipped = "probes skipped: fix the problems above first"
+        report.runs = [_estimate(run, {}, devices, capacity) for run in items]
+        report.seconds = time.perf_counter() - t0
+        return report
     shapes: dict[Shape, list[tuple[_Run, int]]] = {}
     for run in items:
         if run.to_train:
@@ -614,19 +657,20 @@ def format_report(report: Report) -> str:
     for c in report.checks:
         lines.append(f"  {c.status.upper():<8} {c.what}: {c.detail}")
     if report.probes:
-        steps = report.probes[0].steps
-        lines += ["", f"probes (the real model and trainer on the real data; {steps} timed step(s) each, "
+        lines += ["", "probes (the real model and trainer on the real data; the median of the timed steps, "
                       "after a warm-up step (on a CPU: one per model)):"]
         rows = []
         for p in report.probes:
             if p.error:
-                rows.append([p.shape.label, p.phase, str(p.samples), "-", "-", "-", "-", p.error])
+                rows.append([p.shape.label, p.phase, str(p.samples), "-", "-", "-", "-", p.error, "-"])
                 continue
             rows.append([p.shape.label, p.phase, str(p.samples), f"{p.seconds_per_sample:.3g}",
                          f"{p.data_seconds / p.samples:.3g}", _gib(p.peak_bytes), _gib(p.bytes_per_sample),
-                         f"{p.loss:.4f}"])
+                         f"{p.loss:.4f}", str(p.steps)])
         lines += _table(["shape", "phase", "samples/step", "compute s/sample", "data s/sample", "peak",
-                         "+ per sample", "loss"], rows)
+                         "+ per sample", "loss", "steps"], rows)
+    if report.skipped:
+        lines += ["", report.skipped]
     lines += ["", "runs (projected: an estimate, see below):"]
     rows = []
     for r in report.runs:
@@ -642,9 +686,12 @@ def format_report(report: Report) -> str:
     todo = [r for r in report.runs if r.to_train]
     known = [r.seconds for r in todo if r.seconds is not None]
     total = sum(known)
-    lines += ["", f"to train: {len(todo)} of {len(report.runs)} runs; projected {_duration(total)} of wall-clock "
-                  f"one after another on {report.devices} device(s), {total * report.devices / 3600:,.1f} "
-                  "device-hours" + ("" if len(known) == len(todo) else f" ({len(todo) - len(known)} not projected)")]
+    line = f"to train: {len(todo)} of {len(report.runs)} runs"
+    if known:
+        line += (f"; projected {_duration(total)} of wall-clock one after another on {report.devices} device(s), "
+                 f"{total * report.devices / 3600:,.1f} device-hours"
+                 + ("" if len(known) == len(todo) else f" ({len(todo) - len(known)} not projected)"))
+    lines += ["", line]
     lines.append("These are estimates: compute time linear in samples from the probes (on a GPU larger "
                  "micro-batches are usually faster per sample), without data loading (shown apart, from one "
                  "loader process), evaluations, checkpoints or the all-reduce between devices; frozen-SpyNet "
@@ -657,7 +704,8 @@ def format_report(report: Report) -> str:
                     else "no micro-batch fits: use more devices, --amp, or a device with more memory")
             lines.append(f"REFUSED: {r.preset} needs ~{_gib(r.peak_bytes)} per device at micro-batch {r.micro} "
                          f"({_gib(report.capacity_bytes)} on {report.device_name}); {hint}.")
-    problems = [c for c in report.checks if c.status == "problem"] + [p for p in report.probes if p.error]
+    problems = ([c for c in report.checks if c.status == "problem"] + [p for p in report.probes if p.error]
+                + [r for r in report.runs if r.fits is False or r.status == "problem"])
     lines.append(f"\n{'READY' if report.ok else 'NOT READY'}: dry run took {_duration(report.seconds)}"
                  + ("" if report.ok else f"; {len(problems)} problem(s) above"))
     return "\n".join(lines)
