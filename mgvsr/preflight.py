@@ -26,14 +26,17 @@ the all-reduce between devices, the frozen-SpyNet iterations at the cost of trai
 
 Memory: on CUDA ``torch.cuda.max_memory_allocated`` (the tensors; the caching allocator
 reserves somewhat more).  On a CPU torch keeps no such count, so the process's resident set is
-measured: ``/proc/self/statm`` before the timed steps, and during them its peak, sampled every
+measured: ``/proc/self/statm`` before the timed steps (after the C allocator handed back what
+earlier steps freed, glibc's ``malloc_trim``), and during them its peak, sampled every
 millisecond or so by a thread (and the high-water mark ``ru_maxrss`` where the steps raised
-it).  It counts everything the process holds (Python, torch, the data): an upper estimate.
+it).  It counts everything the process holds (Python, torch, the data): an estimate.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import gc
 import math
 import os
 import resource
@@ -207,6 +210,14 @@ def _rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _release_free_memory() -> None:
+    """Hand the memory the C allocator keeps after frees back to the system (glibc ``malloc_trim``),
+    so that a resident set measured next is what the process holds, not what it once held."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def _rss_peak_bytes() -> int:
     """This process's resident-set high-water mark (``ru_maxrss``, KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
@@ -249,6 +260,7 @@ class _Memory:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             return torch.cuda.memory_allocated(self.device)
+        _release_free_memory()
         before = self._peak = _rss_bytes()
         self._mark = _rss_peak_bytes()
         self._stop.clear()
