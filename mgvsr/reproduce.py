@@ -215,13 +215,6 @@ class Row:
         return dict(self.__dict__)
 
 
-def _device_seconds(summary: dict) -> float | None:
-    """A run's compute device-seconds (older logs without ``device_seconds`` or ``setup``: unknown)."""
-    if summary.get("device_seconds") is not None:
-        return summary["device_seconds"]
-    return None
-
-
 def _row(result: TableRun, scale: Scale, results: dict[str, TableRun]) -> Row:
     p = result.preset
     s = result.summary or {}
@@ -231,7 +224,7 @@ def _row(result: TableRun, scale: Scale, results: dict[str, TableRun]) -> Row:
     speedup = speedup_device = None
     if base is not None and base.summary and s.get("compute_seconds"):
         speedup = base.summary["compute_seconds"] / s["compute_seconds"]
-        ours, theirs = _device_seconds(s), _device_seconds(base.summary)
+        ours, theirs = s.get("device_seconds"), base.summary.get("device_seconds")  # None in older logs
         if ours and theirs:
             speedup_device = theirs / ours
     paper_speedup = (p.paper or {}).get("speedup")
@@ -245,7 +238,7 @@ def _row(result: TableRun, scale: Scale, results: dict[str, TableRun]) -> Row:
                iterations=plan.total_iterations, stages=[st.label for st in plan.stages],
                batch=plan.stages[0].batch, speedup=speedup, status=result.status, folder=str(result.folder),
                baseline=p.baseline, scale=scale.name, comparable=scale.comparable,
-               device_seconds=_device_seconds(s), speedup_device=speedup_device, setup=s.get("setup"),
+               device_seconds=s.get("device_seconds"), speedup_device=speedup_device, setup=s.get("setup"),
                paper_devices=None if p.paper_devices is None else p.paper_devices.to_dict(),
                baseline_paper_devices=(None if base_preset is None or base_preset.paper_devices is None
                                        else base_preset.paper_devices.to_dict()),
