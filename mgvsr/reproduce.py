@@ -20,7 +20,15 @@ Scales (:data:`mgvsr.presets.SCALES`, :meth:`mgvsr.presets.Preset.at_scale`)
   the run.  The numbers test the pipeline; they are **not comparable** with the paper's.
 
 Speedups are measured as the paper does: training time without data loading
-(``compute_seconds`` of the run log) of the preset's baseline divided by the run's.
+(``compute_seconds`` of the run log) of the preset's baseline divided by the run's; and in
+device-time too (those seconds times the run's devices), beside the paper's speedups turned
+into device-time with the paper's device counts (:class:`~mgvsr.presets.PaperDevices`: its
+4x minibatch ran on 4x the GPUs).  A run's log records its devices, samples per device,
+micro-batches and precision, and the rendered table shows them.
+
+SpyNet: the BasicVSR-family runs at scale ``paper`` need its pretrained weights
+(``spynet=PATH``) or an explicit ``spynet="none"``, checked before anything trains
+(:func:`table_flows`); the choice is in each run's spec and marked in the table.
 
 Runs and reuse
 --------------

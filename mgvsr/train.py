@@ -15,7 +15,9 @@ One optimizer step ``it`` of a :class:`~mgvsr.schedule.Plan`:
    paper reports compute only; the run log has both.
 
 A run writes into ``out``: ``log.jsonl`` (a JSON line per iteration, per evaluation and
-per stage end), ``last.pth`` (the state to resume from, written atomically at every
+per stage end; the ``start`` record holds the run's :meth:`Trainer.setup` (devices, samples per
+device, micro-batches, precision) and the fingerprint of its initial weights, the ``end``
+record its times, also in device-seconds), ``last.pth`` (the state to resume from, written atomically at every
 stage end, every ``checkpoint_every`` iterations and on interruption) and ``final.pth``
 (``{"params": state_dict}``, readable by :func:`mgvsr.models.checkpoints.load_pretrained`
 and by BasicSR).  ``resume=True`` continues from ``last.pth`` exactly: on a CPU the losses
@@ -37,6 +39,7 @@ gradients (NCCL on CUDA, gloo on CPU): the same update as one process with the w
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import json
 import math
@@ -65,6 +68,9 @@ from mgvsr.presets import Preset
 from mgvsr.schedule import Plan
 
 CHECKPOINT_VERSION = 1
+# How long a process waits for the others: rank 0 evaluates alone at the end of a run (REDS4 in minutes,
+# Vimeo-90K-T's 7,824 clips far longer) while the others wait for it (the next run of `mgvsr reproduce`).
+DIST_TIMEOUT = datetime.timedelta(hours=3)
 
 
 @dataclass
@@ -148,7 +154,7 @@ def weights_fingerprint(model: nn.Module) -> str:
     for name, tensor in unwrap(model).state_dict().items():
         t = tensor.detach().cpu().contiguous()
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -556,7 +562,7 @@ def init_distributed(device: str = "auto") -> tuple[int, int, str]:
     else:
         device = "cpu"
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=DIST_TIMEOUT)
     return dist.get_rank(), dist.get_world_size(), device
 
 
