@@ -402,6 +402,10 @@ def _device_check(device: torch.device, devices: int) -> Check:
         return Check("devices", "ok", detail)
     detail = (f"no CUDA device: probing on the CPU ({device_name(device)}, {_gib(device_capacity(device)[0])} "
               f"available); the runs will use {devices} process(es)")
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > 0.5 * cores:  # torch's threads wait on each other when other jobs hold the cores
+        return Check("devices", "warning", f"{detail}; the CPU is busy (load {load:.1f} on {cores} cores): "
+                                           "the timings below will be high and noisy (OMP_NUM_THREADS=1 helps)")
     return Check("devices", "ok", detail)
 
 
