@@ -317,17 +317,18 @@ def device_notes(rows: Sequence[Row]) -> list[str]:
     if names:
         notes.append("Devices: " + "; ".join(names) + ".")
     by_name = {r.preset: r for r in rows}
-    differ = []
+    differ: dict[tuple, list[str]] = {}  # (ours, our baseline's, the paper's, its baseline's) -> rows
     for r in rows:
         base = by_name.get(r.baseline) if r.baseline else None
         if r.paper_devices is None or r.devices is None or base is None or base.devices is None:
             continue
-        paper_base = (r.baseline_paper_devices or {}).get("gpus")
-        if (r.devices, base.devices) != (r.paper_devices["gpus"], paper_base):
-            differ.append(f"{r.row or r.preset} (ours {r.devices} against {base.devices}, "
-                          f"the paper's {r.paper_devices['gpus']} against {paper_base})")
+        counts = (r.devices, base.devices, r.paper_devices["gpus"], (r.baseline_paper_devices or {}).get("gpus"))
+        if counts[:2] != counts[2:]:
+            differ.setdefault(counts, []).append(r.row or r.preset)
     if differ:
-        notes.append("The device counts differ from the paper's for " + "; ".join(differ) + ". The paper's "
+        groups = [f"{' '.join(labels)} (ours {a} against {b}, the paper's {c} against {d})"
+                  for (a, b, c, d), labels in differ.items()]
+        notes.append("The device counts differ from the paper's for " + "; ".join(groups) + ". The paper's "
                      "speedups are wall-clock with its device counts (a 4x minibatch ran on 4x the GPUs): "
                      "compare ours with the paper's on the device-time axis (wall-clock x devices), "
                      "not on wall-clock.")
