@@ -1,6 +1,7 @@
 """Reproducing a table of the paper: run its presets, then render our numbers beside the published ones.
 
-    rows = reproduce_table("1", root="/data/REDS", scale="paper", out="runs/table1", device="cuda")
+    rows = reproduce_table("1", root="/data/REDS", scale="paper", out="runs/table1", device="cuda",
+                           spynet="spynet_sintel_final-3d2a1287.pth")
     print(render_table(rows))
 
 ``mgvsr reproduce --table 1 --root DIR --scale paper --out DIR`` and notebook 7 both call

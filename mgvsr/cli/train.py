@@ -1,8 +1,12 @@
 """``mgvsr train --preset P --out DIR [--root DIR] [--resume]``: run a preset.
 
     mgvsr train --preset demo/basicvsr/ours --out runs/ours
-    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --out runs/t1-ours
-    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --out runs/t1-ours --resume
+    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
+        --out runs/t1-ours --dry-run                                # checks, time and memory, no training
+    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
+        --out runs/t1-ours
+    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
+        --out runs/t1-ours --resume
     mgvsr train --preset table1/basicvsr_m/ours --dataset sample --model basicvsr_cpu \\
         --iterations 20 --batch 2 --patch 16 --out runs/quick      # a quick run on the CPU
 
