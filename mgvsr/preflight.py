@@ -704,8 +704,9 @@ def format_report(report: Report) -> str:
     total = sum(known)
     line = f"to train: {len(todo)} of {len(report.runs)} runs"
     if known:
+        peak = max(r.peak_bytes for r in todo if r.peak_bytes is not None)
         line += (f"; projected {_duration(total)} of wall-clock one after another on {report.devices} device(s), "
-                 f"{total * report.devices / 3600:,.1f} device-hours"
+                 f"{total * report.devices / 3600:,.1f} device-hours, peak memory per device up to {_gib(peak)}"
                  + ("" if len(known) == len(todo) else f" ({len(todo) - len(known)} not projected)"))
     lines += ["", line]
     lines.append("These are estimates: compute time linear in samples from the probes (on a GPU larger "
