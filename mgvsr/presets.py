@@ -49,6 +49,11 @@ from mgvsr.schedule import (
 )
 
 WARMUP_ITERS = 5_000  # the paper's linear warmup (Sec. 4.1)
+# The paper's devices: "NVIDIA V100 GPUs" (Sec. 4.1), "Each GPU holds 4 samples" (Table 6), so its
+# minibatch 16 ran on 4 GPUs and 64 on 16.  Stated for Table 6; assumed for every table (BasicSR's
+# BasicVSR and EDVR-M configs also put 4 samples on each GPU).
+PAPER_GPU = "V100"
+PAPER_SAMPLES_PER_GPU = 4
 FLOW_FROZEN_ITERS = 5_000  # BasicSR BasicVSR fix_iter
 FLOW_LR_MULT = 0.125  # BasicSR BasicVSR flow_lr_mul
 FUSION_ONLY_ITERS = 5_000  # MMagic EDVR-M tsa_iter (from scratch); see the module docstring
@@ -56,6 +61,37 @@ FUSION_ONLY_ITERS = 5_000  # MMagic EDVR-M tsa_iter (from scratch); see the modu
 
 class UnknownPresetError(MgvsrError, LookupError):
     """No preset of that name (the message lists close matches)."""
+
+
+@dataclass(frozen=True)
+class PaperDevices:
+    """The device setup the paper ran a preset on: ``gpus`` GPUs of ``kind``, ``per_gpu`` samples each.
+
+    Its speedups are wall-clock with these devices: a run on 4x the GPUs of its baseline that is
+    3.9x faster spent about the same device-time (:meth:`device_speedup`)."""
+
+    gpus: int
+    per_gpu: int = PAPER_SAMPLES_PER_GPU
+    kind: str = PAPER_GPU
+
+    @classmethod
+    def for_batch(cls, batch: int) -> PaperDevices:
+        """The paper's setup for a minibatch of ``batch`` (:data:`PAPER_SAMPLES_PER_GPU` on each GPU)."""
+        if batch % PAPER_SAMPLES_PER_GPU:
+            raise MgvsrError(f"minibatch {batch} is not {PAPER_SAMPLES_PER_GPU} samples on each of a number of GPUs")
+        return cls(gpus=batch // PAPER_SAMPLES_PER_GPU)
+
+    @staticmethod
+    def device_speedup(speedup: float, devices: int, baseline_devices: int) -> float:
+        """A wall-clock ``speedup`` on ``devices`` against a baseline on ``baseline_devices``, in
+        device-time (wall-clock x devices): ``speedup * baseline_devices / devices``."""
+        return speedup * baseline_devices / devices
+
+    def describe(self) -> str:
+        return f"{self.gpus} {self.kind} x {self.per_gpu} samples"
+
+    def to_dict(self) -> dict:
+        return {"gpus": self.gpus, "per_gpu": self.per_gpu, "kind": self.kind}
 
 
 @dataclass(frozen=True)
@@ -74,6 +110,8 @@ class Preset:
     - ``fusion_only_iters``: EDVR with TSA trains only its fusion module for these first
       iterations (BasicSR/MMagic ``tsa_iter``).
     - ``notes``: assumptions where the paper is silent, and sources.
+    - ``paper_devices``: the paper's device setup for the run (:class:`PaperDevices`); kept by the
+      transformations (it stays the paper's, whatever a shrunk run trains on).
     """
 
     name: str
@@ -89,6 +127,7 @@ class Preset:
     test_dataset: str | None = None
     baseline: str | None = None
     notes: str = ""
+    paper_devices: PaperDevices | None = None
 
     def __post_init__(self) -> None:
         if not self.name or " " in self.name:
@@ -125,6 +164,8 @@ class Preset:
                     numbers.append(f"SSIM {self.paper['ssim']:.4f}")
                 where += ": " + ", ".join(numbers)
             lines.append(where)
+        if self.paper_devices:
+            lines.append(f"  paper's devices: {self.paper_devices.describe()}")
         if self.baseline:
             lines.append(f"  compared against: {self.baseline}")
         extras = []
@@ -142,7 +183,8 @@ class Preset:
         return dict(name=self.name, model=self.model, dataset=self.dataset, table=self.table, row=self.row,
                     paper=self.paper, flow_frozen_iters=self.flow_frozen_iters, flow_lr_mult=self.flow_lr_mult,
                     fusion_only_iters=self.fusion_only_iters, test_dataset=self.test_dataset,
-                    baseline=self.baseline, notes=self.notes, plan=self.plan.to_dict())
+                    baseline=self.baseline, notes=self.notes, plan=self.plan.to_dict(),
+                    paper_devices=None if self.paper_devices is None else self.paper_devices.to_dict())
 
     # ---- transformations: each returns a new Preset --------------------------------------
 
@@ -393,13 +435,14 @@ def _add_run(r: _Recipe, name: str, batch: int, description: str, *, table: str 
              paper: dict | None, baseline_name: str, notes: str = "", **kwargs) -> Preset:
     plan, m = _large_plan(r, batch, name, description, **kwargs)
     return register(Preset(name=name, plan=plan, table=table, row=row, paper=paper, baseline=baseline_name,
-                           notes=notes, **r.recipe_fields(m)))
+                           notes=notes, paper_devices=PaperDevices.for_batch(batch), **r.recipe_fields(m)))
 
 
 def _add_baseline(r: _Recipe, name: str, description: str, *, table: str | None, row: str | None,
                   paper: dict | None, notes: str = "") -> Preset:
     return register(Preset(name=name, plan=r.base_plan(name, description), table=table, row=row,
-                           paper=paper, notes=notes, **r.recipe_fields()))
+                           paper=paper, notes=notes, paper_devices=PaperDevices.for_batch(r.batch),
+                           **r.recipe_fields()))
 
 
 BASICVSR_M_REDS = _Recipe("basicvsr_m", "reds", "reds4", 300_000, 64, 15, 16, 2e-4, flow=True)
@@ -482,7 +525,7 @@ def _table2() -> None:
                       description="EDVR-M baseline with BasicSR/MMagic's cosine restarts"),
         baseline="table2/edvr_m/baseline", notes=("Not a row of the paper: BasicSR's "
                                                   "train_EDVR_M_x4_SR_REDS.yml schedule, for comparison."),
-        **r.recipe_fields()))
+        paper_devices=PaperDevices.for_batch(r.batch), **r.recipe_fields()))
 
 
 def _table3() -> None:

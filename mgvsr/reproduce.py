@@ -1,6 +1,7 @@
 """Reproducing a table of the paper: run its presets, then render our numbers beside the published ones.
 
-    rows = reproduce_table("1", root="/data/REDS", scale="paper", out="runs/table1", device="cuda")
+    rows = reproduce_table("1", root="/data/REDS", scale="paper", out="runs/table1", device="cuda",
+                           spynet="spynet_sintel_final-3d2a1287.pth")
     print(render_table(rows))
 
 ``mgvsr reproduce --table 1 --root DIR --scale paper --out DIR`` and notebook 7 both call
@@ -20,7 +21,15 @@ Scales (:data:`mgvsr.presets.SCALES`, :meth:`mgvsr.presets.Preset.at_scale`)
   the run.  The numbers test the pipeline; they are **not comparable** with the paper's.
 
 Speedups are measured as the paper does: training time without data loading
-(``compute_seconds`` of the run log) of the preset's baseline divided by the run's.
+(``compute_seconds`` of the run log) of the preset's baseline divided by the run's; and in
+device-time too (those seconds times the run's devices), beside the paper's speedups turned
+into device-time with the paper's device counts (:class:`~mgvsr.presets.PaperDevices`: its
+4x minibatch ran on 4x the GPUs).  A run's log records its devices, samples per device,
+micro-batches and precision, and the rendered table shows them.
+
+SpyNet: the BasicVSR-family runs at scale ``paper`` need its pretrained weights
+(``spynet=PATH``) or an explicit ``spynet="none"``, checked before anything trains
+(:func:`table_flows`); the choice is in each run's spec and marked in the table.
 
 Runs and reuse
 --------------
@@ -41,7 +50,9 @@ from typing import Callable, Sequence
 
 from mgvsr import runs
 from mgvsr.errors import MgvsrError
-from mgvsr.presets import SCALES, TABLES, Preset, Scale, get_preset, get_scale, table_presets, table_runs
+from mgvsr.models import PRETRAINED_FLOW, FlowInit, SpynetRequiredError, flow_init, spynet_required_message
+from mgvsr.presets import (SCALES, TABLES, PaperDevices, Preset, Scale, get_preset, get_scale, table_presets,
+                           table_runs)
 from mgvsr.train import RunResult, TrainConfig, preset_spec, resolve_device, run_preset
 
 # --------------------------------------------------------------------------------------
@@ -60,21 +71,44 @@ def micro_batch(preset: Preset, scale: str | Scale, device: str) -> int | None:
     return math.gcd(preset.at_scale(scale).plan.stages[0].batch, base_batch)
 
 
-def run_config(preset: Preset, scale: str | Scale, device: str = "auto", seed: int = 0) -> dict:
+def run_config(preset: Preset, scale: str | Scale, device: str = "auto", seed: int = 0, *,
+               micro: int | None = None, amp: bool = False, num_workers: int | None = None) -> dict:
     """The :class:`~mgvsr.train.TrainConfig` fields (a dict) a run of ``preset`` at ``scale`` trains with
-    (besides the preset's warm start)."""
+    (besides the preset's warm start).  ``micro``, ``amp``, ``num_workers``: ``mgvsr reproduce``'s
+    ``--micro-batch``, ``--amp`` and ``--workers`` (None: the scale's rule and workers)."""
     scale = get_scale(scale)
-    return dict(device=device, seed=seed, micro_batch=micro_batch(preset, scale, device),
-                num_workers=scale.num_workers, checkpoint_every=scale.checkpoint_every)
+    return dict(device=device, seed=seed, micro_batch=micro or micro_batch(preset, scale, device), amp=amp,
+                num_workers=scale.num_workers if num_workers is None else num_workers,
+                checkpoint_every=scale.checkpoint_every)
 
 
 def run_spec(preset: Preset, scale: str | Scale, root: str | Path | None = None, device: str = "auto",
-             seed: int = 0) -> dict:
+             seed: int = 0, *, flow: FlowInit | None = None, micro: int | None = None, amp: bool = False) -> dict:
     """What training ``preset`` at ``scale`` means (:func:`mgvsr.runs.run_spec`): two presets with
-    equal specs train the same thing (names and descriptions do not count)."""
+    equal specs train the same thing (names and descriptions do not count).  ``flow``: what its
+    SpyNet starts from (:func:`table_flows`)."""
     run = preset.at_scale(scale)
-    cfg = TrainConfig(**run_config(preset, scale, device, seed))
-    return preset_spec(run, cfg, root=root)
+    cfg = TrainConfig(**run_config(preset, scale, device, seed, micro=micro, amp=amp))
+    return preset_spec(run, cfg, root=root, flow=flow)
+
+
+def table_flows(presets: Sequence[Preset], scale: str | Scale, spynet: str | Path | None,
+                log: Callable[[str], None] = print) -> dict[str, FlowInit]:
+    """What SpyNet starts from in each model configuration the runs of ``presets`` train at ``scale``
+    (``{model: FlowInit}``), checked before anything trains: a table of BasicVSR-family runs refuses
+    to start without ``spynet`` (a file, read and hashed once here, or ``"none"``); the CPU models and
+    EDVR-M ignore it (said through ``log``)."""
+    scale = get_scale(scale)
+    models = list(dict.fromkeys(p.at_scale(scale).model for p in presets))
+    needing = [m for m in models if m in PRETRAINED_FLOW]
+    if spynet is None and needing:
+        names = [p.name for p in presets if p.at_scale(scale).model in needing]
+        what = f"{', '.join(names[:3])}{' ...' if len(names) > 3 else ''} ({', '.join(needing)})"
+        raise SpynetRequiredError(spynet_required_message(needing[0], what))
+    if spynet is not None and not needing:
+        log(f"--spynet is not used: these runs train {', '.join(models)}, whose flow (if any) is learnt from "
+            "scratch" + (" (the CPU models of this scale)" if scale.models else ""))
+    return {m: flow_init(m, spynet if m in needing else None) for m in models}
 
 
 # --------------------------------------------------------------------------------------
@@ -95,24 +129,31 @@ class TableRun:
 
 def run_one(preset: Preset, scale: str | Scale, out: str | Path, *, root: str | Path | None = None,
             device: str = "auto", train: bool = True, progress: bool = True, seed: int = 0,
-            log: Callable[[str], None] = print) -> TableRun:
-    """Train ``preset`` at ``scale`` into ``out/<name>`` unless it (or an identical run under ``out``) is done."""
+            log: Callable[[str], None] = print, flow: FlowInit | None = None, micro: int | None = None,
+            amp: bool = False, num_workers: int | None = None) -> TableRun:
+    """Train ``preset`` at ``scale`` into ``out/<name>`` unless it (or an identical run under ``out``) is done.
+
+    ``flow``: what its SpyNet starts from (:func:`table_flows`; None: found for the run's model
+    without weights, which a BasicVSR-family run refuses).  With ``train=False`` and no ``flow``, a
+    finished run is found whatever SpyNet it started from (its spec says which)."""
     scale = get_scale(scale)
     run = preset.at_scale(scale)
     folder = runs.run_folder(out, preset.name)
-    config = run_config(preset, scale, device, seed)
+    config = run_config(preset, scale, device, seed, micro=micro, amp=amp, num_workers=num_workers)
     data_root = None if run.dataset == "sample" else root
     if not train:
-        spec = run_spec(preset, scale, root, device, seed)
-        state = runs.check_folder(folder, spec)
+        ignore = ("spynet",) if flow is None and run.model in PRETRAINED_FLOW else ()
+        spec = run_spec(preset, scale, root, device, seed, flow=flow, micro=micro, amp=amp)
+        state = runs.check_folder(folder, spec, ignore)
         if state == "finished":
             return TableRun(preset, folder, runs.finished_summary(folder), "finished")
-        same = runs.find_finished(spec, out)
+        same = runs.find_finished(spec, out, ignore)
         if same is not None:
             log(f"{preset.name}: the same training as {runs.relative_name(same, out)}, reused")
             return TableRun(preset, same, runs.finished_summary(same), "reused")
         return TableRun(preset, folder, None, "missing")
-    result: RunResult = run_preset(run, folder, root=data_root, search=out, progress=progress, log=log, **config)
+    result: RunResult = run_preset(run, folder, root=data_root, search=out, progress=progress, log=log,
+                                   spynet=flow, **config)
     return TableRun(preset, result.folder, result.summary, result.status)
 
 
@@ -139,10 +180,14 @@ def runs_text(table: str | int, scale: str | Scale) -> str:
 
 @dataclass
 class Row:
-    """One row of a reproduced table: the preset, the paper's numbers, ours.
+    """One row of a reproduced table: the preset, the paper's numbers, ours, and how ours were computed.
 
-    ``speedup``: the baseline's compute seconds over this run's (None where either is missing
-    or the row has no baseline); ``baseline_row``: the row is the table's reference.
+    Times are ``compute_seconds`` (training without data loading, the paper's measure) and
+    ``device_seconds`` (the same times the devices).  ``speedup``: the baseline's compute seconds over
+    this run's; ``speedup_device``: the same in device-seconds; ``paper_speedup_device``: the paper's
+    wall-clock speedup turned into device-time with the paper's device counts (:class:`PaperDevices`).
+    ``setup``: the run's :meth:`~mgvsr.train.Trainer.setup` (devices, per-device batch, micro-batches,
+    precision); ``spynet``: what its SpyNet started from, as its spec records it (``"none"``: opted out).
     """
 
     preset: str
@@ -163,6 +208,17 @@ class Row:
     baseline: str | None
     scale: str
     comparable: bool
+    device_seconds: float | None = None
+    speedup_device: float | None = None
+    setup: dict | None = None
+    paper_devices: dict | None = None
+    baseline_paper_devices: dict | None = None
+    paper_speedup_device: float | None = None
+    spynet: str | None = None
+
+    @property
+    def devices(self) -> int | None:
+        return (self.setup or {}).get("world_size")
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -172,27 +228,45 @@ def _row(result: TableRun, scale: Scale, results: dict[str, TableRun]) -> Row:
     p = result.preset
     s = result.summary or {}
     plan = p.at_scale(scale).plan
+    base_preset = get_preset(p.baseline) if p.baseline else None
     base = results.get(p.baseline) if p.baseline else None
-    speedup = None
+    speedup = speedup_device = None
     if base is not None and base.summary and s.get("compute_seconds"):
         speedup = base.summary["compute_seconds"] / s["compute_seconds"]
+        ours, theirs = s.get("device_seconds"), base.summary.get("device_seconds")  # None in older logs
+        if ours and theirs:
+            speedup_device = theirs / ours
+    paper_speedup = (p.paper or {}).get("speedup")
+    paper_device = None
+    if paper_speedup is not None and p.paper_devices and base_preset is not None and base_preset.paper_devices:
+        paper_device = PaperDevices.device_speedup(paper_speedup, p.paper_devices.gpus, base_preset.paper_devices.gpus)
+    spec = runs.read_spec(result.folder) if result.summary else None
     return Row(preset=p.name, table=p.table, row=p.row, description=p.plan.description,
                paper=dict(p.paper or {}), psnr=s.get("psnr"), ssim=s.get("ssim"),
                compute_seconds=s.get("compute_seconds"), train_seconds=s.get("train_seconds"),
                iterations=plan.total_iterations, stages=[st.label for st in plan.stages],
                batch=plan.stages[0].batch, speedup=speedup, status=result.status, folder=str(result.folder),
-               baseline=p.baseline, scale=scale.name, comparable=scale.comparable)
+               baseline=p.baseline, scale=scale.name, comparable=scale.comparable,
+               device_seconds=s.get("device_seconds"), speedup_device=speedup_device, setup=s.get("setup"),
+               paper_devices=None if p.paper_devices is None else p.paper_devices.to_dict(),
+               baseline_paper_devices=(None if base_preset is None or base_preset.paper_devices is None
+                                       else base_preset.paper_devices.to_dict()),
+               paper_speedup_device=paper_device, spynet=(spec or {}).get("spynet"))
 
 
 def reproduce_table(table: str | int, root: str | Path | None = None, scale: str | Scale = "ci",
                     out: str | Path = "runs/reproduce", device: str = "auto", *, train: bool = True,
-                    progress: bool = True, seed: int = 0, log: Callable[[str], None] = print) -> list[Row]:
+                    progress: bool = True, seed: int = 0, log: Callable[[str], None] = print,
+                    spynet: str | Path | None = None, micro: int | None = None, amp: bool = False,
+                    num_workers: int | None = None) -> list[Row]:
     """Run (or find) every preset of ``table`` at ``scale`` into ``out`` and return its rows.
 
     The rows are the table's presets in the paper's order, followed by the baselines that
     only its speedups need.  ``root``: the dataset root for the paper scale (REDS or
     Vimeo-90K; not needed for the sample clips).  ``train=False``: train nothing, report
-    what is already finished under ``out``.
+    what is already finished under ``out``.  ``spynet``: pretrained SpyNet weights (or ``"none"``)
+    for the BasicVSR-family runs, which refuse to train without (:func:`table_flows`);
+    ``micro``, ``amp``, ``num_workers``: ``--micro-batch``, ``--amp``, ``--workers``.
     """
     scale = get_scale(scale)
     out = Path(out)
@@ -201,10 +275,13 @@ def reproduce_table(table: str | int, root: str | Path | None = None, scale: str
         datasets = sorted({p.dataset for p in runs})
         raise MgvsrError(f"table {table} at scale {scale.name} trains on {', '.join(datasets)}: give its root "
                          "(--root DIR), or use scale 'ci' (the sample clips)")
+    flows = table_flows(runs, scale, spynet, log) if (train or spynet is not None) else {}
     results: dict[str, TableRun] = {}
     for preset in runs:
         results[preset.name] = run_one(preset, scale, out, root=root, device=device, train=train,
-                                       progress=progress, seed=seed, log=log)
+                                       progress=progress, seed=seed, log=log,
+                                       flow=flows.get(preset.at_scale(scale).model), micro=micro, amp=amp,
+                                       num_workers=num_workers)
     return [_row(results[p.name], scale, results) for p in runs]
 
 
@@ -212,11 +289,61 @@ def _fmt(value: float | None, digits: int, suffix: str = "") -> str:
     return "-" if value is None else f"{value:.{digits}f}{suffix}"
 
 
-def render_table(rows: Sequence[Row], title: str | None = None) -> str:
-    """The rows as a markdown table, ours beside the paper's, with a note on the scale.
+def _per_device(r: Row) -> str:
+    """``"64 (8 x 8)"``: samples per device per step (micro-batches x their size), as trained."""
+    setup = r.setup or {}
+    if not setup.get("per_device_batch"):
+        return "-"
+    per, micro = setup["per_device_batch"][0], setup["micro_batch"][0]
+    return str(per) if micro == per else f"{per} ({per // micro} x {micro})"
 
-    Columns: the paper's row label, the preset, its stages and minibatch as trained, PSNR
-    and SSIM (ours / paper), speedup (ours / paper), compute seconds, how the run was obtained.
+
+def _speedup(r: Row, value: float | None) -> str:
+    if r.baseline is None and r.compute_seconds is not None:
+        return "1.00x"
+    return _fmt(value, 2, "x")
+
+
+def _paper_device_speedup(r: Row) -> str:
+    if r.paper_speedup_device is not None:
+        return _fmt(r.paper_speedup_device, 2, "x")
+    return "1.00x" if r.baseline is None and r.paper.get("psnr") is not None else "-"
+
+
+def device_notes(rows: Sequence[Row]) -> list[str]:
+    """What the rendered table says under itself about devices: which devices ran the rows, and for
+    every row with a speedup whose device counts differ from the paper's, on which axis to compare."""
+    notes = []
+    names = sorted({(r.setup or {}).get("device_name") for r in rows if r.setup} - {None})
+    if names:
+        notes.append("Devices: " + "; ".join(names) + ".")
+    by_name = {r.preset: r for r in rows}
+    differ: dict[tuple, list[str]] = {}  # (ours, our baseline's, the paper's, its baseline's) -> rows
+    for r in rows:
+        base = by_name.get(r.baseline) if r.baseline else None
+        if r.paper_devices is None or r.devices is None or base is None or base.devices is None:
+            continue
+        counts = (r.devices, base.devices, r.paper_devices["gpus"], (r.baseline_paper_devices or {}).get("gpus"))
+        if counts[:2] != counts[2:]:
+            differ.setdefault(counts, []).append(r.row or r.preset)
+    if differ:
+        groups = [f"{' '.join(labels)} (ours {a} against {b}, the paper's {c} against {d})"
+                  for (a, b, c, d), labels in differ.items()]
+        notes.append("The device counts differ from the paper's for " + "; ".join(groups) + ". The paper's "
+                     "speedups are wall-clock with its device counts (a 4x minibatch ran on 4x the GPUs): "
+                     "compare ours with the paper's on the device-time axis (wall-clock x devices), "
+                     "not on wall-clock.")
+    return notes
+
+
+def render_table(rows: Sequence[Row], title: str | None = None) -> str:
+    """The rows as a markdown table, ours beside the paper's, with notes on the scale and the devices.
+
+    Columns: the paper's row label, the preset, its stages and minibatch as trained, the devices
+    and samples per device (micro-batches) and precision of our run, PSNR and SSIM (ours / paper),
+    speedup in wall-clock time (ours / paper) and in device-time (ours / the paper's turned into
+    device-time), the paper's devices, compute seconds, how the run was obtained.  A row trained
+    with ``--spynet none`` is marked with a dagger.
     """
     if not rows:
         raise MgvsrError("no rows to render")
@@ -224,16 +351,19 @@ def render_table(rows: Sequence[Row], title: str | None = None) -> str:
     tables = sorted({r.table for r in rows if r.table})
     head = title or f"Table {', '.join(tables)} of the paper at scale {scale!r}"
     lines = [f"**{head}**", "",
-             "| row | preset | stages (trained) | batch | PSNR ours | PSNR paper | SSIM ours | SSIM paper "
-             "| speedup ours | speedup paper | compute (s) | run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| row | preset | stages (trained) | batch | devices | per device | precision | PSNR ours | PSNR paper "
+             "| SSIM ours | SSIM paper | speedup ours | speedup paper | device-time speedup ours "
+             "| device-time speedup paper | paper's devices | compute (s) | run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        label = r.row if r.row else "(baseline)"
-        speed = "1.00x" if r.baseline is None and r.compute_seconds is not None else _fmt(r.speedup, 2, "x")
+        label = (r.row if r.row else "(baseline)") + (" †" if r.spynet == "none" else "")
+        paper_devices = "-" if r.paper_devices is None else f"{r.paper_devices['gpus']} {r.paper_devices['kind']}"
         lines.append(
-            f"| {label} | {r.preset} | {' '.join(r.stages)} | {r.batch} | {_fmt(r.psnr, 2)} "
+            f"| {label} | {r.preset} | {' '.join(r.stages)} | {r.batch} | {_fmt(r.devices, 0)} | {_per_device(r)} "
+            f"| {(r.setup or {}).get('precision', '-')} | {_fmt(r.psnr, 2)} "
             f"| {_fmt(r.paper.get('psnr'), 2)} | {_fmt(r.ssim, 4)} | {_fmt(r.paper.get('ssim'), 4)} "
-            f"| {speed} | {_fmt(r.paper.get('speedup'), 1, 'x')} | {_fmt(r.compute_seconds, 1)} | {r.status} |")
+            f"| {_speedup(r, r.speedup)} | {_fmt(r.paper.get('speedup'), 1, 'x')} | {_speedup(r, r.speedup_device)} "
+            f"| {_paper_device_speedup(r)} | {paper_devices} | {_fmt(r.compute_seconds, 1)} | {r.status} |")
     lines.append("")
     if not rows[0].comparable:
         lines.append(f"Scale {scale!r}: {SCALES[scale].description if scale in SCALES else scale}. "
@@ -242,6 +372,14 @@ def render_table(rows: Sequence[Row], title: str | None = None) -> str:
     else:
         lines.append("Ours: PSNR/SSIM on the preset's test set under its protocol; speedup = the baseline's "
                      "training time without data loading over the run's (as the paper reports).")
+    lines.append("Speedups: wall-clock = the baseline's compute seconds over the run's; device-time = the same "
+                 "in device-seconds (compute seconds x devices). The paper's device-time speedups are its "
+                 "wall-clock speedups times its baseline's GPUs over the run's (4 samples per V100, Table 6).")
+    lines += device_notes(rows)
+    opted_out = [r.row or r.preset for r in rows if r.spynet == "none"]
+    if opted_out:
+        lines.append(f"† {', '.join(opted_out)}: trained with --spynet none, SpyNet from random weights instead "
+                     "of BasicVSR's pretrained flow; not the paper's recipe.")
     missing = [r.preset for r in rows if r.psnr is None]
     if missing:
         lines.append(f"Not run yet: {', '.join(missing)}.")

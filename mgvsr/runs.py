@@ -47,7 +47,9 @@ PREVIOUS = "previous.pth"
 CHECKPOINTS = (CHECKPOINT, PREVIOUS)  # newest first
 FINAL = "final.pth"
 TENSORBOARD = "tensorboard"
-LABELS = ("preset",)  # keys of a spec that name a run without changing what it trains
+# keys of a spec that name a run without changing what it trains (the SpyNet file's path: its bytes,
+# under "spynet", are what counts)
+LABELS = ("preset", "spynet_file")
 
 
 class RunFolderError(MgvsrError):
@@ -56,17 +58,21 @@ class RunFolderError(MgvsrError):
 
 def run_spec(preset: Preset, *, device: str, seed: int = 0, root: str | Path | None = None,
              micro_batch: int | None = None, amp: bool = False, augment: bool = True,
-             reverse: bool = False) -> dict:
+             reverse: bool = False, spynet: str | None = None, spynet_file: str | Path | None = None) -> dict:
     """What training ``preset`` means, as JSON-ready data.
 
     ``device`` is the device *type* the run trains on (``"cpu"``, ``"cuda"``); ``root`` the dataset
     root (recorded only for datasets that have one).  Names, descriptions, notes and the paper's
     numbers are left out of the plan; the preset's name is kept as a label (:data:`LABELS`).
+    ``spynet``: what SpyNet starts from where the model's recipe wants pretrained weights
+    (``"sha256:<hex>"`` of the file, or ``"none"``: opted out; :class:`mgvsr.models.FlowInit`), with
+    ``spynet_file`` the file's path as a label; both are left out when None (models that learn
+    their own flow), so the specs of those runs are as before.
     """
     plan = preset.plan.to_dict()
     plan.pop("name")
     plan.pop("description")
-    return {
+    spec = {
         "preset": preset.name,
         "model": preset.model,
         "dataset": preset.dataset,
@@ -83,20 +89,27 @@ def run_spec(preset: Preset, *, device: str, seed: int = 0, root: str | Path | N
         "augment": augment,
         "reverse": reverse,
     }
+    if spynet is not None:
+        spec["spynet"] = spynet
+    if spynet_file is not None:
+        spec["spynet_file"] = str(spynet_file)
+    return spec
 
 
-def _training(spec: dict) -> dict:
-    return {k: v for k, v in spec.items() if k not in LABELS}
+def _training(spec: dict, ignore: tuple[str, ...] = ()) -> dict:
+    return {k: v for k, v in spec.items() if k not in LABELS and k not in ignore}
 
 
-def same_training(a: dict, b: dict) -> bool:
-    """Whether two specs train the same thing (they may differ in the preset's name)."""
-    return _training(a) == _training(b)
+def same_training(a: dict, b: dict, ignore: tuple[str, ...] = ()) -> bool:
+    """Whether two specs train the same thing (they may differ in the preset's name, and in the keys
+    ``ignore`` names: ``("spynet",)`` finds a run whatever SpyNet it started from, to report it)."""
+    return _training(a, ignore) == _training(b, ignore)
 
 
-def spec_difference(have: dict, want: dict) -> str:
+def spec_difference(have: dict, want: dict, ignore: tuple[str, ...] = ()) -> str:
     """``"differs in plan, seed"``: the keys in which two specs' trainings differ."""
-    keys = sorted(k for k in set(_training(have)) | set(_training(want)) if have.get(k) != want.get(k))
+    a, b = _training(have, ignore), _training(want, ignore)
+    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
     return "differs in " + ", ".join(keys)
 
 
@@ -167,9 +180,10 @@ def read_spec(folder: str | Path) -> dict | None:
 # ---- the rule -------------------------------------------------------------------------------------
 
 
-def check_folder(folder: str | Path, spec: dict) -> str:
+def check_folder(folder: str | Path, spec: dict, ignore: tuple[str, ...] = ()) -> str:
     """``"new"``, ``"unfinished"`` or ``"finished"`` for a run of ``spec`` in ``folder``; a
-    :class:`RunFolderError` when the folder holds another run (see the module docstring)."""
+    :class:`RunFolderError` when the folder holds another run (see the module docstring).
+    ``ignore``: spec keys not compared (:func:`same_training`)."""
     folder = Path(folder)
     have = read_spec(folder)
     if have is None:
@@ -178,20 +192,21 @@ def check_folder(folder: str | Path, spec: dict) -> str:
             raise RunFolderError(f"{folder} holds a run ({', '.join(traces)}) without {SPEC_FILE}: what it trained "
                                  "is unknown; use another folder or remove this one")
         return "new"
-    if not same_training(have, spec):
+    if not same_training(have, spec, ignore):
         held, wanted = have.get("preset"), spec.get("preset")
         what = f"another run of {wanted}" if held == wanted else f"a run of {held}, not of {wanted}"
-        raise RunFolderError(f"{folder} holds {what} ({spec_difference(have, spec)}); "
+        raise RunFolderError(f"{folder} holds {what} ({spec_difference(have, spec, ignore)}); "
                              "use another folder or remove this one")
     return "finished" if finished_summary(folder) is not None else "unfinished"
 
 
-def find_finished(spec: dict, search: str | Path) -> Path | None:
-    """A finished run anywhere under ``search`` trained exactly as ``spec`` says, or None."""
+def find_finished(spec: dict, search: str | Path, ignore: tuple[str, ...] = ()) -> Path | None:
+    """A finished run anywhere under ``search`` trained exactly as ``spec`` says (but for the keys
+    ``ignore`` names), or None."""
     for path in sorted(Path(search).rglob(SPEC_FILE)):
         folder = path.parent
         have = read_spec(folder)
-        if have is not None and same_training(have, spec) and finished_summary(folder) is not None:
+        if have is not None and same_training(have, spec, ignore) and finished_summary(folder) is not None:
             return folder
     return None
 

@@ -15,9 +15,11 @@ One optimizer step ``it`` of a :class:`~mgvsr.schedule.Plan`:
    paper reports compute only; the run log has both.
 
 A run writes into ``out``: ``log.jsonl`` (a JSON line per iteration, per evaluation and
-per stage end), ``last.pth`` (the state to resume from, written atomically at every
-stage end, every ``checkpoint_every`` iterations and on interruption, the one before kept
-as ``previous.pth``, each with a checksum: :mod:`mgvsr.checkpointing`) and ``final.pth``
+per stage end; the ``start`` record holds the run's :meth:`Trainer.setup` (devices, samples per
+device, micro-batches, precision) and the fingerprint of its initial weights, the ``end``
+record its times, also in device-seconds), ``last.pth`` (the state to resume from, written
+atomically at every stage end, every ``checkpoint_every`` iterations and on interruption, the
+one before kept as ``previous.pth``, each with a checksum: :mod:`mgvsr.checkpointing`) and ``final.pth``
 (``{"params": state_dict}``, readable by :func:`mgvsr.models.checkpoints.load_pretrained`
 and by BasicSR).  ``resume=True`` continues from ``last.pth`` exactly (from ``previous.pth``,
 with a warning, when ``last.pth`` is damaged): on a CPU the losses after a resume equal those
@@ -41,9 +43,12 @@ gradients (NCCL on CUDA, gloo on CPU): the same update as one process with the w
 from __future__ import annotations
 
 import contextlib
+import datetime
+import hashlib
 import json
 import math
 import os
+import platform
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -62,7 +67,7 @@ from mgvsr.data.source import ClipSource
 from mgvsr.data.windows import TrainingWindows, to_float
 from mgvsr.errors import MgvsrError, PlanError, Preempted
 from mgvsr.evaluate import evaluate_model
-from mgvsr.models import build_model, protocol
+from mgvsr.models import FlowInit, build_model, flow_init, protocol
 from mgvsr.models.protocol import target_frames, unwrap
 from mgvsr.preemption import StopSignals, ignore_in_worker, signal_name
 from mgvsr.presets import Preset
@@ -70,6 +75,9 @@ from mgvsr.schedule import Plan
 from mgvsr.watch import Board
 
 CHECKPOINT_VERSION = 1
+# How long a process waits for the others: rank 0 evaluates alone at the end of a run (REDS4 in minutes,
+# Vimeo-90K-T's 7,824 clips far longer) while the others wait for it (the next run of `mgvsr reproduce`).
+DIST_TIMEOUT = datetime.timedelta(hours=3)
 
 
 @dataclass
@@ -133,6 +141,54 @@ def resolve_precision(device: torch.device, amp: bool) -> str:
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return "fp16"
     return "bf16"
+
+
+def device_name(device: torch.device) -> str:
+    """The device's name as a run log records it: the GPU's (``"NVIDIA H100 80GB HBM3"``) or the CPU's
+    model with the threads torch uses."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"CPU ({model}, {torch.get_num_threads()} threads)"
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """SHA-256 of a model's state dict (names, dtypes, shapes and bytes, in order): two runs start
+    from the same weights exactly when their fingerprints are equal."""
+    digest = hashlib.sha256()
+    for name, tensor in unwrap(model).state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def check_plan(plan: Plan, source: ClipSource, model: nn.Module, world: int = 1, micro_batch: int | None = None) -> None:
+    """:class:`PlanError` when ``plan`` cannot run: a window larger or longer than ``source``'s clips,
+    shapes ``model`` refuses, a minibatch that does not split over ``world`` processes or into
+    micro-batches of ``micro_batch``."""
+    names = source.clips()
+    if not names:
+        raise PlanError(f"{source.name}: the training set holds no clips")
+    min_frames = min(source.num_frames(c) for c in names)
+    sizes = [source.lq_size(c) for c in names]
+    min_size = min(sizes, key=lambda hw: min(hw))
+    plan.check_fits(max_frames=min_frames, min_lq_size=min_size,
+                    model_frames=protocol.sliding_window(model), patch_multiple=protocol.patch_multiple(model))
+    for j, s in enumerate(plan.stages):
+        per_rank, rem = divmod(s.batch, world)
+        if rem:
+            raise PlanError(f"stage {j + 1} batch {s.batch} does not split over {world} processes")
+        mb = micro_batch or per_rank
+        if per_rank % mb:
+            raise PlanError(
+                f"stage {j + 1}: per-process batch {per_rank} is not a multiple of micro_batch {mb}"
+            )
 
 
 def samples_before(plan: Plan, it: int) -> int:
@@ -263,30 +319,24 @@ class Trainer:
     # ---- checks ----------------------------------------------------------------------------
     def _check_plan(self, model: nn.Module) -> None:
         """Refuse a plan its data or model cannot run, before the first iteration."""
-        src = self.train_source
-        names = src.clips()
-        if not names:
-            raise PlanError(f"{src.name}: the training set holds no clips")
-        min_frames = min(src.num_frames(c) for c in names)
-        sizes = [src.lq_size(c) for c in names]
-        min_size = min(sizes, key=lambda hw: min(hw))
-        self.plan.check_fits(max_frames=min_frames, min_lq_size=min_size,
-                             model_frames=protocol.sliding_window(model), patch_multiple=protocol.patch_multiple(model))
-        for j, s in enumerate(self.plan.stages):
-            per_rank, rem = divmod(s.batch, self.world)
-            if rem:
-                raise PlanError(f"stage {j + 1} batch {s.batch} does not split over {self.world} processes")
-            mb = self.cfg.micro_batch or per_rank
-            if per_rank % mb:
-                raise PlanError(
-                    f"stage {j + 1}: per-process batch {per_rank} is not a multiple of micro_batch {mb}"
-                )
+        check_plan(self.plan, self.train_source, model, self.world, self.cfg.micro_batch)
 
     def _autocast(self):
         if self.precision == "fp32":
             return contextlib.nullcontext()
         dtype = torch.float16 if self.precision == "fp16" else torch.bfloat16
         return torch.autocast(self.device.type, dtype=dtype)
+
+    def setup(self) -> dict:
+        """How the run is computed, for reading its speed honestly: ``world_size`` (processes, one
+        device each), ``device`` and ``device_name``, ``precision``, and per stage the
+        ``per_device_batch`` (samples each device computes per step), the ``micro_batch`` (samples per
+        forward/backward) and ``micro_batches`` (forward/backward passes per step)."""
+        per_device = [s.batch // self.world for s in self.plan.stages]
+        micro = [self.cfg.micro_batch or n for n in per_device]
+        return {"world_size": self.world, "device": str(self.device), "device_name": device_name(self.device),
+                "precision": self.precision, "per_device_batch": per_device, "micro_batch": micro,
+                "micro_batches": [n // m for n, m in zip(per_device, micro)]}
 
     # ---- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -467,7 +517,8 @@ class Trainer:
             self.log.path.write_text("")
             self.log.write(event="start", it=0, plan=self.plan.to_dict(), config=_jsonable(asdict(self.cfg)),
                            model=type(unwrap(self.model)).__name__, world_size=self.world,
-                           device=str(self.device))
+                           device=str(self.device), setup=self.setup(),
+                           initial_weights=weights_fingerprint(self.model))
         if self.cfg.tensorboard and self.is_main:
             self.board = Board(self.out / runs.TENSORBOARD, done=self.it, world=self.world)
         try:
@@ -549,11 +600,16 @@ class Trainer:
                         signal=name, iteration=self.it)
 
     def summary(self) -> dict:
+        """The ``end`` record: times (``compute_seconds`` excludes data loading, as the paper's times;
+        ``train_seconds`` includes it; neither counts evaluations), the same times multiplied by the
+        devices (``device_seconds``, ``train_device_seconds``), the final scores and :meth:`setup`."""
         last = self.evals[-1] if self.evals else {}
         return {
             "it": self.it,
             "train_seconds": self.totals.train,
             "compute_seconds": self.totals.compute,
+            "device_seconds": self.totals.compute * self.world,
+            "train_device_seconds": self.totals.train * self.world,
             "data_seconds": self.totals.data,
             "eval_seconds": self.totals.eval,
             "stage_compute_seconds": self.totals.stage_compute,
@@ -561,6 +617,7 @@ class Trainer:
             "psnr": last.get("psnr"),
             "ssim": last.get("ssim"),
             "samples": self.plan.samples,
+            "setup": self.setup(),
         }
 
 
@@ -587,7 +644,7 @@ def init_distributed(device: str = "auto") -> tuple[int, int, str]:
     else:
         device = "cpu"
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=DIST_TIMEOUT)
     return dist.get_rank(), dist.get_world_size(), device
 
 
@@ -598,7 +655,7 @@ def _jsonable(obj):
 # ---- a preset, end to end --------------------------------------------------------------------
 
 
-def _warm_start(preset: Preset) -> dict:
+def warm_start_fields(preset: Preset) -> dict:
     """TrainConfig fields of the preset's warm start."""
     recipe, iterations = preset.warm_start
     return dict(frozen_iters=iterations, frozen=recipe or "flow", flow_lr_mult=preset.flow_lr_mult)
@@ -616,35 +673,44 @@ class RunResult:
     spec: dict = field(repr=False, default_factory=dict)
 
 
-def preset_spec(preset: Preset, cfg: TrainConfig, root=None) -> dict:
-    """The :func:`mgvsr.runs.run_spec` of training ``preset`` with ``cfg``."""
+def preset_spec(preset: Preset, cfg: TrainConfig, root=None, flow: FlowInit | None = None) -> dict:
+    """The :func:`mgvsr.runs.run_spec` of training ``preset`` with ``cfg`` (and SpyNet from ``flow``)."""
     return runs.run_spec(preset, device=resolve_device(cfg.device).type, seed=cfg.seed, root=root,
-                         micro_batch=cfg.micro_batch, amp=cfg.amp, augment=cfg.augment, reverse=cfg.reverse)
+                         micro_batch=cfg.micro_batch, amp=cfg.amp, augment=cfg.augment, reverse=cfg.reverse,
+                         spynet=None if flow is None else flow.spec,
+                         spynet_file=None if flow is None or flow.file is None else flow.file.path)
 
 
-def run_preset(preset: Preset, out: str | Path, *, root=None, resume: bool | None = None, search=None,
-               spynet_path=None, evaluate=None, store=None, log=None, **config) -> RunResult:
-    """Train ``preset`` as it is into the run folder ``out`` (the rule of :mod:`mgvsr.runs`).
+def _agreed(decide):
+    """``decide()`` computed once, by rank 0, and handed to every process of a distributed run (so that
+    all of them train, resume or skip alike whatever their file systems show); an error raised there
+    is raised everywhere.  Without a process group: ``decide()``."""
+    rank, world = _dist_rank_world()
+    if world == 1:
+        return decide()
+    box: list = [None]
+    if rank == 0:
+        try:
+            box[0] = ("ok", decide())
+        except Exception as exc:  # handed to the other ranks, then raised here too
+            box[0] = ("error", exc)
+    dist.broadcast_object_list(box, src=0)
+    kind, value = box[0]
+    if kind == "error":
+        raise value
+    return value
 
-    ``config`` holds :class:`TrainConfig` fields.  ``resume``: None resumes an unfinished run of
-    the same spec from its ``last.pth`` when there is one; True requires one; False refuses a
-    folder holding a checkpoint.  ``search``: a folder of runs where a finished run of the same
-    training is reused instead of training (``mgvsr reproduce``).  ``log``: a function told
-    what happens (None: silent).
-    """
-    out = Path(out)
-    cfg = TrainConfig(**_warm_start(preset), extra={"preset": preset.name, "model": preset.model,
-                                                    "dataset": preset.dataset}, **config)
-    spec = preset_spec(preset, cfg, root)
-    say = log or (lambda message: None)
+
+def _folder_decision(out: Path, spec: dict, search, resume: bool | None) -> tuple[str, Path, bool]:
+    """``(what, folder, resume)``: ``"finished"`` (in ``out``), ``"reused"`` (a finished twin under
+    ``search``) or ``"train"`` (resuming or not) under the rule of :mod:`mgvsr.runs`."""
     state = runs.check_folder(out, spec)
     if state == "finished":
-        return RunResult(out, runs.finished_summary(out), "finished", spec)
+        return "finished", out, False
     if search is not None:
         same = runs.find_finished(spec, search)
         if same is not None:
-            say(f"{preset.name}: the same training as {runs.relative_name(same, search)}, reused")
-            return RunResult(same, runs.finished_summary(same), "reused", spec)
+            return "reused", same, False
     has_checkpoint = runs.has_checkpoint(out)
     if resume is None:
         resume = has_checkpoint
@@ -653,16 +719,54 @@ def run_preset(preset: Preset, out: str | Path, *, root=None, resume: bool | Non
     elif not resume and has_checkpoint:
         raise runs.RunFolderError(f"{out} holds an unfinished run of this spec ({runs.CHECKPOINT}); resume it "
                                   "(--resume) or use another folder")
+    return "train", out, resume
+
+
+def run_preset(preset: Preset, out: str | Path, *, root=None, resume: bool | None = None, search=None,
+               spynet: str | Path | FlowInit | None = None, evaluate=None, store=None, log=None,
+               **config) -> RunResult:
+    """Train ``preset`` as it is into the run folder ``out`` (the rule of :mod:`mgvsr.runs`).
+
+    ``config`` holds :class:`TrainConfig` fields.  ``resume``: None resumes an unfinished run of
+    the same spec from its ``last.pth`` when there is one; True requires one; False refuses a
+    folder holding a checkpoint.  ``search``: a folder of runs where a finished run of the same
+    training is reused instead of training (``mgvsr reproduce``).  ``spynet``: pretrained SpyNet
+    weights (a path), ``"none"`` (opt out) or a :class:`~mgvsr.models.FlowInit`; a model whose recipe
+    needs them (:data:`mgvsr.models.PRETRAINED_FLOW`) refuses to start without
+    (:func:`mgvsr.models.flow_init`).  ``log``: a function told what happens (None: silent).
+    Under ``torchrun`` rank 0 decides whether to train, resume or reuse, for every process.
+    """
+    out = Path(out)
+    flow = spynet if isinstance(spynet, FlowInit) else flow_init(preset.model, spynet,
+                                                                  what=f"{preset.name} ({preset.model})")
+    cfg = TrainConfig(**warm_start_fields(preset), extra={"preset": preset.name, "model": preset.model,
+                                                    "dataset": preset.dataset, "spynet": flow.spec}, **config)
+    spec = preset_spec(preset, cfg, root, flow)
+    say = log or (lambda message: None)
+    what, folder, resume = _agreed(lambda: _folder_decision(out, spec, search, resume))
+    if what == "finished":
+        return RunResult(out, runs.finished_summary(out), "finished", spec)
+    if what == "reused":
+        say(f"{preset.name}: the same training as {runs.relative_name(folder, search)}, reused")
+        return RunResult(folder, runs.finished_summary(folder), "reused", spec)
     verify_store(preset.dataset, root, store)  # a frame store made from a tree that has changed since is refused
-    runs.write_spec(out, spec)
+    if _dist_rank_world()[0] == 0:
+        runs.write_spec(out, spec)
     plan = preset.plan
     say(f"{preset.name}: {'resuming' if resume else 'training'} {preset.model} on {preset.dataset}, "
         f"{plan.total_iterations:,} iterations, stages {' '.join(s.label for s in plan.stages)}, "
         f"batch {plan.stages[0].batch}")
-    kwargs = {"spynet_path": spynet_path} if spynet_path is not None else {}
-    torch.manual_seed(cfg.seed)  # everything random is seeded before it is created: the initial weights too
-    net = build_model(preset.model, **kwargs)
+    if flow.spec is not None:
+        say(f"{preset.name}: {flow.describe()}")
+    net = initial_model(preset.model, cfg.seed, flow)
     train, test = open_sources(preset.dataset, root, preset.test_dataset, store=store)
     trainer = Trainer(net, plan, train, out, cfg, test=test, evaluate=evaluate)
     summary = trainer.run(resume=resume)
     return RunResult(out, summary, "resumed" if resume else "trained", spec)
+
+
+def initial_model(model: str, seed: int, flow: FlowInit | None = None) -> nn.Module:
+    """Model configuration ``model`` as a run starts it: the RNG seeded with ``seed`` first (everything
+    random is seeded before it is created), SpyNet's pretrained weights loaded where ``flow`` has them."""
+    torch.manual_seed(seed)
+    return build_model(model, **(flow.overrides if flow is not None else {}))

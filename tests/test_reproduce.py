@@ -116,13 +116,36 @@ def test_render_table_puts_ours_beside_the_paper():
     text = render_table([_row(), _row(preset="table4/no-lr-scaling", row="w/o lr scaling", paper={"psnr": 30.64},
                                       psnr=None, ssim=None, compute_seconds=None, status="missing")])
     lines = text.splitlines()
-    assert "| w lr scaling | table4/lr-scaling | 16&15 | 4 | 24.20 | 30.93 | 0.6100 | - |" in text
+    assert "| w lr scaling | table4/lr-scaling | 16&15 | 4 | - | - | - | 24.20 | 30.93 | 0.6100 | - |" in text
     assert any(line.startswith("| w/o lr scaling |") and "| - | 30.64 |" in line for line in lines)
     assert "NOT comparable" in text and "Not run yet: table4/no-lr-scaling." in text
     paper = render_table([_row(scale="paper", comparable=True, speedup=3.9, paper={"psnr": 30.93, "speedup": 3.9})])
     assert "NOT comparable" not in paper and "| 3.90x | 3.9x |" in paper
     with pytest.raises(MgvsrError):
         render_table([])
+
+
+def test_render_table_reads_speedups_on_the_right_axis():
+    """A single-device reproduction of Table 1 row ②: the paper's 3.9x is wall-clock on 16 V100s against
+    its baseline's 4, i.e. ~1x in device-time; ours ran both on one device.  --spynet none is marked."""
+    setup = {"world_size": 1, "device_name": "NVIDIA H100 80GB HBM3", "precision": "bf16",
+             "per_device_batch": [64], "micro_batch": [16], "micro_batches": [4]}
+    base = _row(preset="table1/basicvsr_m/baseline", table="1", row="①", baseline=None, batch=16, speedup=None,
+                paper={"psnr": 30.91}, compute_seconds=400.0, device_seconds=400.0, scale="paper", comparable=True,
+                setup={**setup, "per_device_batch": [16], "micro_batch": [16]}, paper_devices={"gpus": 4, "kind": "V100"})
+    large = _row(preset="table1/basicvsr_m/large-batch", table="1", row="②", baseline="table1/basicvsr_m/baseline",
+                 batch=64, speedup=1.1, speedup_device=1.1, paper={"psnr": 30.93, "speedup": 3.9},
+                 compute_seconds=363.6, device_seconds=363.6, scale="paper", comparable=True, setup=setup,
+                 paper_devices={"gpus": 16, "kind": "V100"}, baseline_paper_devices={"gpus": 4, "kind": "V100"},
+                 paper_speedup_device=3.9 * 4 / 16, spynet="none")
+    text = render_table([base, large])
+    assert ("| ② † | table1/basicvsr_m/large-batch | 16&15 | 64 | 1 | 64 (4 x 16) | bf16 | 24.20 | 30.93 | 0.6100 | - "
+            "| 1.10x | 3.9x | 1.10x | 0.97x | 16 V100 |") in text
+    assert "| ① | table1/basicvsr_m/baseline | 16&15 | 16 | 1 | 16 | bf16 |" in text
+    assert "Devices: NVIDIA H100 80GB HBM3." in text
+    assert "device counts differ from the paper's for ② (ours 1 against 1, the paper's 16 against 4)" in text
+    assert "compare ours with the paper's on the device-time axis" in text
+    assert "† ②: trained with --spynet none" in text
 
 
 # A scale smaller than ci, for tests: 4 iterations of 75k, batch 1, 8x8 LR patches.
@@ -140,6 +163,8 @@ def test_reproduce_trains_once_and_reuses(tmp_path: Path):
         assert r.psnr is not None and 10 < r.psnr < 50 and r.compute_seconds > 0
         assert (Path(r.folder) / "final.pth").is_file() and (Path(r.folder) / "spec.json").is_file()
         assert r.stages == ["8&15"] and r.batch == 1
+        assert r.devices == 1 and r.setup["precision"] == "fp32" and r.setup["per_device_batch"] == [1]
+        assert r.device_seconds == r.compute_seconds and r.spynet is None  # basicvsr_cpu: its own flow
     log_file = Path(rows[0].folder) / "log.jsonl"
     before = log_file.read_text()
 

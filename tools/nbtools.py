@@ -6,7 +6,7 @@ Running (``tools/run_notebooks.py``, CI)::
 
 executes every ``notebooks/NN_*.ipynb`` in order with papermill, in the notebook's own
 folder (as JupyterLab would), and writes the executed copies into the artifacts folder.
-Each notebook gets, of ``scale``, ``device``, ``data_root`` and ``output_dir``, the
+Each notebook gets, of ``scale``, ``device``, ``data_root``, ``spynet`` and ``output_dir``, the
 parameters its ``parameters`` cell declares (``output_dir`` is ``<artifacts>/<notebook
 stem>``).  A failing cell is named by notebook, cell number and first line.
 
@@ -31,7 +31,7 @@ CHECK_MARKER = "NBVAL_CHECK_OUTPUT"
 CHECK_TAG = "nbval-check-output"
 INJECTED_TAG = "injected-parameters"  # papermill's cell of injected parameters
 ERROR_TAG = "papermill-error-cell-tag"  # papermill's banners in a failed notebook
-KNOWN_PARAMETERS = ("scale", "device", "data_root", "output_dir")
+KNOWN_PARAMETERS = ("scale", "device", "data_root", "spynet", "output_dir")
 KERNEL = "python3"
 CELL_TIMEOUT = 600  # seconds per cell
 NOTEBOOK_NAME = re.compile(r"^\d\d_.*\.ipynb$")
@@ -141,11 +141,11 @@ def run_notebook(path: str | Path, out_dir: str | Path, parameters: dict | None 
 
 def run_notebooks(folder: str | Path = "notebooks", out_dir: str | Path = "artifacts/notebooks",
                   scale: str = "ci", device: str | None = None, data_root: str | None = None,
-                  only: list[str] | None = None, log=print) -> list[NotebookRun]:
+                  only: list[str] | None = None, log=print, spynet: str | None = None) -> list[NotebookRun]:
     """Run the series in order (all, or those whose file name contains one of ``only``).
 
     Each notebook gets ``output_dir = out_dir/<stem>`` and ``scale`` / ``device`` /
-    ``data_root`` (those given) if its parameters cell declares them.  ``log`` gets one line
+    ``data_root`` / ``spynet`` (those given) if its parameters cell declares them.  ``log`` gets one line
     per notebook with its time.  Returns every run; check ``run.ok``.
     """
     paths = list_notebooks(folder)
@@ -161,6 +161,8 @@ def run_notebooks(folder: str | Path = "notebooks", out_dir: str | Path = "artif
             parameters["device"] = device
         if data_root is not None:
             parameters["data_root"] = data_root
+        if spynet is not None:
+            parameters["spynet"] = spynet
         run = run_notebook(path, out_dir, parameters)
         log(f"{path.name:<40} {run.seconds:7.1f} s  {'ok' if run.ok else 'FAILED'}")
         if not run.ok:

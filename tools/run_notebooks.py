@@ -3,7 +3,8 @@
 
     python tools/run_notebooks.py                          # all, scale=ci, into artifacts/notebooks/
     python tools/run_notebooks.py --only 03 04             # notebooks whose name contains 03 or 04
-    python tools/run_notebooks.py --scale paper --device cuda --data-root /data/REDS --out runs/nb
+    python tools/run_notebooks.py --scale paper --device cuda --data-root /data/REDS \
+        --spynet spynet_sintel_final-3d2a1287.pth --out runs/nb
 
 Prints the time of every notebook; exits 1 naming the notebook and the cell if any cell
 failed (the executed copy, with the error, is in the output folder).  The logic is
@@ -29,11 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", default="ci", choices=("ci", "paper"), help="passed to notebooks that declare it")
     parser.add_argument("--device", help="passed to notebooks that declare it (default: theirs)")
     parser.add_argument("--data-root", help="passed to notebooks that declare it (default: theirs)")
+    parser.add_argument("--spynet", help="pretrained SpyNet weights (or 'none'), passed to notebooks that declare it")
     parser.add_argument("--only", nargs="+", metavar="TEXT", help="run only notebooks whose file name contains TEXT")
     args = parser.parse_args(argv)
     try:
         runs = run_notebooks(args.notebooks, args.out, scale=args.scale, device=args.device,
-                             data_root=args.data_root, only=args.only)
+                             data_root=args.data_root, only=args.only, spynet=args.spynet)
     except NotebookError as exc:
         print(f"run_notebooks: error: {exc}", file=sys.stderr)
         return 2

@@ -1,13 +1,20 @@
 """``mgvsr reproduce --table N --scale ci|paper --out DIR [--root DIR]``: run a table of the paper.
 
     mgvsr reproduce --table 4 --scale ci --out runs/reproduce-ci            # minutes on a CPU
-    mgvsr reproduce --table 1 --scale paper --root /data/REDS --out runs/paper --device cuda
+    mgvsr reproduce --table 1 --scale paper --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
+        --out runs/paper --dry-run                                          # checks and estimates first
+    mgvsr reproduce --table 1 --scale paper --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
+        --out runs/paper --micro-batch 16 --amp
+    torchrun --nproc_per_node 8 -m mgvsr reproduce --table 1 --scale paper ...   # DDP, 8 GPUs
     mgvsr reproduce --table 1 --scale paper --root /data/REDS --out runs/paper --no-train   # just the table
 
 Trains every preset of the table (and the baselines its speedups need) that is not already
 finished under ``--out``, then prints the table with the paper's numbers beside ours and
 writes it to ``OUT/table<N>-<scale>.md`` and ``.json``.  ``ci`` shrinks the presets to the CPU
 models and the embedded sample clips: those numbers are not comparable with the paper's.
+BasicVSR-family runs at scale ``paper`` need ``--spynet`` (or ``--spynet none``).  ``--dry-run``
+trains nothing: it checks the data, the SpyNet weights and the devices, runs a few steps at every
+distinct shape and prints the projected time and memory (:mod:`mgvsr.preflight`).
 See :mod:`mgvsr.reproduce`.
 """
 
@@ -30,13 +37,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
     parser.add_argument("--no-train", action="store_true", help="train nothing: render what is finished")
     parser.add_argument("--no-progress", action="store_true")
+    add_run_options(parser)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options of a paper-scale run that ``mgvsr reproduce`` and ``mgvsr train`` share."""
+    r = parser.add_argument_group("paper-scale runs")
+    r.add_argument("--spynet", metavar="PATH|none", help=SPYNET_HELP)
+    r.add_argument("--micro-batch", type=int, help="samples per forward/backward on each device (gradient "
+                                                   "accumulation: the same update in less memory)")
+    r.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 autocast)")
+    r.add_argument("--workers", type=int, help="data loader worker processes per device")
+    r.add_argument("--seed", type=int, default=0)
+    add_dry_run_options(r)
+
+
+SPYNET_HELP = ("pretrained SpyNet weights for BasicVSR / BasicVSR-M (BasicSR's spynet_sintel_final-3d2a1287.pth, "
+               "MMagic's spynet_20210409-c6c1bd09.pth or a BasicVSR checkpoint); 'none': train from a random "
+               "SpyNet on purpose (recorded in the run's spec)")
+
+
+def add_dry_run_options(r) -> None:
+    """``--dry-run`` and its options (``mgvsr reproduce`` and ``mgvsr train``)."""
+    r.add_argument("--dry-run", action="store_true",
+                   help="train nothing: check the data, SpyNet weights and devices, time a few steps at every "
+                        "distinct shape and print the projected wall-clock and peak memory per device")
+    r.add_argument("--devices", type=int, metavar="N",
+                   help="with --dry-run: the devices the real run will use (torchrun's nnodes x nproc_per_node; "
+                        "default: WORLD_SIZE, else 1)")
+    r.add_argument("--probe-steps", type=int, metavar="K",
+                   help="with --dry-run: timed steps per shape (default 3 on a GPU, 1 on a CPU)")
 
 
 def run(args: argparse.Namespace) -> int:
     from mgvsr.reproduce import render_table, reproduce_table, write_results
 
-    rows = reproduce_table(args.table, root=args.root, scale=args.scale, out=args.out, device=args.device,
-                           train=not args.no_train, progress=not args.no_progress)
+    if args.dry_run:
+        from mgvsr.preflight import dry_run_table
+
+        report = dry_run_table(args.table, root=args.root, scale=args.scale, out=args.out, device=args.device,
+                               devices=args.devices, micro=args.micro_batch, amp=args.amp, spynet=args.spynet,
+                               seed=args.seed, steps=args.probe_steps)
+        print(report.text())
+        return 0 if report.ok else 2
+    from mgvsr.train import init_distributed
+
+    rank, _, device = init_distributed(args.device)
+    say = print if rank == 0 else (lambda message: None)
+    rows = reproduce_table(args.table, root=args.root, scale=args.scale, out=args.out, device=device,
+                           train=not args.no_train, progress=not args.no_progress, seed=args.seed, log=say,
+                           spynet=args.spynet, micro=args.micro_batch, amp=args.amp, num_workers=args.workers)
+    if rank != 0:
+        return 0
     md, js = write_results(rows, args.out, args.table)
     print()
     print(render_table(rows))

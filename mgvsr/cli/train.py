@@ -1,8 +1,12 @@
 """``mgvsr train --preset P --out DIR [--root DIR] [--resume]``: run a preset.
 
     mgvsr train --preset demo/basicvsr/ours --out runs/ours
-    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --out runs/t1-ours
-    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --out runs/t1-ours --resume
+    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
+        --out runs/t1-ours --dry-run                                # checks, time and memory, no training
+    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
+        --out runs/t1-ours
+    mgvsr train --preset table1/basicvsr_m/ours --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
+        --out runs/t1-ours --resume
     mgvsr train --preset table1/basicvsr_m/ours --dataset sample --model basicvsr_cpu \\
         --iterations 20 --batch 2 --patch 16 --out runs/quick      # a quick run on the CPU
 
@@ -13,6 +17,8 @@ the same overrides and prints the plan such a run trains.  The run folder follow
 :mod:`mgvsr.runs`: a finished run of the same spec is not retrained, another run's folder is
 refused.  Multi-GPU: ``torchrun --nproc_per_node N -m mgvsr train ...``; under
 ``torchrun --max-restarts N`` a restarted group resumes from the newest checkpoint by itself.
+BasicVSR and BasicVSR-M need ``--spynet PATH`` (or ``--spynet none``); ``--dry-run`` checks and
+estimates the run without training it (:mod:`mgvsr.preflight`).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 
 from mgvsr.cli.plan import add_overrides, transform
 from mgvsr.cli.prepare import plain_warnings
+from mgvsr.cli.reproduce import SPYNET_HELP, add_dry_run_options
 
 HELP = "train a model following a preset's plan (multigrid, Eq. 1 LR, large minibatch)"
 EPILOG = """\
@@ -62,10 +69,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--workers", type=int, default=2, help="data loader worker processes")
     r.add_argument("--eval-every", type=int, default=0, help="evaluate every N iterations (0: at the end)")
     r.add_argument("--checkpoint-every", type=int, default=1000, help="write last.pth every N iterations")
-    r.add_argument("--spynet", type=Path, help="pretrained SpyNet weights (spynet_sintel_final-3d2a1287.pth)")
+    r.add_argument("--spynet", metavar="PATH|none", help=SPYNET_HELP)
     r.add_argument("--tensorboard", action="store_true",
                    help="also log to OUT/tensorboard (needs the tensorboard package: pip install -e '.[tensorboard]')")
     r.add_argument("--no-progress", action="store_true")
+    add_dry_run_options(r)
 
 
 def elastic_restart() -> int:
@@ -95,6 +103,14 @@ def _run(args: argparse.Namespace) -> int:
     from mgvsr.train import init_distributed, run_preset
 
     preset = transform(get_preset(args.preset), args)
+    if args.dry_run:
+        from mgvsr.preflight import dry_run_preset
+
+        report = dry_run_preset(preset, args.out, root=args.root, device=args.device, devices=args.devices,
+                                micro=args.micro_batch, amp=args.amp, spynet=args.spynet, seed=args.seed,
+                                steps=args.probe_steps, store=False if args.no_store else args.store)
+        print(report.text())
+        return 0 if report.ok else 2
     rank, _, device = init_distributed(args.device)
     if rank == 0 and shared_store_warning():
         warnings.warn(shared_store_warning())
@@ -116,11 +132,13 @@ def _run(args: argparse.Namespace) -> int:
         num_workers=args.workers,
         eval_every=args.eval_every,
         checkpoint_every=args.checkpoint_every,
-        spynet_path=args.spynet,
+        spynet=args.spynet,
         store=False if args.no_store else args.store,
         progress=not args.no_progress,
         tensorboard=args.tensorboard,
     )
+    if rank != 0:  # the run's log and summary are rank 0's
+        return 0
     if result.status == "finished":
         print(f"{args.out} already holds this run, finished: nothing to train")
     if result.summary is not None:

@@ -10,14 +10,16 @@ configuration of a checkpoint's weights (:func:`infer_config`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
-from mgvsr.errors import CheckpointError
+from mgvsr.errors import CheckpointError, MgvsrError
 from mgvsr.models import basicvsr, edvr
 from mgvsr.models.checkpoints import load_pretrained
+from mgvsr.models.spynet import SPYNET_FILES, SpynetFile, check_spynet_file
 
 # name -> (module, class, keyword arguments).  Add a configuration here, next to nothing else.
 MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
@@ -52,6 +54,87 @@ MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
                                      num_extract_block=2, num_reconstruct_block=2,
                                      center_frame_idx=None, with_tsa=True, hr_feat=16)),
 }
+
+
+# Configurations whose recipe starts SpyNet from pretrained weights: BasicVSR's (SpyNet trained on
+# Sintel, frozen for the first 5,000 iterations, then fine-tuned at 0.125 x LR).  Training one needs
+# the weights (``--spynet PATH``) or an explicit opt-out (``--spynet none``): see :func:`flow_init`.
+# The CPU models (basicvsr_cpu: a quarter-width SpyNet) learn their flow from scratch.
+PRETRAINED_FLOW = ("basicvsr", "basicvsr_m")
+NO_SPYNET = "none"  # ``--spynet none``: train a PRETRAINED_FLOW model from a random SpyNet, on purpose
+
+
+class SpynetRequiredError(MgvsrError):
+    """A model whose recipe needs pretrained SpyNet weights, and none were given."""
+
+
+@dataclass(frozen=True)
+class FlowInit:
+    """What a run's SpyNet starts from.
+
+    - ``file``: pretrained weights (a :class:`~mgvsr.models.spynet.SpynetFile`, checked and hashed);
+    - ``opted_out``: no weights for a :data:`PRETRAINED_FLOW` model, asked for with ``--spynet none``;
+    - neither: the model's own initialisation (CPU models, EDVR), which the recipe expects.
+    """
+
+    model: str
+    file: SpynetFile | None = None
+    opted_out: bool = False
+
+    @property
+    def spec(self) -> str | None:
+        """What a run folder's spec records: ``"sha256:<hex>"``, ``"none"``, or None (nothing to record)."""
+        if self.file is not None:
+            return f"sha256:{self.file.sha256}"
+        return NO_SPYNET if self.opted_out else None
+
+    @property
+    def overrides(self) -> dict:
+        """:func:`build_model` arguments that load the weights."""
+        return {"spynet_path": self.file.path} if self.file is not None else {}
+
+    def describe(self) -> str:
+        if self.file is not None:
+            return f"SpyNet from {self.file.path} ({self.file.layout}, sha256 {self.file.sha256[:12]})"
+        if self.opted_out:
+            return "SpyNet from random weights (--spynet none): not BasicVSR's recipe"
+        return "SpyNet (if any) from the model's own initialisation"
+
+
+def spynet_required_message(model: str, what: str = "") -> str:
+    """The error for a :data:`PRETRAINED_FLOW` model without ``--spynet``: the files people have."""
+    files = "".join(f"\n  - {f}" for f in SPYNET_FILES)
+    return (f"{what or 'model ' + model} follows BasicVSR's recipe, which starts SpyNet from pretrained "
+            f"weights (frozen at first, then fine-tuned): give them with --spynet PATH, one of{files}\n"
+            "or pass --spynet none to train from a random SpyNet on purpose (recorded in the run's spec "
+            "and shown in its tables).")
+
+
+def flow_init(model: str, spynet: str | Path | None, what: str = "") -> FlowInit:
+    """What a run of model configuration ``model`` starts its SpyNet from, given ``--spynet``
+    (None: not given; ``"none"``: opted out; else a file, read and hashed now).
+
+    :class:`SpynetRequiredError` for a :data:`PRETRAINED_FLOW` model without ``spynet``;
+    :class:`~mgvsr.errors.MgvsrError` for a file given to a model that cannot take it;
+    :class:`~mgvsr.errors.CheckpointError` for a file that is not SpyNet weights.
+    ``what`` names the run in messages (default: the model).
+    """
+    if model not in MODEL_CONFIGS:
+        raise ValueError(f"unknown model {model!r}; expected one of {', '.join(model_names())}")
+    needs = model in PRETRAINED_FLOW
+    if spynet is None:
+        if needs:
+            raise SpynetRequiredError(spynet_required_message(model, what))
+        return FlowInit(model)
+    if str(spynet).lower() == NO_SPYNET:
+        return FlowInit(model, opted_out=needs)
+    if not needs:
+        module, cls, kwargs = MODEL_CONFIGS[model]
+        why = ("has no SpyNet" if cls != "BasicVSR" else
+               f"learns its own SpyNet (width {kwargs.get('spynet_width', 1.0)}) from scratch")
+        raise MgvsrError(f"--spynet {spynet}: model {model} {why}; pretrained SpyNet weights are for "
+                         f"{', '.join(PRETRAINED_FLOW)}")
+    return FlowInit(model, file=check_spynet_file(spynet))
 
 
 def model_names() -> list[str]:

@@ -52,24 +52,44 @@ def read_state_dict(path: str | Path, key: str = "params", trust_pickle: bool = 
     :class:`CheckpointError` when the file is missing, unreadable, or holds no
     recognisable state dict.
     """
+    return extract_state_dict(read_checkpoint(path, trust_pickle), key=key, source=str(path))
+
+
+def read_checkpoint(path: str | Path, trust_pickle: bool = False) -> object:
+    """The object a checkpoint file holds (``torch.load`` on the CPU, ``weights_only`` unless
+    ``trust_pickle``); :class:`CheckpointError` naming the file when it is missing or unreadable."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint file not found: {path}")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+        return torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as err:  # pickle, zip and torch errors alike
         hint = "" if trust_pickle else " (if the file is from a source you trust, retry with trust_pickle=True)"
         raise CheckpointError(f"cannot read checkpoint {path}: {err}{hint}") from err
-    return extract_state_dict(obj, key=key, source=str(path))
+
+
+def checkpoint_format(obj: object) -> str:
+    """``"mmagic"`` (``{'state_dict': ...}``), ``"basicsr"`` (``{'params' | 'params_ema': ...}``),
+    ``"bare"`` (a state dict) or ``"unknown"``: the format of a loaded checkpoint object."""
+    if not isinstance(obj, Mapping):
+        return "unknown"
+    if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
+        return "mmagic"
+    if "params" in obj or "params_ema" in obj:
+        return "basicsr"
+    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return "bare"
+    return "unknown"
 
 
 def extract_state_dict(obj: object, key: str = "params", source: str = "checkpoint") -> dict[str, torch.Tensor]:
     """The state dict inside a loaded checkpoint object (see :func:`read_state_dict`)."""
     if not isinstance(obj, Mapping):
         raise CheckpointError(f"{source}: expected a dict, got {type(obj).__name__}")
-    if "state_dict" in obj and isinstance(obj["state_dict"], Mapping):  # MMagic / MMEditing
+    kind = checkpoint_format(obj)
+    if kind == "mmagic":  # MMagic / MMEditing
         return _from_mmagic(obj["state_dict"], source)
-    if "params" in obj or "params_ema" in obj:  # BasicSR
+    if kind == "basicsr":
         entry = key
         if key == AUTO_KEY:
             entry = "params_ema" if "params_ema" in obj else "params"
@@ -77,7 +97,7 @@ def extract_state_dict(obj: object, key: str = "params", source: str = "checkpoi
             raise CheckpointError(f"{source}: no entry {entry!r}; it has {sorted(map(str, obj))} "
                                   f"(pass key='params', 'params_ema' or 'auto')")
         return _strip_module_prefix(_check_tensors(obj[entry], source))
-    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):  # bare state dict
+    if kind == "bare":
         return _strip_module_prefix(dict(obj))
     raise CheckpointError(f"{source}: not a BasicSR ('params'), MMagic ('state_dict') or bare "
                           f"state dict; its top-level keys are {sorted(map(str, obj))[:10]}")

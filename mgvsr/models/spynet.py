@@ -14,26 +14,50 @@ size above 32).  Inputs smaller than 32 px (e.g. 16x16) use a shorter pyramid in
 (:func:`pyramid_levels`: as many levels as leave the coarsest at least 1 px, run by the
 finest modules), so that small multigrid stages cost their size.
 
-Pretrained weights: BasicSR's ``spynet_sintel_final-3d2a1287.pth`` (``{'params': ...}``)
-loads with ``SpyNet(load_path=...)``.  Without them SpyNet starts from PyTorch's default
-initialisation, which outputs random non-zero flows; :func:`zero_init_flow_heads` makes
-an untrained SpyNet start at zero flow instead.
+Pretrained weights (:func:`read_spynet_weights`, ``SpyNet(load_path=...)``): the files people
+have (:data:`SPYNET_FILES`), in the layouts of those projects' source (REFERENCE.md section 6):
+
+- BasicSR's ``spynet_sintel_final-3d2a1287.pth``: ``{'params': {basic_module.N.basic_module.M.*}}``
+  (M = 0, 2, 4, 6, 8: a Sequential of Conv2d and ReLU; ``mean``/``std`` may be absent);
+- MMagic's ``spynet_20210409-c6c1bd09.pth``: ``{'state_dict': {basic_module.N.basic_module.M.conv.*}}``
+  (M = 0 .. 4: ConvModules), ``meta`` beside it;
+- the SpyNet inside a full BasicVSR checkpoint: BasicSR's ``{'params': {spynet.*, ...}}`` or MMagic's
+  ``{'state_dict': {generator.spynet.*, ...}}``.
+
+Any other layout is refused with the missing and unexpected names listed.  Without weights
+SpyNet starts from PyTorch's default initialisation, which outputs random non-zero flows;
+:func:`zero_init_flow_heads` makes an untrained SpyNet start at zero flow instead.
 """
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mgvsr.models.checkpoints import load_state_dict_checked, read_state_dict
+from mgvsr.errors import CheckpointError
+from mgvsr.models.checkpoints import checkpoint_format, extract_state_dict, load_state_dict_checked, read_checkpoint
 from mgvsr.models.ops import flow_warp
 
 NUM_LEVELS = 6
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# The pretrained SpyNet files users have, and where they come from.
+SPYNET_FILES = (
+    "BasicSR's spynet_sintel_final-3d2a1287.pth (SpyNet trained on Sintel; BasicSR's BasicVSR configs "
+    "read it from experiments/pretrained_models/flownet/; also a release asset of the VRT repository: "
+    "https://github.com/JingyunLiang/VRT/releases/download/v0.0/spynet_sintel_final-3d2a1287.pth)",
+    "MMagic's spynet_20210409-c6c1bd09.pth "
+    "(https://download.openmmlab.com/mmediting/restorers/basicvsr/spynet_20210409-c6c1bd09.pth, "
+    "the spynet_pretrained of MMagic's BasicVSR configs)",
+    "a full BasicVSR checkpoint from BasicSR's or MMagic's model zoo (its SpyNet, fine-tuned on that "
+    "checkpoint's data, is taken)",
+)
 
 
 class BasicModule(nn.Module):
@@ -77,12 +101,18 @@ class SpyNet(nn.Module):
         if load_path is not None:
             self.load_pretrained(load_path)
 
-    def load_pretrained(self, path: str | Path) -> None:
-        """Load SpyNet weights from a BasicSR (or MMagic) file; the file may omit ``mean``/``std``."""
-        state = read_state_dict(path, key="params")
+    def load_pretrained(self, path: str | Path) -> str:
+        """Load SpyNet weights from a file in any layout of :func:`read_spynet_weights` (which may omit
+        ``mean``/``std``); returns the layout's description.  :class:`CheckpointError` listing the
+        missing and unexpected names for a file in another layout."""
+        state, layout = read_spynet_weights(path)
         state.setdefault("mean", self.mean.clone())
         state.setdefault("std", self.std.clone())
-        load_state_dict_checked(self, state, strict=True, source=str(path))
+        try:
+            load_state_dict_checked(self, state, strict=True, source=f"{path} ({layout})")
+        except CheckpointError as exc:
+            raise CheckpointError(f"{exc}SpyNet weights are read from: " + "; ".join(SPYNET_FILES)) from None
+        return layout
 
     @torch.no_grad()
     def outputs_zero_flow(self) -> bool:
@@ -132,6 +162,50 @@ class SpyNet(nn.Module):
             warped = flow_warp(supp_l, flow_up.permute(0, 2, 3, 1), padding_mode="border")
             flow = module(torch.cat([ref_l, warped, flow_up], 1)) + flow_up
         return flow
+
+
+def read_spynet_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], str]:
+    """``(state, layout)``: SpyNet's weights in a file, in mgvsr's (= BasicSR's) names without a
+    ``spynet.`` prefix, and a description of the file's layout (see the module docstring).
+
+    A BasicSR file is read from ``params`` (``params_ema`` where it has no ``params``); an MMagic
+    file's ConvModule names are mapped (:func:`mgvsr.models.checkpoints.mmagic_to_basicsr_key`); a
+    full BasicVSR checkpoint gives its ``spynet.*`` tensors.  Unknown names stay, for the loader to list.
+    """
+    obj = read_checkpoint(path)
+    kind = checkpoint_format(obj)
+    key = "params" if kind != "basicsr" or "params" in obj else "params_ema"
+    state = extract_state_dict(obj, key=key, source=str(path))
+    project = {"basicsr": "BasicSR", "mmagic": "MMagic", "bare": "bare state dict"}.get(kind, kind)
+    inner = {k[len("spynet."):]: v for k, v in state.items() if k.startswith("spynet.")}
+    if inner:
+        return inner, f"the SpyNet of a {project} BasicVSR checkpoint"
+    names = {"basicsr": "BasicSR SpyNet (spynet_sintel_final-3d2a1287.pth layout)",
+             "mmagic": "MMagic SPyNet (spynet_20210409-c6c1bd09.pth layout)"}
+    if state and all(k.startswith("basic_module.") or k in ("mean", "std") for k in state):
+        return state, names.get(kind, f"SpyNet ({project})")
+    return state, f"a {project} file of another layout"
+
+
+@dataclass(frozen=True)
+class SpynetFile:
+    """A pretrained SpyNet file that loads: its path, the SHA-256 of its bytes and its layout."""
+
+    path: Path
+    sha256: str
+    layout: str
+
+
+def check_spynet_file(path: str | Path) -> SpynetFile:
+    """Read ``path`` into a SpyNet (so a wrong file fails here, before any training) and hash it;
+    :class:`CheckpointError` naming the file and what is wrong."""
+    path = Path(path).expanduser()
+    layout = SpyNet().load_pretrained(path)
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return SpynetFile(path.resolve(), digest.hexdigest(), layout)
 
 
 def pyramid_levels(h: int, w: int) -> int:

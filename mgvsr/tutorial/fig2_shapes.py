@@ -236,15 +236,17 @@ class ShapeRun:
 
 def train_shape(model: str, patch: int, frames: int, out: str | Path, *, iterations: int, batch: int,
                 lr: float, dataset: str = "sample", root: str | Path | None = None, device: str = "auto",
-                seed: int = 0, progress: bool = False) -> ShapeRun:
+                seed: int = 0, progress: bool = False, spynet: str | Path | None = None) -> ShapeRun:
     """Train ``model`` from scratch at one fixed shape (one cosine from ``lr``) into ``out`` and
-    score it on ``dataset``'s held-out clips.
+    score it on ``dataset``'s held-out clips.  ``spynet``: pretrained SpyNet weights (or ``"none"``),
+    which BasicVSR and BasicVSR-M need (:func:`mgvsr.models.flow_init`).
 
     A finished run of the same spec in ``out`` is read, not retrained (:mod:`mgvsr.runs`).
     """
     plan = baseline(iterations, patch, frames, batch, lr, name=f"fixed {patch}&{frames}")
     preset = Preset(name=f"tutorial/fig2/{patch}x{frames}", model=model, dataset=dataset, plan=plan)
-    summary = run_preset(preset, out, root=root, seed=seed, device=device, progress=progress).summary
+    summary = run_preset(preset, out, root=root, seed=seed, device=device, progress=progress,
+                         spynet=spynet).summary
     return ShapeRun(patch, frames, batch, iterations, summary["psnr"], summary["ssim"],
                     summary["train_seconds"], summary["compute_seconds"])
 
@@ -333,16 +335,17 @@ def measure_sweep(settings: Fig2Settings, device: str = "auto", progress: bool =
     return {axis: [by_shape[s] for s in shapes] for axis, shapes in sweeps.items()}
 
 
-def train_sweep(settings: Fig2Settings, out: str | Path, device: str = "auto", progress: bool = True
-                ) -> dict[str, list[ShapeRun]]:
+def train_sweep(settings: Fig2Settings, out: str | Path, device: str = "auto", progress: bool = True,
+                spynet: str | Path | None = None) -> dict[str, list[ShapeRun]]:
     """:func:`train_shape` for every shape of ``settings.sweep()`` (each trained once, into
-    ``out/<patch>x<frames>-b<batch>-i<iterations>``), grouped back by sweep."""
+    ``out/<patch>x<frames>-b<batch>-i<iterations>``), grouped back by sweep.  ``spynet``: the
+    pretrained SpyNet weights the paper scale's BasicVSR-M needs (or ``"none"``)."""
     sweeps = settings.sweep()
     done = {}
     for patch, frames in tqdm(unique_shapes(sweeps), desc="short trainings", unit="run", disable=not progress):
         folder = Path(out) / f"{patch}x{frames}-b{settings.batch}-i{settings.iterations}"
         done[patch, frames] = train_shape(settings.model, patch, frames, folder, iterations=settings.iterations,
-                                          batch=settings.batch, lr=settings.lr, device=device)
+                                          batch=settings.batch, lr=settings.lr, device=device, spynet=spynet)
     return {axis: [done[s] for s in shapes] for axis, shapes in sweeps.items()}
 
 

@@ -1,0 +1,728 @@
+"""The preflight of a paper-scale run: ``--dry-run`` of ``mgvsr reproduce`` and ``mgvsr train``.
+
+A table of the paper at scale ``paper`` is days of multi-GPU time.  Before any of it is spent,
+:func:`dry_run_table` (``mgvsr reproduce --table N --scale paper --root DIR --spynet FILE
+--dry-run``) and :func:`dry_run_preset` (``mgvsr train ... --dry-run``) train nothing and:
+
+1. **check** what would stop the run later: the devices (kind, count, memory); the dataset tree
+   and its frame store (present, up to date with the tree, complete); that every run's shapes
+   fit the clips and its minibatch splits over the devices and micro-batches; the SpyNet
+   weights (given where the recipe needs them, in a layout that loads); the run folders (a
+   finished run is reused, an unfinished one resumes, another run's folder is an error);
+2. **probe** every distinct stage shape (model, LR patch, frames) of the runs still to train:
+   the real model (its SpyNet weights loaded) on the real device, a few optimizer steps of the
+   real trainer (:meth:`mgvsr.train.Trainer._step`: the plan's LR, autocast, the warm start) on
+   windows of the real dataset, at an iteration where SpyNet (or all of EDVR) trains;
+3. **project** each run: wall-clock = the sum over its stages of iterations x samples per
+   device x the measured seconds per sample; peak memory per device = the memory held before a
+   step + micro-batch x the measured increase per sample;
+4. **refuse** (``ok`` False: exit status 2) a run whose projected peak does not fit in
+   :data:`FIT_FRACTION` of a device's memory, naming the largest ``--micro-batch`` that would.
+
+The projections are estimates and say so: linear in samples from probes of a few samples
+(on a GPU a larger micro-batch is usually faster per sample, so the time is an upper
+estimate), without data loading (measured and shown apart), evaluations, checkpoints and
+the all-reduce between devices, the frozen-SpyNet iterations at the cost of training ones.
+
+Memory: on CUDA ``torch.cuda.max_memory_allocated`` (the tensors; the caching allocator
+reserves somewhat more).  On a CPU torch keeps no such count, so the process's resident set is
+measured: ``/proc/self/statm`` before the timed steps (after the C allocator handed back what
+earlier steps freed, glibc's ``malloc_trim``), and during them its peak, sampled every
+millisecond or so by a thread (and the high-water mark ``ru_maxrss`` where the steps raised
+it).  It counts everything the process holds (Python, torch, the data): an estimate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import math
+import os
+import resource
+import statistics
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn as nn
+
+from mgvsr import runs
+from mgvsr.data.datasets import KIND, open_sources, open_tree
+from mgvsr.data.source import ClipSource
+from mgvsr.data.store import default_store_path, fingerprint, store_fingerprint
+from mgvsr.errors import MgvsrError
+from mgvsr.models import FlowInit, flow_init
+from mgvsr.presets import Preset, Scale, get_scale, table_runs
+from mgvsr.reproduce import run_config, table_flows
+from mgvsr.train import (
+    TrainConfig,
+    Trainer,
+    check_plan,
+    device_name,
+    initial_model,
+    preset_spec,
+    resolve_device,
+    warm_start_fields,
+)
+
+FIT_FRACTION = 0.9  # a run fits when its projected peak is at most this share of a device's memory
+MIN_PROBE_SECONDS = 1.0  # cheap shapes are stepped until their timed steps add up to this ...
+MAX_PROBE_STEPS = 10  # ... or to this many steps; the median step is kept
+GIB = 1024 ** 3
+
+
+# --------------------------------------------------------------------------------------
+# What the dry run finds
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """One check: ``status`` ``"ok"``, ``"warning"`` (the run can go, but read this) or ``"problem"``."""
+
+    what: str
+    status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A distinct stage shape: model configuration, LR patch and frames."""
+
+    model: str
+    patch: int
+    frames: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.model} {self.patch}&{self.frames}"
+
+    @property
+    def cost(self) -> int:
+        return self.patch * self.patch * self.frames
+
+
+@dataclass
+class Probe:
+    """Optimizer steps of the real trainer at one shape (see the module docstring).
+
+    ``phase``: ``"training"`` (everything trains) or ``"frozen"`` (the warm start: SpyNet fixed,
+    or only EDVR's fusion module training); ``iteration`` the plan's iteration stepped at and
+    ``lr`` the learning rate the optimizer used there; ``samples`` per step (one micro-batch);
+    ``compute_seconds`` and ``data_seconds`` per step (the median of ``steps`` timed steps);
+    ``static_bytes`` the memory held before a step, ``peak_bytes`` its peak during one;
+    ``output_shape`` the model's output.  ``error``: why the probe failed (out of memory ...).
+    """
+
+    shape: Shape
+    phase: str
+    iteration: int
+    lr: float
+    samples: int
+    steps: int
+    compute_seconds: float = math.nan
+    data_seconds: float = math.nan
+    static_bytes: int = 0
+    peak_bytes: int = 0
+    loss: float = math.nan
+    output_shape: tuple = ()
+    error: str | None = None
+
+    @property
+    def seconds_per_sample(self) -> float:
+        return self.compute_seconds / self.samples
+
+    @property
+    def bytes_per_sample(self) -> float:
+        return max(0, self.peak_bytes - self.static_bytes) / self.samples
+
+    def peak_at(self, micro: int) -> int:
+        """The projected peak memory of a step in micro-batches of ``micro`` samples."""
+        return int(self.static_bytes + micro * self.bytes_per_sample)
+
+
+@dataclass
+class RunEstimate:
+    """A run of the dry run: ``status`` (``"to train"``, ``"resumes at N"``, ``"finished"``,
+    ``"reused: FOLDER"``, ``"problem"``), the iterations left, samples per device and micro-batch
+    (of its largest stage), and the projection (None where nothing is left to train or no probe ran):
+    ``seconds`` of compute, ``data_seconds`` of loading, ``peak_bytes`` per device, whether it
+    ``fits`` and the largest ``suggestion`` for ``--micro-batch`` that would."""
+
+    preset: str
+    model: str
+    status: str
+    iterations: int
+    per_device: int
+    micro: int
+    seconds: float | None = None
+    data_seconds: float | None = None
+    peak_bytes: int | None = None
+    fits: bool | None = None
+    suggestion: int | None = None
+    suggestion_peak_bytes: int | None = None
+
+    @property
+    def to_train(self) -> bool:
+        return self.status == "to train" or self.status.startswith("resumes")
+
+
+@dataclass
+class Report:
+    """Everything a dry run found; :meth:`text` prints it, ``ok`` says whether the runs may start."""
+
+    title: str
+    device: str
+    device_name: str
+    devices: int
+    capacity_bytes: int
+    memory_kind: str
+    checks: list[Check] = field(default_factory=list)
+    probes: list[Probe] = field(default_factory=list)
+    runs: list[RunEstimate] = field(default_factory=list)
+    seconds: float = 0.0
+    skipped: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return (not any(c.status == "problem" for c in self.checks)
+                and all(r.fits is not False and r.status != "problem" for r in self.runs)
+                and not any(p.error for p in self.probes))
+
+    def text(self) -> str:
+        return format_report(self)
+
+
+# --------------------------------------------------------------------------------------
+# Devices and memory
+# --------------------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    """This process's resident set now (Linux ``/proc/self/statm``)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _release_free_memory() -> None:
+    """Hand the memory the C allocator keeps after frees back to the system (glibc ``malloc_trim``),
+    so that a resident set measured next is what the process holds, not what it once held."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _rss_peak_bytes() -> int:
+    """This process's resident-set high-water mark (``ru_maxrss``, KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _mem_available_bytes() -> int:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def device_capacity(device: torch.device) -> tuple[int, str]:
+    """``(bytes, how measured)``: a CUDA device's total memory, or on a CPU the memory this process
+    could hold (``MemAvailable`` plus its resident set)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory, "torch.cuda.max_memory_allocated"
+    return _mem_available_bytes() + _rss_bytes(), "resident set of the process (/proc/self/statm, sampled)"
+
+
+class _Memory:
+    """Memory before, and peak memory during, probe steps on ``device`` (see the module docstring)."""
+
+    def __init__(self, device: torch.device, interval: float = 0.001) -> None:
+        self.device = device
+        self.interval = interval
+        self._peak = 0
+        self._mark = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._peak = max(self._peak, _rss_bytes())
+
+    def start(self) -> int:
+        """Begin measuring; returns the memory held now."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return torch.cuda.memory_allocated(self.device)
+        _release_free_memory()
+        before = self._peak = _rss_bytes()
+        self._mark = _rss_peak_bytes()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return before
+
+    def stop(self) -> int:
+        """Stop measuring; returns the peak since :meth:`start`."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            return torch.cuda.max_memory_allocated(self.device)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        mark = _rss_peak_bytes()
+        return max(self._peak, _rss_bytes(), mark if mark > self._mark else 0)
+
+
+def _gib(n: float | None) -> str:
+    """Bytes for people: GiB from 1 GiB up, MiB below."""
+    if n is None:
+        return "-"
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / 2 ** 20:.0f} MiB"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+# --------------------------------------------------------------------------------------
+# Probing one shape
+# --------------------------------------------------------------------------------------
+
+
+def phase_iteration(preset: Preset, stage_index: int, phase: str = "training") -> int | None:
+    """The first iteration of stage ``stage_index`` in ``phase`` (``"training"``: after the warm start;
+    ``"frozen"``: inside it), or None where the stage has no such iteration."""
+    stage = preset.plan.stages[stage_index]
+    _, warm = preset.warm_start
+    if phase == "frozen":
+        return stage.start if stage.start < warm else None
+    first = max(stage.start, warm)
+    return first if first < stage.end else None
+
+
+def _windows(trainer: Trainer, stage_index: int, it: int):
+    """The trainer's micro-batches of stage ``stage_index`` from iteration ``it``, over again when the
+    stage ends before the probe does."""
+    while True:
+        yield from trainer._loader(stage_index, it)
+
+
+def probe_shape(net: nn.Module, preset: Preset, stage_index: int, source: ClipSource, *, device: str = "auto",
+                amp: bool = False, seed: int = 0, samples: int = 1, steps: int = 1, warmup: int = 0,
+                phase: str = "training") -> Probe:
+    """``warmup`` untimed then ``steps`` (or more, see :data:`MIN_PROBE_SECONDS`) timed optimizer steps of
+    ``samples`` samples each (their median kept), at the first
+    iteration of stage ``stage_index`` of ``preset`` in ``phase``, through the real trainer: windows of
+    ``source`` of the stage's shape, the plan's LR there, the warm start's frozen parameters, ``net``
+    moved to ``device`` (and trained by these steps).  Out of memory on CUDA gives a probe with ``error``."""
+    stage = preset.plan.stages[stage_index]
+    shape = Shape(preset.model, stage.patch, stage.frames)
+    it = phase_iteration(preset, stage_index, phase)
+    if it is None:
+        raise MgvsrError(f"{preset.name}: stage {stage_index + 1} ({stage.label}) has no {phase} iteration")
+    plan = preset.shrunk(batch=samples).plan  # the same stages, iterations, LRs and warm start
+    cfg = TrainConfig(**warm_start_fields(preset), device=device, seed=seed, amp=amp, progress=False)
+    outputs: list[tuple] = []
+    hook = net.register_forward_hook(lambda module, args, out: outputs.append(tuple(out.shape)))
+    probe = Probe(shape, phase, it, plan.lr(it), samples, steps)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mgvsr-probe-") as out:
+            trainer = Trainer(net, plan, source, out, cfg)
+            memory = _Memory(trainer.device)
+            trainer.it = it
+            batches = _windows(trainer, stage_index, it)
+            for _ in range(warmup):
+                trainer._step(batches, stage_index)
+            before = memory.start()
+            computes, datas, loss = [], [], math.nan
+            try:  # at least `steps` steps, more (up to MAX_PROBE_STEPS) while they add up to under a second
+                while len(computes) < steps or (sum(computes) < MIN_PROBE_SECONDS and len(computes) < MAX_PROBE_STEPS):
+                    loss, step_compute, step_data = trainer._step(batches, stage_index)
+                    computes.append(step_compute)
+                    datas.append(step_data)
+            finally:
+                peak = memory.stop()
+            probe.peak_bytes = peak
+            probe.static_bytes = before
+            probe.steps = len(computes)
+            probe.compute_seconds, probe.data_seconds, probe.loss = statistics.median(computes), statistics.median(datas), loss
+            probe.lr = trainer.optimizer.param_groups[0]["lr"]
+            probe.output_shape = outputs[-1]
+    except torch.OutOfMemoryError as exc:
+        probe.error = f"out of memory at {samples} sample(s) per step: {str(exc).splitlines()[0]}"
+        torch.cuda.empty_cache()
+    finally:
+        hook.remove()
+    return probe
+
+
+# --------------------------------------------------------------------------------------
+# The runs of a dry run
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """A run to check: its name, the preset as it trains, its folder, dataset root and micro-batch."""
+
+    name: str
+    preset: Preset
+    folder: Path
+    root: Path | None
+    micro: int | None
+    status: str = "to train"
+    start: int = 0  # the iteration it resumes at
+
+    @property
+    def to_train(self) -> bool:
+        return self.status == "to train" or self.status.startswith("resumes")
+
+
+def _device_check(device: torch.device, devices: int) -> Check:
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        props = torch.cuda.get_device_properties(device)
+        detail = (f"{count} CUDA device(s) visible; probing on {device} ({props.name}, "
+                  f"{_gib(props.total_memory)}); the runs will use {devices}")
+        if devices > count:
+            detail += f" (more than this node's {count}: each node's devices are assumed alike)"
+        return Check("devices", "ok", detail)
+    detail = (f"no CUDA device: probing on the CPU ({device_name(device)}, {_gib(device_capacity(device)[0])} "
+              f"available); the runs will use {devices} process(es)")
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > 0.5 * cores:  # torch's threads wait on each other when other jobs hold the cores
+        return Check("devices", "warning", f"{detail}; the CPU is busy (load {load:.1f} on {cores} cores): "
+                                           "the timings below will be high and noisy (OMP_NUM_THREADS=1 helps)")
+    return Check("devices", "ok", detail)
+
+
+def _dataset_checks(dataset: str, test_dataset: str | None, root: Path | None, store
+                    ) -> tuple[list[Check], ClipSource | None]:
+    """The dataset tree, its frame store and the sources a run opens; the training source, or None."""
+    what = f"dataset {dataset}" + (f" at {root}" if root is not None else "")
+    checks = []
+    kind = KIND.get(dataset)
+    if root is not None and kind in ("reds", "vimeo90k") and store is not False:
+        path = Path(store) if store not in (None, True) else default_store_path(root, kind)
+        made = store_fingerprint(path)
+        if made is None:
+            checks.append(Check(what, "warning", f"no frame store at {path}: training decodes the PNG files, "
+                                                 f"far slower (`mgvsr prepare {kind} --root {root}` writes it)"))
+        else:
+            try:
+                _, _, _, folders = open_tree(kind, root, None)
+                fresh = fingerprint(folders) == made
+            except MgvsrError as exc:
+                checks.append(Check(what, "warning", f"frame store at {path}; the tree itself did not open ({exc})"))
+            else:
+                checks.append(Check(what, "ok" if fresh else "problem",
+                                    f"frame store at {path} " + ("up to date with the tree" if fresh else
+                                                                 "is older than the tree: rerun `mgvsr prepare "
+                                                                 f"{kind} --root {root}`")))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            train, test = open_sources(dataset, root, test_dataset, store=store)
+            frames = [train.num_frames(c) for c in train.clips()]
+    except MgvsrError as exc:
+        return checks + [Check(what, "problem", str(exc))], None
+    detail = (f"{len(frames)} training clips ({min(frames)}-{max(frames)} frames, LR "
+              f"{'x'.join(map(str, train.lq_size(train.clips()[0])[::-1]))}); "
+              + (f"{len(test.clips())} test clips ({test.name})" if test is not None else "no test clips"))
+    notes = list(dict.fromkeys(str(w.message) for w in caught))
+    checks.append(Check(what, "warning" if notes else "ok", detail + "".join(f"; {n}" for n in notes)))
+    return checks, train
+
+
+def _folder_states(items: list[_Run], flows: dict[str, FlowInit], device: str, seed: int, amp: bool,
+                   search: Path | None) -> list[Check]:
+    """Set each run's status from its folder (:mod:`mgvsr.runs`); another run's folder is a problem."""
+    checks = []
+    for run in items:
+        flow = flows.get(run.preset.model)
+        ignore = ("spynet",) if flow is None else ()
+        cfg = TrainConfig(device=device, seed=seed, micro_batch=run.micro, amp=amp)
+        spec = preset_spec(run.preset, cfg, root=run.root, flow=flow)
+        try:
+            state = runs.check_folder(run.folder, spec, ignore)
+        except MgvsrError as exc:
+            run.status = "problem"
+            checks.append(Check(f"run folder of {run.name}", "problem", str(exc)))
+            continue
+        if state == "finished":
+            run.status = "finished"
+            continue
+        same = runs.find_finished(spec, search, ignore) if search is not None else None
+        if same is not None:
+            run.status = f"reused: {runs.relative_name(same, search)}"
+        elif (run.folder / runs.CHECKPOINT).is_file():
+            run.start = _checkpoint_iteration(run.folder / runs.CHECKPOINT)
+            run.status = f"resumes at {run.start:,}"
+    return checks
+
+
+def _checkpoint_iteration(path: Path) -> int:
+    """The iteration a trainer's ``last.pth`` resumes at (memory-mapped: the weights are not read)."""
+    state = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
+    return int(state["iteration"])
+
+
+def _probe_samples(device: torch.device, micros: list[int]) -> int:
+    """Samples per probe step: 1 on a CPU (the cost is linear there); on a GPU the smallest micro-batch
+    of the runs at the shape, so that time and memory are measured where they run."""
+    return 1 if device.type == "cpu" else max(1, min(micros))
+
+
+def _micro(run: _Run, devices: int) -> tuple[int, int]:
+    """``(per device, micro-batch)`` of the run's largest stage."""
+    per = max(s.batch for s in run.preset.plan.stages) // devices
+    return per, run.micro or per
+
+
+def _suggest(probes: list[Probe], per_device: list[int], capacity: int) -> int | None:
+    """The largest micro-batch dividing every stage's per-device batch whose projected peak fits."""
+    limit = FIT_FRACTION * capacity
+    for m in sorted({d for d in range(1, min(per_device) + 1) if all(n % d == 0 for n in per_device)}, reverse=True):
+        if all(p.peak_at(m) <= limit for p in probes):
+            return m
+    return None
+
+
+def _estimate(run: _Run, probes: dict[Shape, Probe], devices: int, capacity: int) -> RunEstimate:
+    """Project a run to train from the probes of its shapes (see the module docstring)."""
+    per, micro = _micro(run, devices)
+    plan = run.preset.plan
+    left = plan.total_iterations - run.start
+    estimate = RunEstimate(run.name, run.preset.model, run.status, left, per, micro)
+    if not run.to_train:
+        return estimate
+    seconds = data = 0.0
+    used = []
+    for s in plan.stages:
+        probe = probes.get(Shape(run.preset.model, s.patch, s.frames))
+        if probe is None or probe.error:
+            return estimate
+        iterations = max(0, s.end - max(s.start, run.start))
+        per_stage = s.batch // devices
+        seconds += iterations * per_stage * probe.seconds_per_sample
+        data += iterations * per_stage * probe.data_seconds / probe.samples
+        used.append(probe)
+    estimate.seconds, estimate.data_seconds = seconds, data
+    estimate.peak_bytes = max(p.peak_at(run.micro or s.batch // devices) for p, s in zip(used, plan.stages))
+    estimate.fits = estimate.peak_bytes <= FIT_FRACTION * capacity
+    estimate.suggestion = _suggest(used, [s.batch // devices for s in plan.stages], capacity)
+    if estimate.suggestion is not None:
+        estimate.suggestion_peak_bytes = max(p.peak_at(estimate.suggestion) for p in used)
+    return estimate
+
+
+def preflight(items: list[_Run], *, title: str, device: str = "auto", devices: int | None = None,
+              amp: bool = False, seed: int = 0, steps: int | None = None, store=None,
+              flows: Callable[[], dict[str, FlowInit]], search: Path | None = None,
+              log: Callable[[str], None] = print) -> Report:
+    """The dry run of ``items`` (see the module docstring); ``flows`` resolves the SpyNet weights."""
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    devices = devices or int(os.environ.get("WORLD_SIZE", "1"))
+    capacity, memory_kind = device_capacity(dev)
+    report = Report(title, str(dev), device_name(dev), devices, capacity, memory_kind)
+    report.checks.append(_device_check(dev, devices))
+    steps = steps or (1 if dev.type == "cpu" else 3)
+
+    try:
+        flow_of = flows()
+        given = [f.describe() for f in flow_of.values() if f.spec is not None]
+        report.checks.append(Check("SpyNet", "ok", "; ".join(given) or "no run needs pretrained SpyNet weights"))
+    except MgvsrError as exc:
+        flow_of = {}
+        report.checks.append(Check("SpyNet", "problem", str(exc)))
+    report.checks += _folder_states(items, flow_of, device, seed, amp, search)
+
+    sources: dict[tuple, ClipSource | None] = {}
+    for run in items:
+        key = (run.preset.dataset, run.preset.test_dataset, run.root)
+        if key not in sources:
+            checks, sources[key] = _dataset_checks(*key, store=store)
+            report.checks += checks
+
+    todo = [r for r in items if r.to_train]
+    nets: dict[str, nn.Module] = {}
+    initial: dict[str, dict] = {}  # each probe starts from the initial weights (probes train the model)
+    for run in todo:
+        if run.preset.model not in nets:
+            flow = flow_of.get(run.preset.model) or FlowInit(run.preset.model)
+            nets[run.preset.model] = initial_model(run.preset.model, seed, flow)
+            initial[run.preset.model] = {k: v.clone() for k, v in nets[run.preset.model].state_dict().items()}
+        source = sources[(run.preset.dataset, run.preset.test_dataset, run.root)]
+        if source is None:
+            continue
+        try:
+            check_plan(run.preset.plan, source, nets[run.preset.model], devices, run.micro)
+        except MgvsrError as exc:
+            run.status = "problem"
+            report.checks.append(Check(f"plan of {run.name}", "problem", str(exc)))
+
+    if any(c.status == "problem" for c in report.checks):  # not minutes of probes before saying so
+        report.skipped = "probes skipped: fix the problems above first"
+        report.runs = [_estimate(run, {}, devices, capacity) for run in items]
+        report.seconds = time.perf_counter() - t0
+        return report
+    shapes: dict[Shape, list[tuple[_Run, int]]] = {}
+    for run in items:
+        if run.to_train:
+            for j, s in enumerate(run.preset.plan.stages):
+                shapes.setdefault(Shape(run.preset.model, s.patch, s.frames), []).append((run, j))
+    probes: dict[Shape, Probe] = {}
+    warmed: set[str] = set()
+    for shape in sorted(shapes, key=lambda s: (s.model, s.cost)):
+        run, j = shapes[shape][0]
+        source = sources[(run.preset.dataset, run.preset.test_dataset, run.root)]
+        if source is None:
+            continue
+        micros = [_micro(r, devices)[1] for r, _ in shapes[shape]]
+        samples = _probe_samples(dev, micros)
+        phase = "training" if phase_iteration(run.preset, j) is not None else "frozen"
+        # one warm-up step per model on a CPU (its first step pays one-time costs), one per shape on a GPU
+        warmup = 1 if (dev.type == "cuda" or shape.model not in warmed) else 0
+        warmed.add(shape.model)
+        log(f"probing {shape.label} ({phase}, {samples} sample(s) per step, {warmup} + {steps} step(s)) ...")
+        nets[shape.model].load_state_dict(initial[shape.model])
+        probe = probe_shape(nets[shape.model], run.preset, j, source, device=device, amp=amp, seed=seed,
+                            samples=samples, steps=steps, warmup=warmup, phase=phase)
+        if probe.error and samples > 1:
+            probe = probe_shape(nets[shape.model], run.preset, j, source, device=device, amp=amp, seed=seed,
+                                samples=1, steps=steps, warmup=warmup, phase=phase)
+        probes[shape] = probe
+        report.probes.append(probe)
+
+    report.runs = [_estimate(run, probes, devices, capacity) for run in items]
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+# --------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------
+
+
+def dry_run_table(table: str | int, *, root: str | Path | None = None, scale: str | Scale = "paper",
+                  out: str | Path = "runs/reproduce", device: str = "auto", devices: int | None = None,
+                  micro: int | None = None, amp: bool = False, spynet: str | Path | None = None, seed: int = 0,
+                  steps: int | None = None, store=None, log: Callable[[str], None] = print) -> Report:
+    """The dry run of ``mgvsr reproduce --table TABLE --scale SCALE --out OUT --dry-run``: every run
+    :func:`mgvsr.reproduce.reproduce_table` would train, checked, probed and projected."""
+    scale = get_scale(scale)
+    out = Path(out)
+    presets = table_runs(table)
+    items = []
+    for p in presets:
+        run = p.at_scale(scale)
+        config = run_config(p, scale, device, seed, micro=micro, amp=amp)
+        data_root = None if run.dataset == "sample" else (Path(root) if root is not None else None)
+        items.append(_Run(p.name, run, runs.run_folder(out, p.name), data_root, config["micro_batch"]))
+    if scale.dataset is None and root is None and any(r.preset.dataset != "sample" for r in items):
+        raise MgvsrError(f"table {table} at scale {scale.name} trains on "
+                         f"{', '.join(sorted({r.preset.dataset for r in items}))}: give its root (--root DIR)")
+    return preflight(items, title=f"table {table} at scale {scale.name!r} ({len(items)} runs)", device=device,
+                     devices=devices, amp=amp, seed=seed, steps=steps, store=store,
+                     flows=lambda: table_flows(presets, scale, spynet, log), search=out, log=log)
+
+
+def dry_run_preset(preset: Preset, out: str | Path, *, root: str | Path | None = None, device: str = "auto",
+                   devices: int | None = None, micro: int | None = None, amp: bool = False,
+                   spynet: str | Path | None = None, seed: int = 0, steps: int | None = None, store=None,
+                   log: Callable[[str], None] = print) -> Report:
+    """The dry run of ``mgvsr train --preset P ... --dry-run``: ``preset`` (as the command line
+    transformed it) checked, probed and projected."""
+    data_root = None if preset.dataset == "sample" or root is None else Path(root)
+    item = _Run(preset.name, preset, Path(out), data_root, micro)
+    return preflight([item], title=f"{preset.name} ({preset.model} on {preset.dataset})", device=device,
+                     devices=devices, amp=amp, seed=seed, steps=steps, store=store,
+                     flows=lambda: {preset.model: flow_init(preset.model, spynet, what=preset.name)}, log=log)
+
+
+# --------------------------------------------------------------------------------------
+# The report as text
+# --------------------------------------------------------------------------------------
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    lines = ["  " + "  ".join(h.ljust(w) for h, w in zip(head, widths))]
+    lines += ["  " + "  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
+    return lines
+
+
+def format_report(report: Report) -> str:
+    """The dry run's findings for people: checks, probes, projected runs, totals, refusals."""
+    lines = [f"mgvsr dry run: {report.title}; {report.devices} device(s) like {report.device} "
+             f"({report.device_name}, {_gib(report.capacity_bytes)})", "", "checks:"]
+    for c in report.checks:
+        lines.append(f"  {c.status.upper():<8} {c.what}: {c.detail}")
+    if report.probes:
+        lines += ["", "probes (the real model and trainer on the real data; the median of the timed steps, "
+                      "after a warm-up step (on a CPU: one per model)):"]
+        rows = []
+        for p in report.probes:
+            if p.error:
+                rows.append([p.shape.label, p.phase, str(p.samples), "-", "-", "-", "-", p.error, "-"])
+                continue
+            rows.append([p.shape.label, p.phase, str(p.samples), f"{p.seconds_per_sample:.3g}",
+                         f"{p.data_seconds / p.samples:.3g}", _gib(p.peak_bytes), _gib(p.bytes_per_sample),
+                         f"{p.loss:.4f}", str(p.steps)])
+        lines += _table(["shape", "phase", "samples/step", "compute s/sample", "data s/sample", "peak",
+                         "+ per sample", "loss", "steps"], rows)
+    if report.skipped:
+        lines += ["", report.skipped]
+    lines += ["", "runs (projected: an estimate, see below):"]
+    rows = []
+    for r in report.runs:
+        per = f"{r.per_device}" + (f" ({r.per_device // r.micro} x {r.micro})" if r.micro != r.per_device else "")
+        fits = "-" if r.fits is None else ("yes" if r.fits else f"NO (--micro-batch {r.suggestion})"
+                                           if r.suggestion else "NO")
+        device_hours = None if r.seconds is None else r.seconds * report.devices / 3600
+        rows.append([r.preset, r.status, f"{r.iterations:,}", per, _duration(r.seconds),
+                     "-" if device_hours is None else f"{device_hours:,.1f}", _duration(r.data_seconds),
+                     _gib(r.peak_bytes), fits])
+    lines += _table(["run", "status", "iterations left", "samples/device", "wall-clock", "device-hours",
+                     "data loading", "peak/device", "fits"], rows)
+    todo = [r for r in report.runs if r.to_train]
+    known = [r.seconds for r in todo if r.seconds is not None]
+    total = sum(known)
+    line = f"to train: {len(todo)} of {len(report.runs)} runs"
+    if known:
+        peak = max(r.peak_bytes for r in todo if r.peak_bytes is not None)
+        line += (f"; projected {_duration(total)} of wall-clock one after another on {report.devices} device(s), "
+                 f"{total * report.devices / 3600:,.1f} device-hours, peak memory per device up to {_gib(peak)}"
+                 + ("" if len(known) == len(todo) else f" ({len(todo) - len(known)} not projected)"))
+    lines += ["", line]
+    lines.append("These are estimates: compute time linear in samples from the probes (on a GPU larger "
+                 "micro-batches are usually faster per sample), without data loading (shown apart, from one "
+                 "loader process), evaluations, checkpoints or the all-reduce between devices; frozen-SpyNet "
+                 f"iterations counted at the training cost. Peak memory per device: {report.memory_kind}, "
+                 f"before a step plus micro-batch x the increase per sample; a run fits below {FIT_FRACTION:.0%} "
+                 "of the device's memory.")
+    for r in report.runs:
+        if r.fits is False:
+            hint = (f"--micro-batch {r.suggestion} would fit (~{_gib(r.suggestion_peak_bytes)})" if r.suggestion
+                    else "no micro-batch fits: use more devices, --amp, or a device with more memory")
+            lines.append(f"REFUSED: {r.preset} needs ~{_gib(r.peak_bytes)} per device at micro-batch {r.micro} "
+                         f"({_gib(report.capacity_bytes)} on {report.device_name}); {hint}.")
+    problems = ([c for c in report.checks if c.status == "problem"] + [p for p in report.probes if p.error]
+                + [r for r in report.runs if r.fits is False or r.status == "problem"])
+    lines.append(f"\n{'READY' if report.ok else 'NOT READY'}: dry run took {_duration(report.seconds)}"
+                 + ("" if report.ok else f"; {len(problems)} problem(s) above"))
+    return "\n".join(lines)
