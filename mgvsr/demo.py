@@ -9,11 +9,19 @@ samples:
   spatial stage) with Eq. 1's restarting LR, and an m-times larger minibatch with the
   linear scaling rule (LR x m, iterations / m) and a linear warmup;
 
-then evaluates both and bicubic on the held-out sample clips and writes, into ``DIR``,
+and, beyond the paper, a third run:
+
+- **fast** ("ours + bf16"): ours with mixed precision (bfloat16 autocast; float16 with loss
+  scaling on a CUDA device without bfloat16): the same preset, samples and initial weights
+  (:func:`mgvsr.train.run_preset` seeds before building the model).  Where the device has no
+  fast low precision (a CPU without native bfloat16, :func:`mgvsr.train.resolve_precision`)
+  the demo says so and skips it;
+
+then evaluates them and bicubic on the held-out sample clips and writes, into ``DIR``,
 ``report.md`` (a Table-1-style comparison), ``report.json``, ``psnr_vs_time.png`` and
-``plans.png``.  Each run keeps its own folder (``DIR/baseline``, ``DIR/ours``) with its log
-and checkpoints: running the demo again resumes an interrupted run and reuses a finished one
-of the same spec (:mod:`mgvsr.runs`).
+``plans.png``.  Each run keeps its own folder (``DIR/baseline``, ``DIR/ours``, ``DIR/fast``)
+with its log and checkpoints: running the demo again resumes an interrupted run and reuses a
+finished one of the same spec (:mod:`mgvsr.runs`).
 
 On a CPU the larger minibatch is computed as micro-batches whose gradients accumulate
 (REFERENCE.md section 4: a CPU is slower per sample on big batches); the update is the
@@ -33,9 +41,10 @@ from mgvsr.evaluate import evaluate_bicubic
 from mgvsr.figures import plot_plans, plot_psnr_vs_time
 from mgvsr.presets import Preset, get_preset
 from mgvsr.schedule import Plan
-from mgvsr.train import resolve_device, run_preset
+from mgvsr.train import precision_note, resolve_device, resolve_precision, run_preset
 
 RUNS = ("baseline", "ours")
+FAST = "fast"  # ours + mixed precision: beyond the paper
 # model families the demo runs: BasicVSR (basicvsr_cpu) and EDVR-M (edvr_cpu, the spatial cycle only)
 FAMILIES = ("basicvsr", "edvr_m")
 
@@ -60,40 +69,64 @@ def demo_micro_batch(presets: dict[str, Preset], device: str) -> int | None:
     return presets["baseline"].plan.stages[0].batch if resolve_device(device).type == "cpu" else None
 
 
-def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", iterations: int | None = None,
-             evals: int = 6, num_workers: int = 0, progress: bool = True, fresh: bool = False) -> dict:
-    """Train and compare baseline and ours; write the report into ``out``; return ``report.json``'s dict.
+def fast_precision(device: str = "auto") -> tuple[str | None, str]:
+    """``(precision, note)`` of the demo's fast run on ``device``: ``"bf16"`` or ``"fp16"``, or None
+    where the device has no fast low precision (the run is then skipped; the note says why)."""
+    dev = resolve_device(device)
+    precision = resolve_precision(dev, True)
+    return (None if precision == "fp32" else precision), precision_note(dev, True)
 
-    ``iterations`` shrinks both runs to that many baseline iterations (ours keeps the same
+
+def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", iterations: int | None = None,
+             evals: int = 6, num_workers: int = 0, progress: bool = True, fresh: bool = False,
+             fast: bool | None = None) -> dict:
+    """Train and compare baseline, ours and fast; write the report into ``out``; return ``report.json``'s dict.
+
+    ``iterations`` shrinks the runs to that many baseline iterations (ours keeps the same
     number of samples), for a quick look or a test.  ``evals``: evaluations on the
     held-out clips during each run (for the PSNR-against-time curve), the last at the end.
     A finished run of the same spec in ``out/<run>`` is read, not retrained (:mod:`mgvsr.runs`);
-    ``fresh`` removes it and retrains.
+    ``fresh`` removes it and retrains.  ``fast``: train the fast run (ours + mixed precision);
+    None: where the device computes a low precision natively (:func:`fast_precision`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     presets = demo_presets(model, iterations)
     micro_batch = demo_micro_batch(presets, device)
+    precision, note = fast_precision(device)
+    trains = {run: (preset, False) for run, preset in presets.items()}
+    if fast is None:
+        fast = precision is not None
+        if not fast and progress:
+            print(f"[{FAST}] skipped: {note}")
+    elif fast and precision is None:
+        raise MgvsrError(f"the fast run needs mixed precision, and here {note}")
+    if fast:
+        trains[FAST] = (presets["ours"], True)
     test = open_dataset("sample", split="test")
     t0 = time.perf_counter()
     bicubic = evaluate_bicubic(test, channel="y", progress=False).to_dict()
 
     results = {}
-    for run, preset in presets.items():
+    for run, (preset, amp) in trains.items():
         folder = out / run
         if fresh:
             runs.remove_run(folder)
         total = preset.plan.total_iterations
         if progress:
-            print(f"[{run}] {preset.name}: {preset.plan.description}")
+            print(f"[{run}] {preset.name}{' + ' + precision if amp else ''}: {preset.plan.description}")
         result = run_preset(preset, folder, device=device, num_workers=num_workers, micro_batch=micro_batch,
                             eval_every=max(1, total // evals), checkpoint_every=max(1, total // evals),
-                            progress=progress)
+                            progress=progress, amp=amp)
         record = runs.read_run(folder)
         results[run] = {"preset": preset.name, "folder": str(folder), "summary": result.summary,
                         "evals": record.evals, "plan": record.plan}
+        if amp:
+            results[run]["precision"] = precision
 
     report = make_report(results, bicubic, model)
+    if not fast:
+        report["fast_note"] = note
     report["total_seconds"] = time.perf_counter() - t0
     write_report(report, results, out)
     return report
@@ -118,16 +151,34 @@ def make_report(results: dict, bicubic: dict, model: str) -> dict:
         }
 
     base, ours = entry("baseline"), entry("ours")
+    fast = None
+    if FAST in results:  # ours + mixed precision, against the fp32 baseline
+        fast = entry(FAST)
+        fast.update(precision=results[FAST].get("precision", "bf16"),
+                    speedup_wall=base["wall_seconds"] / fast["wall_seconds"],
+                    speedup_compute=base["compute_seconds"] / fast["compute_seconds"],
+                    psnr_gap=fast["psnr"] - base["psnr"])
     return {
         "model": model,
         "dataset": "sample (held-out clips, Y channel)",
         "baseline": base,
         "ours": ours,
+        "fast": fast,
         "bicubic": {"psnr": bicubic["mean"]["psnr"], "ssim": bicubic["mean"]["ssim"]},
         "speedup_wall": base["wall_seconds"] / ours["wall_seconds"],
         "speedup_compute": base["compute_seconds"] / ours["compute_seconds"],
         "psnr_gap": ours["psnr"] - base["psnr"],
     }
+
+
+def shown_runs(report: dict) -> list[str]:
+    """The runs of ``report`` in the order they are shown: baseline, ours, and fast when it trained."""
+    return list(RUNS) + ([FAST] if report.get(FAST) else [])
+
+
+def run_label(report: dict, run: str) -> str:
+    """A run's name in tables and figures (``"ours + bf16"`` for the fast run)."""
+    return f"ours + {report[FAST]['precision']}" if run == FAST else run
 
 
 def format_table(report: dict) -> str:
@@ -138,11 +189,12 @@ def format_table(report: dict) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|",
         f"| bicubic | - | - | - | - | - | - | - | - | {report['bicubic']['psnr']:.2f} | {report['bicubic']['ssim']:.4f} |",
     ]
-    for run in RUNS:
+    for run in shown_runs(report):
         r = report[run]
-        sw = "-" if run == "baseline" else f"{report['speedup_wall']:.2f}x"
-        sc = "-" if run == "baseline" else f"{report['speedup_compute']:.2f}x"
-        rows.append(f"| {run} | {r['batch']} | {' / '.join(r['stages'])} | {r['iterations']} | {r['samples']} "
+        speedups = r if run == FAST else report
+        sw = "-" if run == "baseline" else f"{speedups['speedup_wall']:.2f}x"
+        sc = "-" if run == "baseline" else f"{speedups['speedup_compute']:.2f}x"
+        rows.append(f"| {run_label(report, run)} | {r['batch']} | {' / '.join(r['stages'])} | {r['iterations']} | {r['samples']} "
                     f"| {r['wall_seconds']:.0f} | {r['compute_seconds']:.0f} | {sw} | {sc} "
                     f"| {r['psnr']:.2f} | {r['ssim']:.4f} |")
     return "\n".join(rows)
@@ -151,7 +203,8 @@ def format_table(report: dict) -> str:
 def write_report(report: dict, results: dict, out: Path) -> None:
     """``report.json``, ``report.md``, ``psnr_vs_time.png`` and ``plans.png`` into ``out``."""
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    fig = plot_psnr_vs_time({run: results[run]["evals"] for run in RUNS}, bicubic=report["bicubic"]["psnr"])
+    fig = plot_psnr_vs_time({run_label(report, run): results[run]["evals"] for run in shown_runs(report)},
+                            bicubic=report["bicubic"]["psnr"])
     fig.savefig(out / "psnr_vs_time.png", dpi=110, bbox_inches="tight")
     plans = {run: Plan.from_dict(results[run]["plan"]) for run in RUNS}
     fig = plot_plans(plans)
@@ -171,6 +224,8 @@ def write_report(report: dict, results: dict, out: Path) -> None:
         f"above bicubic: baseline {report['baseline']['psnr'] - report['bicubic']['psnr']:+.2f} dB, "
         f"ours {report['ours']['psnr'] - report['bicubic']['psnr']:+.2f} dB.",
         "",
+        fast_sentence(report),
+        "",
         "![PSNR against training time](psnr_vs_time.png)",
         "",
         "![Shapes and learning rate over iterations](plans.png)",
@@ -178,3 +233,14 @@ def write_report(report: dict, results: dict, out: Path) -> None:
         f"Produced by `mgvsr demo` in {report.get('total_seconds', 0):.0f} s.",
     ]
     (out / "report.md").write_text("\n".join(md) + "\n")
+
+
+def fast_sentence(report: dict) -> str:
+    """What the fast run (ours + mixed precision) gained against the fp32 baseline, or why it did not run."""
+    fast = report.get(FAST)
+    if not fast:
+        return f"Ours + mixed precision (beyond the paper) did not run: {report.get('fast_note', 'not asked for')}."
+    return (f"Beyond the paper, ours + {fast['precision']} (the same preset, samples and initial weights, "
+            f"{fast['precision']} autocast): {fast['speedup_wall']:.2f}x wall-clock, {fast['speedup_compute']:.2f}x "
+            f"compute against the fp32 baseline; PSNR - baseline {fast['psnr_gap']:+.2f} dB, "
+            f"{fast['psnr'] - report['bicubic']['psnr']:+.2f} dB above bicubic.")
