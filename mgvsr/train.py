@@ -79,6 +79,10 @@ class TrainConfig:
     - ``eval_every``: evaluate on the test clips every so many iterations (and always at
       the end); 0 = only at the end.  ``checkpoint_every``: likewise for ``last.pth``
       (always at stage ends).
+    - ``channels_last``: train in the ``channels_last`` memory format (weights, activations,
+      gradients, optimizer state); None (default) where the model declares it faster for the
+      device and precision (:func:`mgvsr.models.protocol.prefers_channels_last`).  The numbers
+      are the same up to float rounding; checkpoints load either way.
     - ``amp``: mixed precision: bfloat16 autocast where the device computes bfloat16 natively,
       float16 with loss scaling on CUDA devices without it, fp32 on a CPU without it
       (:func:`resolve_precision`; the run log's ``start`` record names the choice).  Parameters,
@@ -96,6 +100,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     num_workers: int = 0
     amp: bool = False
+    channels_last: bool | None = None  # None: where the model measured faster (protocol.prefers_channels_last)
     augment: bool = True
     reverse: bool = False
     progress: bool = True
@@ -285,14 +290,19 @@ class Trainer:
         self.is_main = self.rank == 0
         self._evaluate = evaluate
         self._check_plan(model)
+        self.precision = resolve_precision(self.device, self.cfg.amp)
+        self.precision_note = precision_note(self.device, self.cfg.amp)
+        self.channels_last = self.cfg.channels_last
+        if self.channels_last is None:
+            self.channels_last = protocol.prefers_channels_last(model, self.device.type, self.precision)
         self.model = model.to(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.optimizer = make_optimizer(self.model, self.cfg)
         self.ddp = None
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
-        self.precision = resolve_precision(self.device, self.cfg.amp)
-        self.precision_note = precision_note(self.device, self.cfg.amp)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.it = 0
         self.totals = Totals(stage_compute=[0.0] * len(plan), stage_data=[0.0] * len(plan))
@@ -483,7 +493,7 @@ class Trainer:
             self.log.write(event="start", it=0, plan=self.plan.to_dict(), config=_jsonable(asdict(self.cfg)),
                            model=type(unwrap(self.model)).__name__, world_size=self.world,
                            device=str(self.device), precision=self.precision,
-                           precision_note=self.precision_note)
+                           precision_note=self.precision_note, channels_last=self.channels_last)
         total = self.plan.total_iterations
         show = self.cfg.progress and self.is_main
         if show and self.cfg.amp:

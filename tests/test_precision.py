@@ -75,3 +75,31 @@ def test_amp_run_logs_its_precision_and_keeps_fp32_state(tmp_path, monkeypatch, 
     assert summary["it"] == 2
     # the convolutions ran in the arithmetic chosen
     assert set(dtypes) == {torch.bfloat16 if expected == "bf16" else torch.float32}
+
+
+def test_channels_last_trains_the_same_steps(tmp_path):
+    """channels_last changes the memory format, not the arithmetic: the same losses to float rounding."""
+    losses = {}
+    for cl in (False, True):
+        torch.manual_seed(0)
+        model = build_model("basicvsr", num_feat=4, num_block=1, hr_feat=4, spynet_zero_init=True)
+        cfg = TrainConfig(progress=False, channels_last=cl)
+        trainer = Trainer(model, Plan((Stage(3, 8, 3, 2, 1e-3),)), sample_source("train"), tmp_path / str(cl), cfg)
+        trainer.run()
+        records = read_log(tmp_path / str(cl) / "log.jsonl")
+        assert records[0]["channels_last"] is cl
+        assert model.conv_hr.weight.is_contiguous(memory_format=torch.channels_last) is cl
+        losses[cl] = [r["loss"] for r in records if r["event"] == "step"]
+    assert losses[True] == pytest.approx(losses[False], rel=1e-4)
+
+
+def test_channels_last_by_default_only_where_the_model_measured_faster():
+    from mgvsr.models.protocol import prefers_channels_last
+
+    plain = torch.nn.Conv2d(3, 3, 3)
+    assert not prefers_channels_last(plain, "cpu", "fp32")
+    for name in ("basicvsr_cpu", "edvr_cpu"):
+        model = build_model(name)
+        for pair in model.channels_last_on:
+            assert prefers_channels_last(model, *pair)
+        assert not prefers_channels_last(model, "cuda", "fp32")  # not measured: left as it is
