@@ -100,6 +100,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     num_workers: int = 0
     amp: bool = False
+    loss_eps: float = 1e-12  # Charbonnier's eps (BasicSR's 1e-12: an L1 loss)
     channels_last: bool | None = None  # None: where the model measured faster (protocol.prefers_channels_last)
     augment: bool = True
     reverse: bool = False
@@ -431,7 +432,8 @@ class Trainer:
             with sync_ctx:
                 with self._autocast():
                     out = net(lq)
-                loss = charbonnier(out.float(), target_frames(net, gt))  # the loss in fp32 whatever the precision
+                # the loss in fp32 whatever the precision
+                loss = charbonnier(out.float(), target_frames(net, gt), self.cfg.loss_eps)
                 scaled = loss * (lq.shape[0] / per_rank)
                 if self.scaler is not None:
                     self.scaler.scale(scaled).backward()

@@ -60,7 +60,7 @@ def model_names() -> list[str]:
 
 MODULES = {"basicvsr": basicvsr, "edvr": edvr}
 # constructor options that only change the initial weights (not readable from trained weights)
-INIT_ONLY = ("spynet_zero_init",)
+INIT_ONLY = ("spynet_zero_init", "fast_start")
 # the class defaults of the arguments config_from_weights reads, where a configuration omits them
 READ_DEFAULTS = {"BasicVSR": dict(hr_feat=64, spynet_width=1.0), "EDVR": dict(hr_feat=64)}
 
