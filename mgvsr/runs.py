@@ -48,17 +48,19 @@ class RunFolderError(MgvsrError):
 
 def run_spec(preset: Preset, *, device: str, seed: int = 0, root: str | Path | None = None,
              micro_batch: int | None = None, amp: bool = False, augment: bool = True,
-             reverse: bool = False) -> dict:
+             reverse: bool = False, loss_eps: float = 1e-12) -> dict:
     """What training ``preset`` means, as JSON-ready data.
 
     ``device`` is the device *type* the run trains on (``"cpu"``, ``"cuda"``); ``root`` the dataset
     root (recorded only for datasets that have one).  Names, descriptions, notes and the paper's
     numbers are left out of the plan; the preset's name is kept as a label (:data:`LABELS`).
+    ``loss_eps`` (Charbonnier's eps) is recorded only where it is not BasicSR's 1e-12, so that the
+    specs of runs written before it was a setting still match.
     """
     plan = preset.plan.to_dict()
     plan.pop("name")
     plan.pop("description")
-    return {
+    spec = {
         "preset": preset.name,
         "model": preset.model,
         "dataset": preset.dataset,
@@ -75,6 +77,9 @@ def run_spec(preset: Preset, *, device: str, seed: int = 0, root: str | Path | N
         "augment": augment,
         "reverse": reverse,
     }
+    if loss_eps != 1e-12:
+        spec["loss_eps"] = loss_eps
+    return spec
 
 
 def _training(spec: dict) -> dict:

@@ -100,7 +100,7 @@ class TrainConfig:
     checkpoint_every: int = 0
     num_workers: int = 0
     amp: bool = False
-    loss_eps: float = 1e-12  # Charbonnier's eps (BasicSR's 1e-12: an L1 loss)
+    loss_eps: float = 1e-12  # Charbonnier's eps (BasicSR's 1e-12, an L1 loss; bench/bench_faster_start.py)
     channels_last: bool | None = None  # None: where the model measured faster (protocol.prefers_channels_last)
     augment: bool = True
     reverse: bool = False
@@ -620,7 +620,8 @@ class RunResult:
 def preset_spec(preset: Preset, cfg: TrainConfig, root=None) -> dict:
     """The :func:`mgvsr.runs.run_spec` of training ``preset`` with ``cfg``."""
     return runs.run_spec(preset, device=resolve_device(cfg.device).type, seed=cfg.seed, root=root,
-                         micro_batch=cfg.micro_batch, amp=cfg.amp, augment=cfg.augment, reverse=cfg.reverse)
+                         micro_batch=cfg.micro_batch, amp=cfg.amp, augment=cfg.augment, reverse=cfg.reverse,
+                         loss_eps=cfg.loss_eps)
 
 
 def run_preset(preset: Preset, out: str | Path, *, root=None, resume: bool | None = None, search=None,

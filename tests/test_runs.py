@@ -99,3 +99,11 @@ def test_train_records_the_spec_and_refuses_another_run(tmp_path: Path, capsys):
     assert main(argv[:4] + ["3"] + argv[5:]) == 2  # 3 iterations: another run, refused
     assert "holds another run of demo/basicvsr/baseline (differs in" in capsys.readouterr().err
     assert (out / runs.LOG_FILE).read_text() == log  # nothing overwritten
+
+
+def test_a_non_default_charbonnier_eps_is_part_of_the_spec():
+    preset = get_preset("demo/basicvsr/baseline")
+    default = runs.run_spec(preset, device="cpu")
+    assert "loss_eps" not in default  # BasicSR's 1e-12: specs written before it was a setting still match
+    other = runs.run_spec(preset, device="cpu", loss_eps=1e-3)
+    assert other["loss_eps"] == 1e-3 and not runs.same_training(default, other)
