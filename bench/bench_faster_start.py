@@ -36,9 +36,10 @@ class _Stop(Exception):
 
 
 def steps_to_bicubic(family: str = "basicvsr", run: str = "baseline", init: str = "fast", loss_eps: float = 1e-12,
-                     steps: int = 150, every: int = 10, seed: int = 0) -> dict:
-    """Train the demo's ``run`` for ``steps`` steps from scratch; the PSNR curve and the first step above bicubic."""
-    preset = get_preset(f"demo/{family}/{run}")
+                     steps: int = 150, every: int = 10, seed: int = 0, lr_mult: float = 1.0) -> dict:
+    """Train the demo's ``run`` (its LRs x ``lr_mult``) for ``steps`` steps from scratch; the PSNR curve and
+    the first step above bicubic."""
+    preset = get_preset(f"demo/{family}/{run}").shrunk(lr_mult=lr_mult)
     torch.manual_seed(seed)
     net = build_model(preset.model, fast_start=(init == "fast"))
     train, test = open_sources(preset.dataset, None, preset.test_dataset)
@@ -74,20 +75,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", default="baseline", choices=("baseline", "ours"))
     parser.add_argument("--init", nargs="+", default=["basicsr", "fast"], choices=("basicsr", "fast"))
     parser.add_argument("--loss-eps", type=float, nargs="+", default=[1e-12])
+    parser.add_argument("--lr-mult", type=float, nargs="+", default=[1.0], help="the run's LRs times this")
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (1 on a shared machine)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    for init in args.init:
-        for eps in args.loss_eps:
-            r = steps_to_bicubic(args.family, args.run, init, eps, args.steps, args.every)
-            found = r["steps_to_bicubic"]
-            print(f"demo/{args.family}/{args.run}, init {init}, Charbonnier eps {eps:g}: steps to bicubic "
-                  f"({r['bicubic']:.2f} dB): {found if found is not None else f'more than {args.steps}'} "
-                  f"({r['seconds']:.0f} s)", flush=True)
-            print("  " + " ".join(f"{it}:{psnr:.2f}" for it, psnr in r["curve"]), flush=True)
+    for init, eps, lr_mult in [(i, e, m) for i in args.init for e in args.loss_eps for m in args.lr_mult]:
+        r = steps_to_bicubic(args.family, args.run, init, eps, args.steps, args.every, lr_mult=lr_mult)
+        found = r["steps_to_bicubic"]
+        print(f"demo/{args.family}/{args.run}, init {init}, Charbonnier eps {eps:g}, LR x {lr_mult:g}: steps to "
+              f"bicubic ({r['bicubic']:.2f} dB): {found if found is not None else f'more than {args.steps}'} "
+              f"({r['seconds']:.0f} s)", flush=True)
+        print("  " + " ".join(f"{it}:{psnr:.2f}" for it, psnr in r["curve"]), flush=True)
     return 0
 
 

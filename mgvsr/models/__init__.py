@@ -33,8 +33,10 @@ MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
     # a 16-channel HR tail (BasicSR's is 64 whatever num_feat; it was most of a step's FLOPs)
     # and SpyNet at a quarter of its width, zero-initialised (no pretrained flow exists at
     # that size; the flow starts at identity warps and is learnt, BasicVSR's recipe).
+    # fast_start: initial weights that start learning at once (blocks.fast_start_init; with
+    # BasicSR's init it sat at its bilinear skip's PSNR for ~150 steps: bench/bench_faster_start.py).
     "basicvsr_cpu": ("basicvsr", "BasicVSR", dict(num_feat=16, num_block=2, hr_feat=16, spynet_width=0.25,
-                                                 spynet_zero_init=True)),
+                                                 spynet_zero_init=True, fast_start=True)),
     # EDVR-M (BasicSR's EDVR_M config): 3,300,131 parameters; 2,996,259 without TSA.
     "edvr_m": ("edvr", "EDVR", dict(num_feat=64, num_frame=5, deformable_groups=8,
                                    num_extract_block=5, num_reconstruct_block=10,

@@ -184,12 +184,18 @@ class EDVR(VSRModel):
     ``fast_start``: initialise the plain convolutions of the feature path for a fast start from
     scratch (:func:`mgvsr.models.blocks.fast_start_init`: He init of ``conv_first``, the pyramid's
     and the PCD alignment's offset and feature convs, TSA's ``feat_fusion`` and ``conv_hr``; ICNR
-    of ``upconv1``/``upconv2``; a zero ``conv_last``) instead of PyTorch's default (BasicSR's).
-    The residual blocks, the deformable convolutions and TSA's attention keep BasicSR's init.
+    of ``upconv1``/``upconv2``; a zero ``conv_last``; the deformable convolutions He x 2 for their
+    initial mask of 0.5; TSA's spatial attention starting neutral, ``spatial_attn5`` and
+    ``spatial_attn_add2`` zero) instead of BasicSR's, where the frames' signal reaches the
+    reconstruction at ~4% of its scale and TSA's biases swamp it.  The residual blocks, the
+    offset convolutions (zero) and TSA's temporal attention keep BasicSR's init.
     """
 
     scale = 4
     patch_multiple = 4
+    # channels_last: not used, it measured slower on a CPU (0.87-1.02x; the deformable convolutions'
+    # grid_sample and batched matmul want contiguous tensors): `python bench/bench_channels_last.py`
+    channels_last_on: frozenset[tuple[str, str]] = frozenset()
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64,
                  num_frame: int = 5, deformable_groups: int = 8, num_extract_block: int = 5,
@@ -228,6 +234,14 @@ class EDVR(VSRModel):
             if with_tsa:
                 convs.append(self.fusion.feat_fusion)
             fast_start_init(convs, shuffled=[self.upconv1, self.upconv2], last=self.conv_last)
+            with torch.no_grad():
+                for dcn in (*pcd.dcn_pack.values(), pcd.cas_dcnpack):  # He init x 2: the initial mask is 0.5
+                    nn.init.kaiming_normal_(dcn.weight, a=0.1, nonlinearity="leaky_relu")
+                    dcn.weight.mul_(2.0)
+                if with_tsa:  # the spatial attention starts neutral: feat * sigmoid(0) * 2 + 0
+                    for conv in (self.fusion.spatial_attn5, self.fusion.spatial_attn_add2):
+                        nn.init.zeros_(conv.weight)
+                        nn.init.zeros_(conv.bias)
 
     def warm_start_frozen(self, recipe: str) -> list[nn.Parameter]:
         """``"fusion-only"``: every parameter but the fusion module's stays fixed at first."""
