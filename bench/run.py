@@ -311,8 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="only the smallest and largest stage of each plan")
     parser.add_argument("--models", nargs="+", help="only these models")
     parser.add_argument("--no-reference", action="store_true", help="skip the comparison with BasicSR's forwards")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's; 1 on a shared machine, "
+                        "where two threads wait on each other)")
     parser.add_argument("--note", default="", help="a line to add under the header (e.g. how loaded the machine was)")
     args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = [torch.device(d) for d in (args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])))]
     start, load_start = time.perf_counter(), os.getloadavg()
     lines: list[str] = []

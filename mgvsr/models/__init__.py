@@ -50,9 +50,10 @@ MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
     # 600-iteration run on the sample clips, 16 trained 1.8x faster and ended 0.3 dB higher):
     # 188,227 parameters.  Measured with bench/bench_edvr.py --model edvr_cpu and
     # bench/learn_edvr_cpu.py.  Not loadable from BasicSR checkpoints.
+    # fast_start as basicvsr_cpu (steps to bicubic: more than 300 with BasicSR's init, 280 with it).
     "edvr_cpu": ("edvr", "EDVR", dict(num_feat=16, num_frame=5, deformable_groups=4,
                                      num_extract_block=2, num_reconstruct_block=2,
-                                     center_frame_idx=None, with_tsa=True, hr_feat=16)),
+                                     center_frame_idx=None, with_tsa=True, hr_feat=16, fast_start=True)),
 }
 
 
