@@ -8,9 +8,12 @@ on the same modules and weights (the test oracles, equal to ours in outputs and 
 - EDVR: ``tests/test_edvr.py::reference_forward`` (the PCD alignment frame by frame, with
   BasicSR's ``.clone()`` of every pyramid level).
 
-One step = forward, Charbonnier loss, backward, Adam step, both on copies of one model, timed
-interleaved (reference, ours, reference, ours, ...) so that the machine's noise hits both alike;
-the ratio of the medians is printed (> 1: ours faster).  Where torchvision imports, both use its
+One step = forward, Charbonnier loss, backward, Adam step, on copies of one model, timed
+interleaved (reference, ours, ours as trained, reference, ...) so that the machine's noise hits
+them alike; the ratios of the medians are printed (> 1: ours faster).  "ours" is our forward in
+the default memory format, as the reference runs; "ours as trained" adds what the trainer does
+on this device (``channels_last`` where the model measured it faster,
+:func:`mgvsr.models.protocol.prefers_channels_last`).  Where torchvision imports, both use its
 deformable convolution (as BasicSR does); elsewhere both use mgvsr's pure-PyTorch one.
 
     python bench/bench_reference.py                       # basicvsr and edvr_m at the paper's largest shapes, batch 1
@@ -29,7 +32,7 @@ from pathlib import Path
 import torch
 
 from mgvsr.models import build_model
-from mgvsr.models.protocol import sliding_window, target_frames
+from mgvsr.models.protocol import prefers_channels_last, sliding_window, target_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_edvr import reference_forward as edvr_reference  # noqa: E402
@@ -65,13 +68,18 @@ def make_step(model, forward, lq, gt):
 
 
 def compare(name: str, batch: int, patch: int, frames: int, steps: int = 3, warmup: int = 1) -> dict:
-    """Median step seconds of the reference and of ours (``name`` at ``batch x frames x patch^2`` LR)."""
+    """Median step seconds of the reference, of ours and of ours as the trainer runs it (``name`` at
+    ``batch x frames x patch^2`` LR, fp32, CPU), and ``ratio`` / ``ratio_trained``: the reference's over ours."""
     torch.manual_seed(0)
     model = build_model(name)
     lq = torch.rand(batch, frames, 3, patch, patch)
     gt = torch.rand(batch, frames, 3, 4 * patch, 4 * patch)
+    trained = copy.deepcopy(model)
+    if prefers_channels_last(trained, "cpu", "fp32"):
+        trained.to(memory_format=torch.channels_last)
     timed = {"reference": make_step(copy.deepcopy(model), reference_of(model, patch), lq, gt),
-             "ours": make_step(copy.deepcopy(model), lambda m, x: m(x), lq, gt)}
+             "ours": make_step(copy.deepcopy(model), lambda m, x: m(x), lq, gt),
+             "trained": make_step(trained, lambda m, x: m(x), lq, gt)}
     for _ in range(warmup):
         for step in timed.values():
             step()
@@ -81,6 +89,7 @@ def compare(name: str, batch: int, patch: int, frames: int, steps: int = 3, warm
             times[k].append(step())
     result = {k: statistics.median(v) for k, v in times.items()}
     result["ratio"] = result["reference"] / result["ours"]
+    result["ratio_trained"] = result["reference"] / result["trained"]
     return result
 
 
@@ -102,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         for patch, frames in args.shapes or DEFAULT.get(name, [(64, 15)]):
             r = compare(name, args.batch, patch, frames, steps=args.steps)
             print(f"  {name:10s} {patch}&{frames}: reference {r['reference']:.3f} s, ours {r['ours']:.3f} s "
-                  f"-> ours {r['ratio']:.2f}x the reference's speed")
+                  f"({r['ratio']:.2f}x the reference's speed), as trained {r['trained']:.3f} s "
+                  f"({r['ratio_trained']:.2f}x)")
     return 0
 
 
