@@ -13,6 +13,7 @@ PyTorch's default init outside the residual blocks) and mgvsr's fast start (``--
     python bench/bench_faster_start.py                               # basicvsr_cpu: basicsr and fast init, 150 steps
     python bench/bench_faster_start.py --init fast --loss-eps 1e-3 --steps 200 --every 10
     python bench/bench_faster_start.py --family edvr_m --steps 300 --every 20
+    python bench/bench_faster_start.py --diagnose     # why: signal scales and gradients at initialisation
 """
 
 from __future__ import annotations
@@ -23,12 +24,44 @@ import tempfile
 import time
 
 import torch
+import torch.nn.functional as F
 
 from mgvsr.data.datasets import open_sources
+from mgvsr.data.windows import TrainingWindows, to_float
 from mgvsr.evaluate import evaluate_bicubic, evaluate_model
 from mgvsr.models import build_model
+from mgvsr.models.protocol import center_frame, target_frames
 from mgvsr.presets import get_preset
-from mgvsr.train import TrainConfig, Trainer, _warm_start
+from mgvsr.train import TrainConfig, Trainer, _warm_start, charbonnier
+
+
+def diagnose(family: str = "basicvsr", init: str = "basicsr", seed: int = 0) -> None:
+    """Print, at initialisation, on one batch of the demo's baseline: the scale (std) of each reconstruction
+    layer's output, the residual the network adds to its bilinear skip against the true one, and the RMS of
+    the gradients of a few layers."""
+    preset = get_preset(f"demo/{family}/baseline")
+    torch.manual_seed(seed)
+    net = build_model(preset.model, fast_start=(init == "fast"))
+    train, _ = open_sources(preset.dataset, None, preset.test_dataset)
+    stage = preset.plan.stages[0]
+    windows = TrainingWindows(train.windows_source(stage.frames), stage.frames, stage.patch, length=stage.batch, seed=seed)
+    lq = to_float(torch.stack([windows[i][0] for i in range(stage.batch)]))
+    gt = target_frames(net, to_float(torch.stack([windows[i][1] for i in range(stage.batch)])))
+    names = [n for n in ("fusion", "reconstruction", "upconv1", "upconv2", "conv_hr", "conv_last") if hasattr(net, n)]
+    outputs = {}
+    for name in names:
+        getattr(net, name).register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o.detach()))
+    out = net(lq)
+    frames = lq if out.dim() == 5 else lq[:, center_frame(net)]
+    skip = F.interpolate(frames.flatten(0, -4), scale_factor=4, mode="bilinear", align_corners=False).view_as(out)
+    print(f"{preset.model}, init {init}: output std " + ", ".join(f"{n} {outputs[n].std():.3g}" for n in names))
+    print(f"  mean |residual| the network adds {(out - skip).abs().mean():.4f}, the true residual's "
+          f"{(gt - skip).abs().mean():.4f}")
+    charbonnier(out, gt).backward()
+    grads = {n: p.grad for n, p in net.named_parameters() if p.grad is not None}
+    shown = [n for n in grads if n.endswith(("trunk.main.0.weight", "conv_first.weight", "fusion.weight",
+                                            "conv_last.weight", "conv_last.bias"))]
+    print("  gradient RMS " + ", ".join(f"{n} {grads[n].pow(2).mean().sqrt():.2g}" for n in shown))
 
 
 class _Stop(Exception):
@@ -79,9 +112,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (1 on a shared machine)")
+    parser.add_argument("--diagnose", action="store_true", help="only print the scales and gradients at init")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.diagnose:
+        for init in args.init:
+            diagnose(args.family, init)
+        return 0
     for init, eps, lr_mult in [(i, e, m) for i in args.init for e in args.loss_eps for m in args.lr_mult]:
         r = steps_to_bicubic(args.family, args.run, init, eps, args.steps, args.every, lr_mult=lr_mult)
         found = r["steps_to_bicubic"]
