@@ -47,7 +47,8 @@ def diagnose(family: str = "basicvsr", init: str = "basicsr", seed: int = 0) -> 
     windows = TrainingWindows(train.windows_source(stage.frames), stage.frames, stage.patch, length=stage.batch, seed=seed)
     lq = to_float(torch.stack([windows[i][0] for i in range(stage.batch)]))
     gt = target_frames(net, to_float(torch.stack([windows[i][1] for i in range(stage.batch)])))
-    names = [n for n in ("fusion", "reconstruction", "upconv1", "upconv2", "conv_hr", "conv_last") if hasattr(net, n)]
+    names = [n for n in ("conv_first", "pcd_align", "fusion", "reconstruction", "upconv1", "upconv2", "conv_hr", "conv_last")
+             if hasattr(net, n)]
     outputs = {}
     for name in names:
         getattr(net, name).register_forward_hook(lambda m, i, o, name=name: outputs.__setitem__(name, o.detach()))
