@@ -271,12 +271,12 @@ def run_device(device: torch.device, args, lines: list[str]) -> None:
             key = (case.frames, case.patch, case.batch)
             consumed[key] = max(consumed.get(key, 0.0), case.batch / r["seconds"])
     lines.append("")
-    if device.type == "cpu":
+    if consumed:
         lines += ["### Data loader", "",
                   "Windows/s of the trainer's loader over the sample clips (decoded frames cached in memory), "
-                  "against the fastest model's consumption at that shape (batch / step time, the fastest "
-                  "precision).  Ratio > 1: the loader keeps up.  On a CPU the workers share the cores with "
-                  "the training step.", "",
+                  f"against the fastest model's consumption on the {device.type.upper()} at that shape (batch / step "
+                  "time, the fastest precision).  Ratio > 1: the loader keeps up.  The loader runs on the CPU; "
+                  "training on a CPU, its workers share the cores with the training step.", "",
                   "| LR patch & frames | batch | consumed (windows/s) | loader, 0 workers | ratio | loader, 2 workers | ratio |",
                   "|---|---|---|---|---|---|---|"]
         for (frames, patch, batch), need in sorted(consumed.items(), key=lambda kv: (kv[0][2], kv[0][1], kv[0][0])):
