@@ -80,7 +80,7 @@ def cpu_name() -> str:
 def machine_lines(devices: list[torch.device]) -> list[str]:
     flags = _cpuinfo_flags()
     isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
-    lines = [f"- CPU: {cpu_name()}, {os.cpu_count()} logical cores, torch on {torch.get_num_threads()} threads; "
+    lines = [f"- CPU: {cpu_name()}, {os.cpu_count()} logical cores, torch on {torch.get_num_threads()} thread(s); "
              f"{', '.join(isa) or 'no AVX flags read'}; native bfloat16: {'yes' if cpu_bf16_native() else 'no'}",
              f"- torch {torch.__version__}, Python {platform.python_version()}, {platform.system()} {platform.release()}"]
     for d in devices:
@@ -328,7 +328,10 @@ def main(argv: list[str] | None = None) -> int:
     minutes, load_end = (time.perf_counter() - start) / 60, os.getloadavg()
     cores = os.cpu_count() or 1
     loaded = load_start[0] > 0.5 * cores or load_end[0] > cores + 0.5  # others' work beside this run's
-    command = "python bench/run.py" + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    given = list(argv if argv is not None else sys.argv[1:])
+    if "--note" in given:  # the note is printed below the header, not in the command
+        given[given.index("--note") + 1] = "TEXT"
+    command = " ".join(["python bench/run.py", *given])
     header = ["# Benchmark results", "",
               f"Written by `{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {minutes:.1f} minutes.", "",
               *machine_lines(devices),
