@@ -23,9 +23,9 @@ then evaluates them and bicubic on the held-out sample clips and writes, into ``
 with its log and checkpoints: running the demo again resumes an interrupted run and reuses a
 finished one of the same spec (:mod:`mgvsr.runs`).
 
-On a CPU the larger minibatch is computed as micro-batches whose gradients accumulate
-(REFERENCE.md section 4: a CPU is slower per sample on big batches); the update is the
-same, so the comparison is the paper's, and the speed difference comes from the multigrid.
+On a CPU the larger minibatch of BasicVSR runs at once (in ``channels_last`` a CPU is as fast
+per sample on 8 clips as on 4, faster in bf16: :data:`WHOLE_BATCH_ON_CPU`); EDVR's is computed as
+micro-batches whose gradients accumulate (the same update).
 """
 
 from __future__ import annotations
@@ -63,10 +63,19 @@ def demo_presets(model: str = "basicvsr", iterations: int | None = None) -> dict
             for run, p in presets.items()}
 
 
-def demo_micro_batch(presets: dict[str, Preset], device: str) -> int | None:
-    """On a CPU, ours' larger minibatch runs as micro-batches of the baseline's size (the same update;
-    a CPU is slower per sample on big batches); on a GPU the whole batch goes at once."""
-    return presets["baseline"].plan.stages[0].batch if resolve_device(device).type == "cpu" else None
+# Model families whose larger minibatch (8 clips) runs at once on a CPU, as fast per sample as two
+# micro-batches of 4 or faster (`python bench/bench_micro_batch.py`, 2 threads: basicvsr_cpu in
+# channels_last 0.99-1.15x in fp32, 1.11-1.33x in bf16; edvr_cpu 0.89-1.03x, so EDVR keeps micro-batches).
+WHOLE_BATCH_ON_CPU = {"basicvsr": True, "edvr_m": False}
+
+
+def demo_micro_batch(presets: dict[str, Preset], device: str, model: str = "basicvsr") -> int | None:
+    """The micro-batch of the demo's runs: None (the whole minibatch at once) on a GPU and, on a CPU,
+    for the families of :data:`WHOLE_BATCH_ON_CPU`; otherwise micro-batches of the baseline's size (the
+    same update, where a CPU is slower per sample on the larger batch)."""
+    if resolve_device(device).type != "cpu" or WHOLE_BATCH_ON_CPU.get(model, False):
+        return None
+    return presets["baseline"].plan.stages[0].batch
 
 
 def fast_precision(device: str = "auto") -> tuple[str | None, str]:
@@ -92,7 +101,7 @@ def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     presets = demo_presets(model, iterations)
-    micro_batch = demo_micro_batch(presets, device)
+    micro_batch = demo_micro_batch(presets, device, model)
     precision, note = fast_precision(device)
     trains = {run: (preset, False) for run, preset in presets.items()}
     if fast is None:
