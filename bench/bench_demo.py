@@ -2,10 +2,13 @@
 
 Targets (issue 3): ours at least 1.8x faster than the baseline in wall-clock, with PSNR
 within 0.1 dB of it; both at least 0.5 dB above bicubic on the held-out sample clips; the
-whole demo in at most 10 minutes on a 2-core CPU.  Baseline and ours run one after the
-other in this process, on the same machine, so their ratio is measured side by side.
+whole demo in at most 10 minutes on a 2-core CPU.  Issue 12, beyond the paper: ours + bf16
+(the fast run) at least 3x faster than the fp32 baseline in wall-clock, with PSNR no more than
+0.1 dB below it and at least 0.5 dB above bicubic (where the CPU has no native bfloat16 the
+fast run is skipped and its targets say so).  The runs go one after the other in this
+process, on the same machine, so their ratios are measured side by side.
 
-    python bench/bench_demo.py                  # trains into a temporary folder (about 12 min on 2 cores)
+    python bench/bench_demo.py                  # trains into a temporary folder
     python bench/bench_demo.py --out runs/demo  # trains there (fresh), keeping the runs
 """
 
@@ -30,6 +33,22 @@ def targets(report: dict) -> list[tuple[str, bool, str]]:
         ("baseline >= 0.5 dB above bicubic", base - bic >= 0.5, f"{base - bic:+.2f} dB ({base:.2f} vs {bic:.2f})"),
         ("ours >= 0.5 dB above bicubic", ours - bic >= 0.5, f"{ours - bic:+.2f} dB ({ours:.2f} vs {bic:.2f})"),
         ("the whole demo <= 10 minutes", minutes <= 10, f"{minutes:.1f} min (this run, evaluations included)"),
+    ] + fast_targets(report)
+
+
+def fast_targets(report: dict) -> list[tuple[str, bool, str]]:
+    """(target, met, measured) for the fast run (ours + bf16) against the fp32 baseline."""
+    names = ("ours + bf16 >= 3x faster than the fp32 baseline", "ours + bf16 PSNR >= baseline - 0.1 dB",
+             "ours + bf16 >= 0.5 dB above bicubic")
+    fast = report.get("fast")
+    if not fast:
+        return [(name, False, f"not run: {report.get('fast_note', '')}") for name in names]
+    bic, base = report["bicubic"]["psnr"], report["baseline"]["psnr"]
+    return [
+        (names[0], fast["speedup_wall"] >= 3.0,
+         f"{fast['speedup_wall']:.2f}x (compute only {fast['speedup_compute']:.2f}x)"),
+        (names[1], fast["psnr"] >= base - 0.1, f"ours + bf16 - baseline = {fast['psnr'] - base:+.2f} dB"),
+        (names[2], fast["psnr"] - bic >= 0.5, f"{fast['psnr'] - bic:+.2f} dB ({fast['psnr']:.2f} vs {bic:.2f})"),
     ]
 
 
@@ -43,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(report))
     print()
     for name, met, measured in targets(report):
-        print(f"{'MET   ' if met else 'MISSED'}  {name:<38} {measured}")
+        print(f"{'MET   ' if met else 'MISSED'}  {name:<50} {measured}")
     return 0
 
 

@@ -9,15 +9,23 @@ samples:
   spatial stage) with Eq. 1's restarting LR, and an m-times larger minibatch with the
   linear scaling rule (LR x m, iterations / m) and a linear warmup;
 
-then evaluates both and bicubic on the held-out sample clips and writes, into ``DIR``,
-``report.md`` (a Table-1-style comparison), ``report.json``, ``psnr_vs_time.png`` and
-``plans.png``.  Each run keeps its own folder (``DIR/baseline``, ``DIR/ours``) with its log
-and checkpoints: running the demo again resumes an interrupted run and reuses a finished one
-of the same spec (:mod:`mgvsr.runs`).
+and, beyond the paper, a third run:
 
-On a CPU the larger minibatch is computed as micro-batches whose gradients accumulate
-(REFERENCE.md section 4: a CPU is slower per sample on big batches); the update is the
-same, so the comparison is the paper's, and the speed difference comes from the multigrid.
+- **fast** ("ours + bf16"): ours with mixed precision (bfloat16 autocast; float16 with loss
+  scaling on a CUDA device without bfloat16): the same preset, samples and initial weights
+  (:func:`mgvsr.train.run_preset` seeds before building the model).  Where the device has no
+  fast low precision (a CPU without native bfloat16, :func:`mgvsr.train.resolve_precision`)
+  the demo says so and skips it;
+
+then evaluates them and bicubic on the held-out sample clips and writes, into ``DIR``,
+``report.md`` (a Table-1-style comparison), ``report.json``, ``psnr_vs_time.png`` and
+``plans.png``.  Each run keeps its own folder (``DIR/baseline``, ``DIR/ours``, ``DIR/fast``)
+with its log and checkpoints: running the demo again resumes an interrupted run and reuses a
+finished one of the same spec (:mod:`mgvsr.runs`).
+
+On a CPU the larger minibatch of BasicVSR runs at once (in ``channels_last`` a CPU is as fast
+per sample on 8 clips as on 4, faster in bf16: :data:`WHOLE_BATCH_ON_CPU`); EDVR's is computed as
+micro-batches whose gradients accumulate (the same update).
 """
 
 from __future__ import annotations
@@ -32,9 +40,10 @@ from mgvsr.errors import MgvsrError
 from mgvsr.evaluate import evaluate_bicubic
 from mgvsr.presets import Preset, get_preset
 from mgvsr.report import comparison_table, save_figures, summary_entry
-from mgvsr.train import resolve_device, run_preset
+from mgvsr.train import precision_note, resolve_device, resolve_precision, run_preset
 
 RUNS = ("baseline", "ours")
+FAST = "fast"  # ours + mixed precision: beyond the paper
 # model families the demo runs: BasicVSR (basicvsr_cpu) and EDVR-M (edvr_cpu, the spatial cycle only)
 FAMILIES = ("basicvsr", "edvr_m")
 
@@ -53,46 +62,79 @@ def demo_presets(model: str = "basicvsr", iterations: int | None = None) -> dict
             for run, p in presets.items()}
 
 
-def demo_micro_batch(presets: dict[str, Preset], device: str) -> int | None:
-    """On a CPU, ours' larger minibatch runs as micro-batches of the baseline's size (the same update;
-    a CPU is slower per sample on big batches); on a GPU the whole batch goes at once."""
-    return presets["baseline"].plan.stages[0].batch if resolve_device(device).type == "cpu" else None
+# Model families whose larger minibatch (8 clips) runs at once on a CPU, as fast per sample as two
+# micro-batches of 4 or faster (`python bench/bench_micro_batch.py`, 2 threads: basicvsr_cpu in
+# channels_last 0.99-1.15x in fp32, 1.11-1.33x in bf16; edvr_cpu 0.89-1.03x, so EDVR keeps micro-batches).
+WHOLE_BATCH_ON_CPU = {"basicvsr": True, "edvr_m": False}
+
+
+def demo_micro_batch(presets: dict[str, Preset], device: str, model: str = "basicvsr") -> int | None:
+    """The micro-batch of the demo's runs: None (the whole minibatch at once) on a GPU and, on a CPU,
+    for the families of :data:`WHOLE_BATCH_ON_CPU`; otherwise micro-batches of the baseline's size (the
+    same update, where a CPU is slower per sample on the larger batch)."""
+    if resolve_device(device).type != "cpu" or WHOLE_BATCH_ON_CPU.get(model, False):
+        return None
+    return presets["baseline"].plan.stages[0].batch
+
+
+def fast_precision(device: str = "auto") -> tuple[str | None, str]:
+    """``(precision, note)`` of the demo's fast run on ``device``: ``"bf16"`` or ``"fp16"``, or None
+    where the device has no fast low precision (the run is then skipped; the note says why)."""
+    dev = resolve_device(device)
+    precision = resolve_precision(dev, True)
+    return (None if precision == "fp32" else precision), precision_note(dev, True)
 
 
 def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", iterations: int | None = None,
-             evals: int = 6, num_workers: int = 0, progress: bool = True, fresh: bool = False) -> dict:
-    """Train and compare baseline and ours; write the report into ``out``; return ``report.json``'s dict.
+             evals: int = 6, num_workers: int = 0, progress: bool = True, fresh: bool = False,
+             fast: bool | None = None) -> dict:
+    """Train and compare baseline, ours and fast; write the report into ``out``; return ``report.json``'s dict.
 
-    ``iterations`` shrinks both runs to that many baseline iterations (ours keeps the same
+    ``iterations`` shrinks the runs to that many baseline iterations (ours keeps the same
     number of samples), for a quick look or a test.  ``evals``: evaluations on the
     held-out clips during each run (for the PSNR-against-time curve), the last at the end.
     A finished run of the same spec in ``out/<run>`` is read, not retrained (:mod:`mgvsr.runs`);
-    ``fresh`` removes it and retrains.
+    ``fresh`` removes it and retrains.  ``fast``: train the fast run (ours + mixed precision);
+    None: where the device computes a low precision natively (:func:`fast_precision`).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     presets = demo_presets(model, iterations)
-    micro_batch = demo_micro_batch(presets, device)
+    micro_batch = demo_micro_batch(presets, device, model)
+    precision, note = fast_precision(device)
+    trains = {run: (preset, False) for run, preset in presets.items()}
+    if fast is None:
+        fast = precision is not None
+        if not fast and progress:
+            print(f"[{FAST}] skipped: {note}")
+    elif fast and precision is None:
+        raise MgvsrError(f"the fast run needs mixed precision, and here {note}")
+    if fast:
+        trains[FAST] = (presets["ours"], True)
     test = open_dataset("sample", split="test")
     t0 = time.perf_counter()
     bicubic = evaluate_bicubic(test, channel="y", progress=False).to_dict()
 
     results = {}
-    for run, preset in presets.items():
+    for run, (preset, amp) in trains.items():
         folder = out / run
         if fresh:
             runs.remove_run(folder)
         total = preset.plan.total_iterations
         if progress:
-            print(f"[{run}] {preset.name}: {preset.plan.description}")
+            print(f"[{run}] {preset.name}{' + ' + precision if amp else ''}: {preset.plan.description}")
         result = run_preset(preset, folder, device=device, num_workers=num_workers, micro_batch=micro_batch,
                             eval_every=max(1, total // evals), checkpoint_every=max(1, total // evals),
-                            progress=progress)
+                            progress=progress, amp=amp)
         record = runs.read_run(folder)
         results[run] = {"preset": preset.name, "folder": str(folder), "summary": result.summary,
                         "evals": record.evals, "plan": record.plan}
+        if amp:
+            results[run]["precision"] = precision
 
     report = make_report(results, bicubic, model)
+    if not fast:
+        report["fast_note"] = note if precision is None else "not asked for"
     report["total_seconds"] = time.perf_counter() - t0
     write_report(report, results, out)
     return report
@@ -100,13 +142,23 @@ def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", 
 
 def make_report(results: dict, bicubic: dict, model: str) -> dict:
     """``report.json``'s content from the two runs' summaries and the bicubic scores."""
-    base, ours = (summary_entry(results[run]["summary"], results[run]["plan"], results[run]["preset"])
-                  for run in RUNS)
+    def entry(run: str) -> dict:
+        return summary_entry(results[run]["summary"], results[run]["plan"], results[run]["preset"])
+
+    base, ours = entry("baseline"), entry("ours")
+    fast = None
+    if FAST in results:  # ours + mixed precision, against the fp32 baseline
+        fast = entry(FAST)
+        fast.update(precision=results[FAST].get("precision", "bf16"),
+                    speedup_wall=base["wall_seconds"] / fast["wall_seconds"],
+                    speedup_compute=base["compute_seconds"] / fast["compute_seconds"],
+                    psnr_gap=fast["psnr"] - base["psnr"])
     return {
         "model": model,
         "dataset": "sample (held-out clips, Y channel)",
         "baseline": base,
         "ours": ours,
+        "fast": fast,
         "bicubic": {"psnr": bicubic["mean"]["psnr"], "ssim": bicubic["mean"]["ssim"]},
         "speedup_wall": base["wall_seconds"] / ours["wall_seconds"],
         "speedup_compute": base["compute_seconds"] / ours["compute_seconds"],
@@ -114,16 +166,28 @@ def make_report(results: dict, bicubic: dict, model: str) -> dict:
     }
 
 
+def shown_runs(report: dict) -> list[str]:
+    """The runs of ``report`` in the order they are shown: baseline, ours, and fast when it trained."""
+    return list(RUNS) + ([FAST] if report.get(FAST) else [])
+
+
+def run_label(report: dict, run: str) -> str:
+    """A run's name in tables and figures (``"ours + bf16"`` for the fast run)."""
+    return f"ours + {report[FAST]['precision']}" if run == FAST else run
+
+
 def format_table(report: dict) -> str:
-    """The Table-1-style comparison as a markdown table (:func:`mgvsr.report.comparison_table`)."""
-    return comparison_table({run: report[run] for run in RUNS}, report["bicubic"], reference="baseline")
+    """The Table-1-style comparison as a markdown table (:func:`mgvsr.report.comparison_table`;
+    every speedup against the fp32 baseline)."""
+    return comparison_table({run_label(report, run): report[run] for run in shown_runs(report)},
+                            report["bicubic"], reference="baseline")
 
 
 def write_report(report: dict, results: dict, out: Path) -> None:
     """``report.json``, ``report.md``, ``psnr_vs_time.png`` and ``plans.png`` into ``out``."""
     (out / "report.json").write_text(json.dumps(report, indent=1))
-    save_figures(out, {run: results[run]["evals"] for run in RUNS}, {run: results[run]["plan"] for run in RUNS},
-                 bicubic_psnr=report["bicubic"]["psnr"])
+    save_figures(out, {run_label(report, run): results[run]["evals"] for run in shown_runs(report)},
+                 {run: results[run]["plan"] for run in RUNS}, bicubic_psnr=report["bicubic"]["psnr"])
     md = [
         f"# mgvsr demo: {report['model']} on the sample clips",
         "",
@@ -139,6 +203,8 @@ def write_report(report: dict, results: dict, out: Path) -> None:
         f"above bicubic: baseline {report['baseline']['psnr'] - report['bicubic']['psnr']:+.2f} dB, "
         f"ours {report['ours']['psnr'] - report['bicubic']['psnr']:+.2f} dB.",
         "",
+        fast_sentence(report),
+        "",
         "![PSNR against training time](psnr_vs_time.png)",
         "",
         "![Shapes and learning rate over iterations](plans.png)",
@@ -146,3 +212,14 @@ def write_report(report: dict, results: dict, out: Path) -> None:
         f"Produced by `mgvsr demo` in {report.get('total_seconds', 0):.0f} s.",
     ]
     (out / "report.md").write_text("\n".join(md) + "\n")
+
+
+def fast_sentence(report: dict) -> str:
+    """What the fast run (ours + mixed precision) gained against the fp32 baseline, or why it did not run."""
+    fast = report.get(FAST)
+    if not fast:
+        return f"Ours + mixed precision (beyond the paper) did not run: {report.get('fast_note', 'not asked for')}."
+    return (f"Beyond the paper, ours + {fast['precision']} (the same preset, samples and initial weights, "
+            f"{fast['precision']} autocast): {fast['speedup_wall']:.2f}x wall-clock, {fast['speedup_compute']:.2f}x "
+            f"compute against the fp32 baseline; PSNR - baseline {fast['psnr_gap']:+.2f} dB, "
+            f"{fast['psnr'] - report['bicubic']['psnr']:+.2f} dB above bicubic.")

@@ -58,7 +58,8 @@ class RunFolderError(MgvsrError):
 
 def run_spec(preset: Preset, *, device: str, seed: int = 0, root: str | Path | None = None,
              micro_batch: int | None = None, amp: bool = False, augment: bool = True,
-             reverse: bool = False, spynet: str | None = None, spynet_file: str | Path | None = None) -> dict:
+             reverse: bool = False, spynet: str | None = None, spynet_file: str | Path | None = None,
+             loss_eps: float = 1e-12) -> dict:
     """What training ``preset`` means, as JSON-ready data.
 
     ``device`` is the device *type* the run trains on (``"cpu"``, ``"cuda"``); ``root`` the dataset
@@ -68,6 +69,8 @@ def run_spec(preset: Preset, *, device: str, seed: int = 0, root: str | Path | N
     (``"sha256:<hex>"`` of the file, or ``"none"``: opted out; :class:`mgvsr.models.FlowInit`), with
     ``spynet_file`` the file's path as a label; both are left out when None (models that learn
     their own flow), so the specs of those runs are as before.
+    ``loss_eps`` (Charbonnier's eps) is recorded only where it is not BasicSR's 1e-12, so that the
+    specs of runs written before it was a setting still match.
     """
     plan = preset.plan.to_dict()
     plan.pop("name")
@@ -93,6 +96,8 @@ def run_spec(preset: Preset, *, device: str, seed: int = 0, root: str | Path | N
         spec["spynet"] = spynet
     if spynet_file is not None:
         spec["spynet_file"] = str(spynet_file)
+    if loss_eps != 1e-12:
+        spec["loss_eps"] = loss_eps
     return spec
 
 

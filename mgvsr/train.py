@@ -93,10 +93,16 @@ class TrainConfig:
     - ``eval_every``: evaluate on the test clips every so many iterations (and always at
       the end); 0 = only at the end.  ``checkpoint_every``: likewise for ``last.pth``
       (always at stage ends).
-    - ``amp``: mixed precision (bfloat16 autocast; float16 with loss scaling on CUDA
-      devices without bfloat16).
     - ``tensorboard``: also log to ``out/tensorboard`` (:mod:`mgvsr.watch`; needs the
       ``tensorboard`` package).
+    - ``channels_last``: train in the ``channels_last`` memory format (weights, activations,
+      gradients, optimizer state); None (default) where the model declares it faster for the
+      device and precision (:func:`mgvsr.models.protocol.prefers_channels_last`).  The numbers
+      are the same up to float rounding; checkpoints load either way.
+    - ``amp``: mixed precision: bfloat16 autocast where the device computes bfloat16 natively,
+      float16 with loss scaling on CUDA devices without it, fp32 on a CPU without it
+      (:func:`resolve_precision`; the run log's ``start`` record names the choice).  Parameters,
+      the loss, the optimizer state and the evaluations stay in fp32.
     """
 
     seed: int = 0
@@ -110,6 +116,8 @@ class TrainConfig:
     checkpoint_every: int = 0
     num_workers: int = 0
     amp: bool = False
+    loss_eps: float = 1e-12  # Charbonnier's eps (BasicSR's 1e-12, an L1 loss; bench/bench_faster_start.py)
+    channels_last: bool | None = None  # None: where the model measured faster (protocol.prefers_channels_last)
     augment: bool = True
     reverse: bool = False
     progress: bool = True
@@ -133,14 +141,77 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+# "0": act as if the device had no bfloat16 (the fallback's tests, fp32 comparisons); "1": trust that it has
+BF16_ENV = "MGVSR_BF16"
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # x86 /proc/cpuinfo flags of native bfloat16 arithmetic
+
+
+def _cpuinfo_flags(path: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` (x86 ``flags``, Arm ``Features``); empty where unreadable."""
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def cpu_bf16_native() -> bool:
+    """Whether this CPU computes bfloat16 natively: AVX512-BF16 or AMX-BF16 (x86), BF16 (Arm).
+
+    Elsewhere oneDNN emulates bfloat16 with fp32 arithmetic plus conversions, which is slower than
+    fp32.  ``MGVSR_BF16=0`` (or ``1``) in the environment overrides the detection.
+    """
+    forced = os.environ.get(BF16_ENV)
+    if forced in ("0", "1"):
+        return forced == "1"
+    for probe in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):  # torch's own cpuinfo probes
+        fn = getattr(torch.cpu, probe, None)
+        if fn is not None and fn():
+            return True
+    flags = _cpuinfo_flags()
+    return bool(flags & set(CPU_BF16_FLAGS)) or ("bf16" in flags and platform.machine() in ("aarch64", "arm64"))
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``device`` computes bfloat16 natively (a CUDA device with bf16, a CPU of :func:`cpu_bf16_native`);
+    ``MGVSR_BF16=0`` says no for every device."""
+    if os.environ.get(BF16_ENV) == "0":
+        return False
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_bf16_native()
+
+
 def resolve_precision(device: torch.device, amp: bool) -> str:
     """The arithmetic a run uses: ``"fp32"`` without ``amp``; with it, ``"bf16"`` autocast where the
-    device computes in bfloat16, ``"fp16"`` (with loss scaling) on CUDA devices without bfloat16."""
+    device computes in bfloat16 (:func:`bf16_supported`), ``"fp16"`` (with loss scaling) on CUDA
+    devices without bfloat16, ``"fp32"`` elsewhere (a CPU without native bfloat16 would emulate it,
+    slower than fp32: :func:`precision_note` says so)."""
     if not amp:
         return "fp32"
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        return "fp16"
-    return "bf16"
+    if bf16_supported(device):
+        return "bf16"
+    return "fp16" if device.type == "cuda" else "fp32"
+
+
+def precision_note(device: torch.device, amp: bool) -> str:
+    """One line saying which arithmetic :func:`resolve_precision` chose and why."""
+    precision = resolve_precision(device, amp)
+    if not amp:
+        return "precision fp32"
+    if precision == "bf16":
+        what = "a CUDA device with bfloat16" if device.type == "cuda" else "a CPU with native bfloat16 (AVX512-BF16/AMX)"
+        return f"precision bf16: autocast on {what}; loss, optimizer state and metrics in fp32"
+    if precision == "fp16":
+        return "precision fp16: autocast with loss scaling (this CUDA device has no bfloat16)"
+    why = (f"{BF16_ENV}=0 is set" if os.environ.get(BF16_ENV) == "0" else
+           "this CPU does not compute bfloat16 natively (no AVX512-BF16 or AMX), emulated it is slower than fp32"
+           if device.type == "cpu" else f"no mixed precision on {device.type}")
+    return f"precision fp32: mixed precision was asked for, but {why}"
 
 
 def device_name(device: torch.device) -> str:
@@ -299,13 +370,19 @@ class Trainer:
         self.is_main = self.rank == 0
         self._evaluate = evaluate
         self._check_plan(model)
+        self.precision = resolve_precision(self.device, self.cfg.amp)
+        self.precision_note = precision_note(self.device, self.cfg.amp)
+        self.channels_last = self.cfg.channels_last
+        if self.channels_last is None:
+            self.channels_last = protocol.prefers_channels_last(model, self.device.type, self.precision)
         self.model = model.to(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
         self.optimizer = make_optimizer(self.model, self.cfg)
         self.ddp = None
         if self.world > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
-        self.precision = resolve_precision(self.device, self.cfg.amp)
         self.scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         self.it = 0
         self.totals = Totals(stage_compute=[0.0] * len(plan), stage_data=[0.0] * len(plan))
@@ -453,7 +530,8 @@ class Trainer:
             with sync_ctx:
                 with self._autocast():
                     out = net(lq)
-                    loss = charbonnier(out.float(), target_frames(net, gt))
+                # the loss in fp32 whatever the precision
+                loss = charbonnier(out.float(), target_frames(net, gt), self.cfg.loss_eps)
                 scaled = loss * (lq.shape[0] / per_rank)
                 if self.scaler is not None:
                     self.scaler.scale(scaled).backward()
@@ -518,7 +596,8 @@ class Trainer:
             self.log.write(event="start", it=0, plan=self.plan.to_dict(), config=_jsonable(asdict(self.cfg)),
                            model=type(unwrap(self.model)).__name__, world_size=self.world,
                            device=str(self.device), setup=self.setup(),
-                           initial_weights=weights_fingerprint(self.model))
+                           initial_weights=weights_fingerprint(self.model), precision=self.precision,
+                           precision_note=self.precision_note, channels_last=self.channels_last)
         if self.cfg.tensorboard and self.is_main:
             self.board = Board(self.out / runs.TENSORBOARD, done=self.it, world=self.world)
         try:
@@ -530,8 +609,11 @@ class Trainer:
 
     def _train(self) -> dict:
         total = self.plan.total_iterations
-        bar = tqdm(total=total, initial=self.it, desc="training", unit="it",
-                   disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True)
+        show = self.cfg.progress and self.is_main
+        if show and self.cfg.amp:
+            tqdm.write(self.precision_note)
+        bar = tqdm(total=total, initial=self.it, desc=f"training ({self.precision})", unit="it",
+                   disable=not show, dynamic_ncols=True)
         self._in_step = False
         stop = StopSignals(self.device)
         stop.install()
@@ -678,7 +760,8 @@ def preset_spec(preset: Preset, cfg: TrainConfig, root=None, flow: FlowInit | No
     return runs.run_spec(preset, device=resolve_device(cfg.device).type, seed=cfg.seed, root=root,
                          micro_batch=cfg.micro_batch, amp=cfg.amp, augment=cfg.augment, reverse=cfg.reverse,
                          spynet=None if flow is None else flow.spec,
-                         spynet_file=None if flow is None or flow.file is None else flow.file.path)
+                         spynet_file=None if flow is None or flow.file is None else flow.file.path,
+                         loss_eps=cfg.loss_eps)
 
 
 def _agreed(decide):

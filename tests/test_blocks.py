@@ -59,3 +59,50 @@ def test_both_models_use_the_shared_block():
     edvr = EDVR(num_feat=8, deformable_groups=2, num_extract_block=1, num_reconstruct_block=2)
     assert isinstance(edvr.reconstruction[1], ResidualBlockNoBN)
     assert isinstance(edvr.feature_extraction[0], ResidualBlockNoBN)
+
+
+# ---- the fast start (fast_start_init) ----------------------------------------------------------------
+
+
+def test_fast_start_init_keeps_the_signal_scale_and_starts_at_the_skip():
+    """He init passes a LeakyReLU chain's scale on (PyTorch's default shrinks it ~0.4x a layer); ICNR makes
+    the pixel shuffle a nearest-neighbour upsampling at first; the last conv is zero."""
+    from mgvsr.models.blocks import fast_start_init
+
+    torch.manual_seed(0)
+    convs = [nn.Conv2d(32, 32, 3, 1, 1) for _ in range(4)]
+    shuffle = nn.Conv2d(32, 32 * 4, 3, 1, 1)
+    last = nn.Conv2d(32, 3, 3, 1, 1)
+
+    def scale_after_chain(x):
+        for conv in convs:
+            x = nn.functional.leaky_relu(conv(x), 0.1)
+        return x.pow(2).mean().sqrt()
+
+    x = torch.randn(4, 32, 24, 24)
+    default_scale = scale_after_chain(x)
+    fast_start_init(convs, shuffled=[shuffle], last=last)
+    fast_scale = scale_after_chain(x)
+    assert default_scale < 0.1 and 0.5 < fast_scale < 2.0
+    up = nn.functional.pixel_shuffle(shuffle(x), 2)  # (4, 32, 48, 48): every 2x2 block one value
+    torch.testing.assert_close(up[..., ::2, ::2], up[..., 1::2, 1::2])
+    assert not last.weight.any() and not last.bias.any()
+
+
+def test_fast_start_models_output_their_bilinear_skip_and_keep_their_names():
+    from mgvsr.models import build_model
+
+    for name in ("basicvsr_cpu", "edvr_cpu"):
+        torch.manual_seed(0)
+        basicsr = build_model(name, fast_start=False)
+        torch.manual_seed(0)
+        fast = build_model(name, fast_start=True)
+        assert {k: v.shape for k, v in fast.state_dict().items()} == {k: v.shape for k, v in basicsr.state_dict().items()}
+        x = torch.rand(1, 5, 3, 16, 16)
+        skip = nn.functional.interpolate(x.flatten(0, 1), scale_factor=4, mode="bilinear", align_corners=False)
+        out = fast(x)
+        expected = skip.view(1, 5, 3, 64, 64)[:, 2] if out.dim() == 4 else skip.view(1, 5, 3, 64, 64)
+        torch.testing.assert_close(out, expected)
+        # what the fast start leaves alone is BasicSR's init, drawn in the same order (SpyNet, residual blocks)
+        same = [k for k in basicsr.state_dict() if ".conv1." in k or ".conv2." in k or k.startswith("spynet.")]
+        assert same and all(torch.equal(fast.state_dict()[k], basicsr.state_dict()[k]) for k in same)

@@ -9,6 +9,8 @@ import pytest
 
 from mgvsr.cli import main
 from mgvsr.demo import demo_presets, format_table, make_report
+from mgvsr.runs import read_log
+from mgvsr.train import BF16_ENV
 
 
 def test_demo_presets_are_baseline_and_ours_on_the_same_samples():
@@ -33,25 +35,42 @@ def test_report_keys_and_speedups():
         plan = {"total_iterations": its, "stages": [{"patch": 32, "frames": 8, "batch": batch}]}
         return {"preset": "p", "summary": summary, "plan": plan}
 
-    report = make_report({"baseline": run(100.0, 90.0, 26.0, 20, 4), "ours": run(40.0, 30.0, 25.9, 10, 8)},
-                         {"mean": {"psnr": 24.9, "ssim": 0.6}}, "basicvsr")
+    runs = {"baseline": run(100.0, 90.0, 26.0, 20, 4), "ours": run(40.0, 30.0, 25.9, 10, 8)}
+    report = make_report(runs, {"mean": {"psnr": 24.9, "ssim": 0.6}}, "basicvsr")
     assert report["speedup_wall"] == pytest.approx(2.5)
     assert report["speedup_compute"] == pytest.approx(3.0)
     assert report["psnr_gap"] == pytest.approx(-0.1)
     for run_name in ("baseline", "ours"):
         assert {"wall_seconds", "compute_seconds", "psnr", "ssim"} <= set(report[run_name])
     assert report["bicubic"] == {"psnr": 24.9, "ssim": 0.6}
+    assert report["fast"] is None
     table = format_table(report)
     assert "| ours | 8 |" in table and "2.50x" in table and "| 24.90 |" in table
+    assert "ours + " not in table
+    # the fast run: the fields of ours, plus its speedups and PSNR gap against the fp32 baseline
+    runs["fast"] = {**run(25.0, 20.0, 25.85, 10, 8), "precision": "bf16"}
+    report = make_report(runs, {"mean": {"psnr": 24.9, "ssim": 0.6}}, "basicvsr")
+    assert set(report["ours"]) < set(report["fast"])
+    assert report["fast"]["speedup_wall"] == pytest.approx(4.0)
+    assert report["fast"]["speedup_compute"] == pytest.approx(4.5)
+    assert report["fast"]["psnr_gap"] == pytest.approx(-0.15)
+    assert report["speedup_wall"] == pytest.approx(2.5)  # ours' own, unchanged
+    table = format_table(report)
+    assert "| ours + bf16 | 8 |" in table and "4.00x" in table and "4.50x" in table
 
 
 @pytest.mark.slow
-def test_shrunk_demo_trains_both_runs_writes_the_report_and_reuses_them(tmp_path, capsys):
+def test_shrunk_demo_trains_both_runs_writes_the_report_and_reuses_them(tmp_path, capsys, monkeypatch):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--iterations", "12", "--evals", "1", "--device", "cpu",
-                 "--no-progress"]) == 0
+    # a CPU without native bfloat16 (forced): the demo says so and skips the fast run
+    monkeypatch.setenv(BF16_ENV, "0")
+    assert main(["demo", "--out", str(out), "--iterations", "12", "--evals", "1", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
     assert "| bicubic |" in printed and "speedup" in printed
+    assert "[fast] skipped: precision fp32: mixed precision was asked for" in printed
+    assert "did not run" in printed and not (out / "fast").exists()
+    assert json.loads((out / "report.json").read_text())["fast"] is None
+    monkeypatch.setenv(BF16_ENV, "1")
     report = json.loads((out / "report.json").read_text())
     for name in ("report.md", "psnr_vs_time.png", "plans.png", "baseline/final.pth", "ours/final.pth"):
         assert (out / name).is_file(), name
@@ -61,12 +80,23 @@ def test_shrunk_demo_trains_both_runs_writes_the_report_and_reuses_them(tmp_path
     assert report["bicubic"]["psnr"] == pytest.approx(24.91, abs=0.01)
     assert report["speedup_wall"] == pytest.approx(report["baseline"]["wall_seconds"] / report["ours"]["wall_seconds"])
     log = (out / "ours" / "log.jsonl").read_text()
-    # a second run reads the finished runs instead of training them again
+    # a second run reads the finished runs instead of training them again; with bfloat16 (forced on)
+    # it trains the fast run: ours' preset, samples and initial weights, in bf16
     assert main(["demo", "--out", str(out), "--iterations", "12", "--evals", "1", "--device", "cpu",
                  "--no-progress"]) == 0
     assert (out / "ours" / "log.jsonl").read_text() == log
     again = json.loads((out / "report.json").read_text())
     assert again["ours"] == report["ours"] and again["baseline"] == report["baseline"]
+    fast = again["fast"]
+    assert fast["precision"] == "bf16" and fast["samples"] == report["ours"]["samples"]
+    assert fast["speedup_wall"] == pytest.approx(report["baseline"]["wall_seconds"] / fast["wall_seconds"])
+    spec_ours, spec_fast = (json.loads((out / run / "spec.json").read_text()) for run in ("ours", "fast"))
+    assert {k for k in spec_ours if spec_ours[k] != spec_fast[k]} == {"amp"}
+    first_loss = {run: next(r["loss"] for r in read_log(out / run / "log.jsonl") if r["event"] == "step")
+                  for run in ("ours", "fast")}
+    assert first_loss["fast"] == pytest.approx(first_loss["ours"], rel=1e-2)  # the same weights and samples
+    assert read_log(out / "fast" / "log.jsonl")[0]["precision"] == "bf16"
+    assert "| ours + bf16 |" in capsys.readouterr().out
 
 
 def test_edvr_demo_is_the_spatial_cycle_with_a_quarter_lr_first():

@@ -58,6 +58,7 @@ def _spec(preset_name="demo/basicvsr/baseline", **kw):
 
 
 def test_the_rule_new_unfinished_finished_refused(tmp_path: Path):
+    parent, tmp_path = tmp_path, tmp_path / "run"  # find_finished searches only this test's folder
     spec = _spec()
     assert runs.check_folder(tmp_path / "none", spec) == "new"
     runs.write_spec(tmp_path, spec)
@@ -68,7 +69,7 @@ def test_the_rule_new_unfinished_finished_refused(tmp_path: Path):
     assert runs.check_folder(tmp_path, spec) == "finished"
     assert runs.finished_summary(tmp_path)["psnr"] == 25.0
     renamed = dict(spec, preset="another/name")  # the same training under another name
-    assert runs.check_folder(tmp_path, renamed) == "finished" and runs.find_finished(renamed, tmp_path.parent) == tmp_path
+    assert runs.check_folder(tmp_path, renamed) == "finished" and runs.find_finished(renamed, parent) == tmp_path
     with pytest.raises(runs.RunFolderError, match="holds another run of demo/basicvsr/baseline .differs in plan"):
         runs.check_folder(tmp_path, _spec(iterations=16))
     with pytest.raises(runs.RunFolderError, match="differs in seed"):
@@ -99,3 +100,11 @@ def test_train_records_the_spec_and_refuses_another_run(tmp_path: Path, capsys):
     assert main(argv[:4] + ["3"] + argv[5:]) == 2  # 3 iterations: another run, refused
     assert "holds another run of demo/basicvsr/baseline (differs in" in capsys.readouterr().err
     assert (out / runs.LOG_FILE).read_text() == log  # nothing overwritten
+
+
+def test_a_non_default_charbonnier_eps_is_part_of_the_spec():
+    preset = get_preset("demo/basicvsr/baseline")
+    default = runs.run_spec(preset, device="cpu")
+    assert "loss_eps" not in default  # BasicSR's 1e-12: specs written before it was a setting still match
+    other = runs.run_spec(preset, device="cpu", loss_eps=1e-3)
+    assert other["loss_eps"] == 1e-3 and not runs.same_training(default, other)

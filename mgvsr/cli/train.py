@@ -64,7 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r = parser.add_argument_group("run")
     r.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 ...")
     r.add_argument("--micro-batch", type=int, help="samples per forward/backward (gradient accumulation)")
-    r.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 autocast)")
+    r.add_argument("--amp", action="store_true",
+                   help="mixed precision: bfloat16 autocast where the device computes it natively (CPU with "
+                        "AVX512-BF16/AMX, CUDA with bf16), float16 with loss scaling on older GPUs, fp32 otherwise; "
+                        "the run says which")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--workers", type=int, default=2, help="data loader worker processes")
     r.add_argument("--eval-every", type=int, default=0, help="evaluate every N iterations (0: at the end)")

@@ -35,8 +35,10 @@ MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
     # a 16-channel HR tail (BasicSR's is 64 whatever num_feat; it was most of a step's FLOPs)
     # and SpyNet at a quarter of its width, zero-initialised (no pretrained flow exists at
     # that size; the flow starts at identity warps and is learnt, BasicVSR's recipe).
+    # fast_start: initial weights that start learning at once (blocks.fast_start_init; with
+    # BasicSR's init it sat at its bilinear skip's PSNR for ~150 steps: bench/bench_faster_start.py).
     "basicvsr_cpu": ("basicvsr", "BasicVSR", dict(num_feat=16, num_block=2, hr_feat=16, spynet_width=0.25,
-                                                 spynet_zero_init=True)),
+                                                 spynet_zero_init=True, fast_start=True)),
     # EDVR-M (BasicSR's EDVR_M config): 3,300,131 parameters; 2,996,259 without TSA.
     "edvr_m": ("edvr", "EDVR", dict(num_feat=64, num_frame=5, deformable_groups=8,
                                    num_extract_block=5, num_reconstruct_block=10,
@@ -50,9 +52,10 @@ MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
     # 600-iteration run on the sample clips, 16 trained 1.8x faster and ended 0.3 dB higher):
     # 188,227 parameters.  Measured with bench/bench_edvr.py --model edvr_cpu and
     # bench/learn_edvr_cpu.py.  Not loadable from BasicSR checkpoints.
+    # fast_start as basicvsr_cpu (steps to bicubic: more than 300 with BasicSR's init, 280 with it).
     "edvr_cpu": ("edvr", "EDVR", dict(num_feat=16, num_frame=5, deformable_groups=4,
                                      num_extract_block=2, num_reconstruct_block=2,
-                                     center_frame_idx=None, with_tsa=True, hr_feat=16)),
+                                     center_frame_idx=None, with_tsa=True, hr_feat=16, fast_start=True)),
 }
 
 
@@ -143,7 +146,7 @@ def model_names() -> list[str]:
 
 MODULES = {"basicvsr": basicvsr, "edvr": edvr}
 # constructor options that only change the initial weights (not readable from trained weights)
-INIT_ONLY = ("spynet_zero_init",)
+INIT_ONLY = ("spynet_zero_init", "fast_start")
 # the class defaults of the arguments config_from_weights reads, where a configuration omits them
 READ_DEFAULTS = {"BasicVSR": dict(hr_feat=64, spynet_width=1.0), "EDVR": dict(hr_feat=64)}
 

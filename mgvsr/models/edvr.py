@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from mgvsr.models.blocks import make_layer
+from mgvsr.models.blocks import fast_start_init, make_layer
 from mgvsr.models.dcn import DCNv2Pack
 from mgvsr.models.protocol import VSRModel
 
@@ -180,15 +180,27 @@ class EDVR(VSRModel):
     (the frame it outputs), ``patch_multiple`` (LR heights and widths must be multiples of it:
     the feature pyramid halves them twice) and its ``"fusion-only"`` warm start (only the TSA
     fusion module trains at first: BasicSR's and MMagic's ``tsa_iter``).
+
+    ``fast_start``: initialise the plain convolutions of the feature path for a fast start from
+    scratch (:func:`mgvsr.models.blocks.fast_start_init`: He init of ``conv_first``, the pyramid's
+    and the PCD alignment's offset and feature convs, TSA's ``feat_fusion`` and ``conv_hr``; ICNR
+    of ``upconv1``/``upconv2``; a zero ``conv_last``; the deformable convolutions He x 2 for their
+    initial mask of 0.5; TSA's spatial attention starting neutral, ``spatial_attn5`` and
+    ``spatial_attn_add2`` zero) instead of BasicSR's, where the frames' signal reaches the
+    reconstruction at ~4% of its scale and TSA's biases swamp it.  The residual blocks, the
+    offset convolutions (zero) and TSA's temporal attention keep BasicSR's init.
     """
 
     scale = 4
     patch_multiple = 4
+    # channels_last: not used, it measured slower on a CPU (0.87-1.02x; the deformable convolutions'
+    # grid_sample and batched matmul want contiguous tensors): `python bench/bench_channels_last.py`
+    channels_last_on: frozenset[tuple[str, str]] = frozenset()
 
     def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64,
                  num_frame: int = 5, deformable_groups: int = 8, num_extract_block: int = 5,
                  num_reconstruct_block: int = 10, center_frame_idx: int | None = None,
-                 with_tsa: bool = True, hr_feat: int = 64) -> None:
+                 with_tsa: bool = True, hr_feat: int = 64, fast_start: bool = False) -> None:
         super().__init__()
         self.num_frame = num_frame
         self.center_frame_idx = num_frame // 2 if center_frame_idx is None else center_frame_idx
@@ -214,6 +226,22 @@ class EDVR(VSRModel):
         self.upconv2 = nn.Conv2d(num_feat, hr_feat * 4, 3, 1, 1)  # BasicSR: 64 whatever num_feat
         self.conv_hr = nn.Conv2d(hr_feat, hr_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(hr_feat, num_out_ch, 3, 1, 1)
+        if fast_start:
+            pcd = self.pcd_align
+            convs = [self.conv_first, self.conv_l2_1, self.conv_l2_2, self.conv_l3_1, self.conv_l3_2,
+                     *pcd.offset_conv1.values(), *pcd.offset_conv2.values(), *pcd.offset_conv3.values(),
+                     *pcd.feat_conv.values(), pcd.cas_offset_conv1, pcd.cas_offset_conv2, self.conv_hr]
+            if with_tsa:
+                convs.append(self.fusion.feat_fusion)
+            fast_start_init(convs, shuffled=[self.upconv1, self.upconv2], last=self.conv_last)
+            with torch.no_grad():
+                for dcn in (*pcd.dcn_pack.values(), pcd.cas_dcnpack):  # He init x 2: the initial mask is 0.5
+                    nn.init.kaiming_normal_(dcn.weight, a=0.1, nonlinearity="leaky_relu")
+                    dcn.weight.mul_(2.0)
+                if with_tsa:  # the spatial attention starts neutral: feat * sigmoid(0) * 2 + 0
+                    for conv in (self.fusion.spatial_attn5, self.fusion.spatial_attn_add2):
+                        nn.init.zeros_(conv.weight)
+                        nn.init.zeros_(conv.bias)
 
     def warm_start_frozen(self, recipe: str) -> list[nn.Parameter]:
         """``"fusion-only"``: every parameter but the fusion module's stays fixed at first."""

@@ -16,7 +16,10 @@ answers, without being run:
   the TSA fusion module, EDVR's);
 - :meth:`~VSRModel.target`: the ground-truth frames its output is compared with;
 - :meth:`~VSRModel.stream`: its output on a long clip, in pieces, in bounded memory (BasicVSR
-  propagates in segments with the same result; the default runs the whole clip at once).
+  propagates in segments with the same result; the default runs the whole clip at once);
+- ``channels_last_on``: the ``(device type, precision)`` pairs where its training steps run
+  faster in the ``channels_last`` memory format (measured with ``bench/bench_channels_last.py``;
+  the trainer converts the model there by default).
 
 The functions below are what the trainer and evaluator call.  They take any ``nn.Module``
 (also a DistributedDataParallel wrapper): a module that is not a :class:`VSRModel` is treated
@@ -43,6 +46,7 @@ class VSRModel(nn.Module):
     num_frame: int | None = None
     center_frame_idx: int | None = None
     patch_multiple: int = 1
+    channels_last_on: frozenset[tuple[str, str]] = frozenset()
 
     def flow_parameters(self) -> list[nn.Parameter]:
         """The optical-flow network's parameters (none by default)."""
@@ -104,6 +108,13 @@ def warm_start_frozen(model: nn.Module, recipe: str) -> list[nn.Parameter]:
         raise MgvsrError(f"{type(unwrap(model)).__name__} declares no {recipe!r} warm start "
                          "(it is not an mgvsr.models.protocol.VSRModel)")
     return m.warm_start_frozen(recipe)
+
+
+def prefers_channels_last(model: nn.Module, device_type: str, precision: str) -> bool:
+    """Whether ``model`` trains faster in ``channels_last`` on ``device_type`` (``"cpu"``, ``"cuda"``) in
+    ``precision`` (``"fp32"``, ``"bf16"``, ``"fp16"``), as measured; False for a plain module."""
+    m = _declared(model)
+    return m is not None and (device_type, precision) in m.channels_last_on
 
 
 def target_frames(model: nn.Module, gt: torch.Tensor) -> torch.Tensor:
