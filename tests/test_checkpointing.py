@@ -102,7 +102,9 @@ def _flip_a_weight_byte(path) -> None:
     """Change one byte inside a stored tensor (the bit rot a checksum is for)."""
     state = torch.load(path, weights_only=False)
     name, tensor = max(state["params"].items(), key=lambda kv: kv[1].numel())
-    payload = tensor.contiguous().view(-1).view(torch.uint8).numpy().tobytes()
+    # the bytes as stored: the tensor's storage in its own memory format (channels_last or not)
+    flat = tensor.as_strided((tensor.untyped_storage().nbytes() // tensor.element_size(),), (1,), 0)
+    payload = flat.view(torch.uint8).numpy().tobytes()
     data = bytearray(path.read_bytes())
     at = data.find(payload)
     assert at >= 0, f"{name}'s bytes not found in {path}"
