@@ -199,13 +199,15 @@ class Preset:
         return None, 0
 
     def shrunk(self, iterations: int | None = None, batch: int | None = None, patch_div: int = 1,
-               lr_mult: float = 1.0) -> Preset:
+               lr_mult: float = 1.0, frames_div: int = 1) -> Preset:
         """This preset for a quick run: the plan through :func:`mgvsr.schedule.shrink` (``iterations``
-        in all, every stage's ``batch``, LR patches / ``patch_div``, LRs x ``lr_mult``) and the warm
-        starts scaled with the run (:func:`scaled_span`).  The unchanged preset when nothing changes."""
-        if iterations is None and batch is None and patch_div == 1 and lr_mult == 1.0:
+        in all, every stage's ``batch``, LR patches / ``patch_div``, clip lengths / ``frames_div``
+        rounded up, LRs x ``lr_mult``) and the warm starts scaled with the run (:func:`scaled_span`).
+        The unchanged preset when nothing changes."""
+        if iterations is None and batch is None and patch_div == 1 and lr_mult == 1.0 and frames_div == 1:
             return self
-        plan = shrink(self.plan, iterations=iterations, batch=batch, patch_div=patch_div, lr_mult=lr_mult)
+        plan = shrink(self.plan, iterations=iterations, batch=batch, patch_div=patch_div, lr_mult=lr_mult,
+                      frames_div=frames_div)
         factor = plan.total_iterations / self.plan.total_iterations
         return replace(self, plan=plan, flow_frozen_iters=scaled_span(self.flow_frozen_iters, factor),
                        fusion_only_iters=scaled_span(self.fusion_only_iters, factor))
@@ -232,9 +234,11 @@ class Preset:
             raise MgvsrError(f"preset {self.name}: stages differ in minibatch {sorted(batches)}; "
                              "a shrunk run sets one minibatch for all")
         plan = self.plan
+        # a sliding-window model's clip length is its architecture's input size: kept
+        frames_div = 1 if self.model.startswith(FIXED_FRAMES) else scale.frames_div
         return preset.shrunk(iterations=max(len(plan), round(plan.total_iterations / scale.iterations_div)),
                              batch=max(1, batches.pop() // scale.batch_div), patch_div=scale.patch_div,
-                             lr_mult=scale.lr_mult)
+                             lr_mult=scale.lr_mult, frames_div=frames_div)
 
 
 def scaled_span(span: int, factor: float) -> int:
@@ -254,12 +258,15 @@ class Scale:
 
     - ``models``: model substitutions (``{"basicvsr_m": "basicvsr_cpu"}``); None keeps the preset's.
     - ``dataset``: train (and test) on this dataset instead of the preset's; None keeps it.
-    - ``iterations_div``, ``batch_div``, ``patch_div``, ``lr_mult``: the factors of
-      :meth:`Preset.shrunk`: iterations / k (at least one per stage), minibatch / k (at least
-      1), LR patch / k, every starting LR x k.
+    - ``iterations_div``, ``batch_div``, ``patch_div``, ``lr_mult``, ``frames_div``: the factors
+      of :meth:`Preset.shrunk`: iterations / k (at least one per stage), minibatch / k (at least
+      1), LR patch / k, every starting LR x k, clip length / k rounded up (recurrent models
+      only: a sliding-window model's clip length is fixed by its architecture).
     - ``micro_batch_on_cpu``: on a CPU, split a step into micro-batches of the baseline's
       minibatch (the same update; a CPU is slower per sample on big batches).
     - ``comparable``: whether the numbers may be read beside the paper's.
+    - ``noise_seeds``: how many more times a table trains each of its baselines (seeds 1, 2, ...),
+      to measure the run-to-run noise its verdicts are read against (:mod:`mgvsr.reproduce`).
     """
 
     name: str
@@ -270,23 +277,35 @@ class Scale:
     batch_div: int = 1
     patch_div: int = 1
     lr_mult: float = 1.0
+    frames_div: int = 1
     micro_batch_on_cpu: bool = False
     num_workers: int = 0
     checkpoint_every: int = 0
     comparable: bool = True
+    noise_seeds: int = 0
 
     @property
     def shrinks(self) -> bool:
-        return (self.iterations_div, self.batch_div, self.patch_div, self.lr_mult) != (1, 1, 1, 1.0)
+        return (self.iterations_div, self.batch_div, self.patch_div, self.lr_mult, self.frames_div) != (1, 1, 1, 1.0, 1)
 
 
 CPU_MODELS = {"basicvsr_m": "basicvsr_cpu", "basicvsr": "basicvsr_cpu", "edvr_m": "edvr_cpu"}
 
+# Model families whose clip length is fixed by the architecture (not shrunk by a scale's frames_div).
+FIXED_FRAMES = ("edvr",)
+
 SCALES: dict[str, Scale] = {
-    "ci": Scale("ci", "the presets shrunk for a CPU: CPU models, the sample clips, iterations / 12,500, "
-                      "minibatch / 16, LR patch / 4, LR x 10",
-                models=CPU_MODELS, dataset="sample", iterations_div=12_500, batch_div=16, patch_div=4,
-                lr_mult=10.0, micro_batch_on_cpu=True, comparable=False),
+    "smoke": Scale("smoke", "the mechanics only, for CI: CPU models, the sample clips, iterations / 12,500, "
+                            "minibatch / 16, LR patch / 4, LR x 10 (a few dozen steps: the models learn nothing)",
+                   models=CPU_MODELS, dataset="sample", iterations_div=12_500, batch_div=16, patch_div=4,
+                   lr_mult=10.0, micro_batch_on_cpu=True, comparable=False),
+    # Sized so that Table 1's basicvsr_m rows are the demo's shapes: LR 64 -> 32 and 32 -> 16,
+    # 15/11/7 frames -> 8/6/4, baseline 300k -> 600 iterations of 16 / 4 = 4 clips at the demo's LR
+    # (2e-4 x 10 = 2e-3): the baseline is the demo's baseline, which beats bicubic by ~0.7 dB.
+    "lesson": Scale("lesson", "the notebooks' default, long enough to learn: CPU models, the sample clips, "
+                              "iterations / 500, minibatch / 4, LR patch / 2, frames / 2, LR x 10",
+                    models=CPU_MODELS, dataset="sample", iterations_div=500, batch_div=4, patch_div=2,
+                    lr_mult=10.0, frames_div=2, micro_batch_on_cpu=False, comparable=False, noise_seeds=1),
     "paper": Scale("paper", "the paper's presets as they are (models, datasets, shapes, minibatches, iterations)",
                    num_workers=4, checkpoint_every=1000),
 }

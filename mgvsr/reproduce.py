@@ -12,7 +12,7 @@ Scales (:data:`mgvsr.presets.SCALES`, :meth:`mgvsr.presets.Preset.at_scale`)
 ----------------------------------------------------------------------------
 - ``paper``: the presets as they are: the paper's models, datasets (at ``root``), shapes,
   minibatches and iteration counts.  The full reproduction: a GPU job of days.
-- ``ci``: the same presets shrunk so that a table trains on a 2-core CPU in minutes: the
+- ``smoke``: the same presets shrunk so that a table trains on a 2-core CPU in minutes: the
   CPU models (``basicvsr_cpu`` for BasicVSR and BasicVSR-M, ``edvr_cpu`` for EDVR-M), the
   embedded sample clips (held-out sample clips for testing), iterations / 12,500, minibatch
   / 16, LR patches / 4 (64 -> 16 fits the sample clips' 64x64 LR frames) and LRs x 10 (the
@@ -49,7 +49,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from mgvsr import runs
+from mgvsr.data.datasets import open_dataset
 from mgvsr.errors import MgvsrError
+from mgvsr.evaluate import evaluate_bicubic
 from mgvsr.models import PRETRAINED_FLOW, FlowInit, SpynetRequiredError, flow_init, spynet_required_message
 from mgvsr.presets import (SCALES, TABLES, PaperDevices, Preset, Scale, get_preset, get_scale, table_presets,
                            table_runs)
@@ -130,15 +132,16 @@ class TableRun:
 def run_one(preset: Preset, scale: str | Scale, out: str | Path, *, root: str | Path | None = None,
             device: str = "auto", train: bool = True, progress: bool = True, seed: int = 0,
             log: Callable[[str], None] = print, flow: FlowInit | None = None, micro: int | None = None,
-            amp: bool = False, num_workers: int | None = None) -> TableRun:
-    """Train ``preset`` at ``scale`` into ``out/<name>`` unless it (or an identical run under ``out``) is done.
+            amp: bool = False, num_workers: int | None = None, folder: Path | None = None) -> TableRun:
+    """Train ``preset`` at ``scale`` into ``out/<name>`` (or ``folder``) unless it (or an identical run
+    under ``out``) is done.
 
     ``flow``: what its SpyNet starts from (:func:`table_flows`; None: found for the run's model
     without weights, which a BasicVSR-family run refuses).  With ``train=False`` and no ``flow``, a
     finished run is found whatever SpyNet it started from (its spec says which)."""
     scale = get_scale(scale)
     run = preset.at_scale(scale)
-    folder = runs.run_folder(out, preset.name)
+    folder = folder or runs.run_folder(out, preset.name)
     config = run_config(preset, scale, device, seed, micro=micro, amp=amp, num_workers=num_workers)
     data_root = None if run.dataset == "sample" else root
     if not train:
@@ -215,6 +218,9 @@ class Row:
     baseline_paper_devices: dict | None = None
     paper_speedup_device: float | None = None
     spynet: str | None = None
+    bicubic_psnr: float | None = None
+    noise: dict | None = None
+    verdict: str | None = None
 
     @property
     def devices(self) -> int | None:
@@ -254,7 +260,7 @@ def _row(result: TableRun, scale: Scale, results: dict[str, TableRun]) -> Row:
                paper_speedup_device=paper_device, spynet=(spec or {}).get("spynet"))
 
 
-def reproduce_table(table: str | int, root: str | Path | None = None, scale: str | Scale = "ci",
+def reproduce_table(table: str | int, root: str | Path | None = None, scale: str | Scale = "smoke",
                     out: str | Path = "runs/reproduce", device: str = "auto", *, train: bool = True,
                     progress: bool = True, seed: int = 0, log: Callable[[str], None] = print,
                     spynet: str | Path | None = None, micro: int | None = None, amp: bool = False,
@@ -270,19 +276,83 @@ def reproduce_table(table: str | int, root: str | Path | None = None, scale: str
     """
     scale = get_scale(scale)
     out = Path(out)
-    runs = table_runs(table)
-    if scale.dataset is None and root is None and any(p.dataset != "sample" for p in runs):
-        datasets = sorted({p.dataset for p in runs})
+    presets = table_runs(table)
+    kw = dict(root=root, device=device, train=train, progress=progress, log=log, micro=micro, amp=amp,
+              num_workers=num_workers)
+    if scale.dataset is None and root is None and any(p.dataset != "sample" for p in presets):
+        datasets = sorted({p.dataset for p in presets})
         raise MgvsrError(f"table {table} at scale {scale.name} trains on {', '.join(datasets)}: give its root "
-                         "(--root DIR), or use scale 'ci' (the sample clips)")
-    flows = table_flows(runs, scale, spynet, log) if (train or spynet is not None) else {}
+                         "(--root DIR), or use scale 'smoke' (the sample clips)")
+    flows = table_flows(presets, scale, spynet, log) if (train or spynet is not None) else {}
     results: dict[str, TableRun] = {}
-    for preset in runs:
-        results[preset.name] = run_one(preset, scale, out, root=root, device=device, train=train,
-                                       progress=progress, seed=seed, log=log,
-                                       flow=flows.get(preset.at_scale(scale).model), micro=micro, amp=amp,
-                                       num_workers=num_workers)
-    return [_row(results[p.name], scale, results) for p in runs]
+    for preset in presets:
+        results[preset.name] = run_one(preset, scale, out, seed=seed, flow=flows.get(preset.at_scale(scale).model),
+                                       **kw)
+    repeats: dict[str, list[TableRun]] = {}  # each baseline again with other seeds: the run-to-run noise
+    for preset in (p for p in presets if p.baseline is None):
+        repeats[preset.name] = [
+            run_one(preset, scale, out, seed=seed + k, flow=flows.get(preset.at_scale(scale).model),
+                    folder=runs.run_folder(out, f"{preset.name}-seed{seed + k}"), **kw)
+            for k in range(1, scale.noise_seeds + 1)]
+    bicubic = bicubic_psnr(presets[0].at_scale(scale)) if scale.dataset == "sample" else None
+    rows = [_row(results[p.name], scale, results) for p in presets]
+    return add_verdicts(rows, {name: [results[name], *more] for name, more in repeats.items()}, bicubic)
+
+
+def bicubic_psnr(preset: Preset) -> float:
+    """Bicubic's PSNR on the test clips of ``preset`` (the sample clips' held-out split)."""
+    return evaluate_bicubic(open_dataset(preset.dataset, split="test"), progress=False).mean["psnr"]
+
+
+def baseline_noise(trained: list[TableRun]) -> dict | None:
+    """The run-to-run noise of one baseline trained with several seeds: ``seeds``, the spread (max -
+    min) of its PSNR in dB, and of its compute time as a fraction of the fastest; None if fewer than
+    two finished."""
+    done = [t.summary for t in trained if t.summary and t.summary.get("psnr") is not None]
+    if len(done) < 2:
+        return None
+    psnrs, times = [d["psnr"] for d in done], [d["compute_seconds"] for d in done]
+    return {"seeds": len(done), "psnrs": psnrs, "psnr_spread": max(psnrs) - min(psnrs),
+            "time_spread": max(times) / min(times) - 1}
+
+
+def verdict(row: Row, base: Row, noise: dict | None, bicubic: float | None) -> str:
+    """What a row shows against its baseline, decided against the measured noise: faster or not
+    (the speedup against 1 +- the baseline's spread in time), and its PSNR above, below or within
+    the baseline's spread between seeds (and against bicubic when known)."""
+    parts = []
+    t = noise["time_spread"] if noise else 0.0
+    if row.speedup is not None:
+        parts.append(f"{row.speedup:.2f}x faster" if row.speedup > 1 + t else
+                     f"{1 / row.speedup:.2f}x slower" if row.speedup < 1 / (1 + t) else "not faster (within the noise)")
+    if row.psnr is not None and base.psnr is not None:
+        gap, n = row.psnr - base.psnr, noise["psnr_spread"] if noise else None
+        if n is None:
+            parts.append(f"PSNR {gap:+.2f} dB (noise not measured)")
+        elif abs(gap) <= n:
+            parts.append(f"PSNR {gap:+.2f} dB: within the noise (±{n:.2f})")
+        else:
+            parts.append(f"PSNR {gap:+.2f} dB: {'better' if gap > 0 else 'worse'} beyond the noise ({n:.2f})")
+    if row.psnr is not None and bicubic is not None:
+        parts.append(f"{row.psnr - bicubic:+.2f} dB vs bicubic")
+    return "; ".join(parts)
+
+
+def add_verdicts(rows: list[Row], trained: dict[str, list[TableRun]], bicubic: float | None) -> list[Row]:
+    """Fill each row's ``bicubic_psnr``, ``noise`` (its baseline's, :func:`baseline_noise`) and
+    ``verdict`` (:func:`verdict`; a baseline's says how far it is from bicubic)."""
+    by_name = {r.preset: r for r in rows}
+    noises = {name: baseline_noise(t) for name, t in trained.items()}
+    for r in rows:
+        r.bicubic_psnr = bicubic
+        base_name = r.baseline or r.preset
+        r.noise = noises.get(base_name)
+        base = by_name.get(r.baseline) if r.baseline else None
+        if base is not None and r.psnr is not None:
+            r.verdict = verdict(r, base, r.noise, bicubic)
+        elif r.baseline is None and r.psnr is not None and bicubic is not None:
+            r.verdict = f"{r.psnr - bicubic:+.2f} dB vs bicubic"
+    return rows
 
 
 def _fmt(value: float | None, digits: int, suffix: str = "") -> str:
@@ -364,7 +434,18 @@ def render_table(rows: Sequence[Row], title: str | None = None) -> str:
             f"| {_fmt(r.paper.get('psnr'), 2)} | {_fmt(r.ssim, 4)} | {_fmt(r.paper.get('ssim'), 4)} "
             f"| {_speedup(r, r.speedup)} | {_fmt(r.paper.get('speedup'), 1, 'x')} | {_speedup(r, r.speedup_device)} "
             f"| {_paper_device_speedup(r)} | {paper_devices} | {_fmt(r.compute_seconds, 1)} | {r.status} |")
+    verdicts = [r for r in rows if r.verdict]
+    if verdicts:
+        lines += ["", "| row | preset | verdict (against its baseline, decided against the measured noise) |", "|---|---|---|"]
+        lines += [f"| {r.row if r.row else '(baseline)'} | {r.preset} | {r.verdict} |" for r in verdicts]
+    noises = {r.baseline or r.preset: r.noise for r in rows if r.noise}
     lines.append("")
+    for name, n in noises.items():
+        lines.append(f"Noise: {name} trained with {n['seeds']} seeds ended {n['psnr_spread']:.2f} dB apart "
+                     f"(PSNR {', '.join(f'{p:.2f}' for p in n['psnrs'])}), its compute time {100 * n['time_spread']:.0f}% "
+                     "apart; a row's PSNR gap or speedup inside that spread is not a difference.")
+    if rows[0].bicubic_psnr is not None:
+        lines.append(f"Bicubic on the same test clips: {rows[0].bicubic_psnr:.2f} dB.")
     if not rows[0].comparable:
         lines.append(f"Scale {scale!r}: {SCALES[scale].description if scale in SCALES else scale}. "
                      "These numbers exercise the pipeline; they are NOT comparable with the paper's "

@@ -722,10 +722,11 @@ def scale_batch(plan: Plan, m: float, *, warmup: Warmup | None = None, name: str
 
 
 def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None, patch_div: int = 1,
-           lr_mult: float = 1.0) -> Plan:
+           lr_mult: float = 1.0, frames_div: int = 1) -> Plan:
     """A quick-run version of ``plan``: ``iterations`` in all (stages keep their shares of the
     run, the warmup its share of the run), every stage's ``batch`` replaced, every LR patch
-    divided by ``patch_div`` (64 -> 16 for ``patch_div=4``; it must divide evenly) and/or every
+    divided by ``patch_div`` (64 -> 16 for ``patch_div=4``; it must divide evenly), every clip
+    length divided by ``frames_div`` and rounded up (15, 11, 7 -> 8, 6, 4 for 2) and/or every
     stage's starting LR times ``lr_mult`` (periods and warmup unchanged).
 
     Without ``lr_mult`` the LRs are kept as they are (this is not the linear scaling rule: see
@@ -742,19 +743,21 @@ def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None, 
         n = max(1, round(warmup.iterations * total / plan.total_iterations))
         warmup = replace(warmup, iterations=n) if n < total else None
     patch_div = _positive_int(patch_div, "patch_div")
+    frames_div = _positive_int(frames_div, "frames_div")
     for s in plan.stages:
         if s.patch % patch_div:
             raise PlanError(f"stage {s.label}: LR patch {s.patch} is not divisible by patch_div {patch_div}")
     if lr_mult != 1.0:
         plan = Plan(tuple(replace(s, lr=s.lr * lr_mult, start=None) for s in plan.stages), eta_min=plan.eta_min,
                     warmup=plan.warmup, name=plan.name, description=plan.description)
-    if total == plan.total_iterations and batch is None and patch_div == 1:
+    if total == plan.total_iterations and batch is None and patch_div == 1 and frames_div == 1:
         return plan
     shrunk = _restage(plan, total, lambda s: s.batch if batch is None else batch, lambda s: s.lr, warmup,
                       plan.name, f"when the plan is shrunk to {total} iterations")
-    if patch_div == 1:
+    if patch_div == 1 and frames_div == 1:
         return shrunk
-    return replace(shrunk, stages=tuple(replace(s, patch=s.patch // patch_div) for s in shrunk.stages))
+    return replace(shrunk, stages=tuple(replace(s, patch=s.patch // patch_div, frames=-(-s.frames // frames_div))
+                                        for s in shrunk.stages))
 
 
 # --------------------------------------------------------------------------------------

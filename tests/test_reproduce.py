@@ -1,4 +1,4 @@
-"""mgvsr.reproduce and `mgvsr reproduce`: which presets a table runs, how the ci scale shrinks
+"""mgvsr.reproduce and `mgvsr reproduce`: which presets a table runs, how the smoke scale shrinks
 them (keeping the paper's ratios), reuse of finished and identical runs, the rendered table."""
 
 from __future__ import annotations
@@ -46,12 +46,12 @@ def test_paper_scale_runs_presets_as_they_are():
 
 
 def test_ci_scale_of_table1_ours():
-    run = get_preset("table1/basicvsr_m/ours").at_scale("ci")
+    run = get_preset("table1/basicvsr_m/ours").at_scale("smoke")
     assert (run.model, run.dataset) == ("basicvsr_cpu", "sample")
     assert [s.label for s in run.plan.stages] == ["8&7", "8&11", "8&15", "16&7", "16&11", "16&15"]
     assert run.plan.total_iterations == 6 and {s.batch for s in run.plan.stages} == {4}
     assert run.plan.stages[0].lr == pytest.approx(8e-3)  # 8e-4 x 10
-    base = get_preset("table1/basicvsr_m/baseline").at_scale("ci")
+    base = get_preset("table1/basicvsr_m/baseline").at_scale("smoke")
     assert (base.plan.total_iterations, base.plan.stages[0].batch) == (24, 1)
     assert base.plan.stages[0].lr == pytest.approx(2e-3)
     assert base.plan.samples == run.plan.samples  # the linear scaling rule: the same samples
@@ -62,7 +62,7 @@ def test_ci_scale_of_table1_ours():
 @pytest.mark.parametrize("table", PAPER_TABLES)
 def test_every_ci_run_fits_the_sample_clips_and_keeps_the_papers_ratios(table):
     for preset in table_runs(table):
-        run = preset.at_scale("ci")
+        run = preset.at_scale("smoke")
         run.plan.check_fits(max_frames=SAMPLE_FRAMES, min_lq_size=SAMPLE_LQ)
         if run.model.startswith("edvr"):
             run.plan.check_fits(patch_multiple=4)
@@ -73,16 +73,16 @@ def test_every_ci_run_fits_the_sample_clips_and_keeps_the_papers_ratios(table):
         if preset.baseline:  # samples against the baseline: the paper's ratio, up to rounding
             base = get_preset(preset.baseline)
             paper_ratio = preset.plan.samples / base.plan.samples
-            ci_ratio = run.plan.samples / base.at_scale("ci").plan.samples
-            assert ci_ratio == pytest.approx(paper_ratio, rel=0.15), preset.name
+            smoke_ratio = run.plan.samples / base.at_scale("smoke").plan.samples
+            assert smoke_ratio == pytest.approx(paper_ratio, rel=0.15), preset.name
 
 
 def test_identical_training_has_one_spec():
-    a = run_spec(get_preset("table4/lr-scaling"), "ci", device="cpu")
-    assert same_training(a, run_spec(get_preset("table1/basicvsr_m/large-batch"), "ci", device="cpu"))
-    assert same_training(a, run_spec(get_preset("table5/linear-warmup"), "ci", device="cpu"))
-    assert not same_training(a, run_spec(get_preset("table5/no-warmup"), "ci", device="cpu"))
-    assert not same_training(a, run_spec(get_preset("table4/no-lr-scaling"), "ci", device="cpu"))
+    a = run_spec(get_preset("table4/lr-scaling"), "smoke", device="cpu")
+    assert same_training(a, run_spec(get_preset("table1/basicvsr_m/large-batch"), "smoke", device="cpu"))
+    assert same_training(a, run_spec(get_preset("table5/linear-warmup"), "smoke", device="cpu"))
+    assert not same_training(a, run_spec(get_preset("table5/no-warmup"), "smoke", device="cpu"))
+    assert not same_training(a, run_spec(get_preset("table4/no-lr-scaling"), "smoke", device="cpu"))
     assert a["preset"] == "table4/lr-scaling"  # a label: names do not make two trainings differ
     assert a["micro_batch"] == 1  # on a CPU: micro-batches of the baseline's minibatch
     json.dumps(a)  # written as spec.json
@@ -92,10 +92,10 @@ def test_a_folder_holding_another_run_is_refused(tmp_path: Path):
     preset = get_preset("table4/lr-scaling")
     folder = tmp_path / "table4" / "lr-scaling"
     folder.mkdir(parents=True)
-    other = run_spec(get_preset("table5/no-warmup"), "ci", device="cpu")
+    other = run_spec(get_preset("table5/no-warmup"), "smoke", device="cpu")
     (folder / "spec.json").write_text(json.dumps(other))
     with pytest.raises(MgvsrError, match="holds a run of table5/no-warmup, not of table4/lr-scaling .differs in plan"):
-        run_one(preset, "ci", tmp_path, device="cpu", log=lambda _: None)
+        run_one(preset, "smoke", tmp_path, device="cpu", log=lambda _: None)
 
 
 def test_paper_scale_needs_a_root(tmp_path: Path):
@@ -107,7 +107,7 @@ def _row(**kw) -> Row:
     base = dict(preset="table4/lr-scaling", table="4", row="w lr scaling", description="", paper={"psnr": 30.93},
                 psnr=24.2, ssim=0.61, compute_seconds=3.2, train_seconds=3.3, iterations=6, stages=["16&15"],
                 batch=4, speedup=None, status="trained", folder="x", baseline="table1/basicvsr_m/baseline",
-                scale="ci", comparable=False)
+                scale="smoke", comparable=False)
     base.update(kw)
     return Row(**base)
 
@@ -148,8 +148,8 @@ def test_render_table_reads_speedups_on_the_right_axis():
     assert "† ②: trained with --spynet none" in text
 
 
-# A scale smaller than ci, for tests: 4 iterations of 75k, batch 1, 8x8 LR patches.
-TINY = Scale("tiny", "tests", models=SCALES["ci"].models, dataset="sample", iterations_div=20_000,
+# A scale smaller than smoke, for tests: 4 iterations of 75k, batch 1, 8x8 LR patches.
+TINY = Scale("tiny", "tests", models=SCALES["smoke"].models, dataset="sample", iterations_div=20_000,
              batch_div=64, patch_div=8, lr_mult=10.0, micro_batch_on_cpu=True, comparable=False)
 
 
@@ -180,13 +180,13 @@ def test_reproduce_trains_once_and_reuses(tmp_path: Path):
 
 
 def test_cli_without_training_renders_an_empty_table(tmp_path: Path, capsys):
-    assert main(["reproduce", "--table", "4", "--scale", "ci", "--out", str(tmp_path), "--no-train",
+    assert main(["reproduce", "--table", "4", "--scale", "smoke", "--out", str(tmp_path), "--no-train",
                  "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "Not run yet: table4/no-lr-scaling, table4/lr-scaling." in out and "NOT comparable" in out
-    written = tmp_path / "table4-ci.md"
+    written = tmp_path / "table4-smoke.md"
     assert written.is_file() and "| w lr scaling | table4/lr-scaling | 16&15 | 4 |" in written.read_text()
-    assert json.loads((tmp_path / "table4-ci.json").read_text())[0]["status"] == "missing"
+    assert json.loads((tmp_path / "table4-smoke.json").read_text())[0]["status"] == "missing"
     assert not (tmp_path / "table4").exists()  # nothing trained, nothing written for the runs
 
 

@@ -52,7 +52,7 @@ def test_one_cosine_keeps_the_warmup():
 
 
 def test_restart_plans_differ_only_in_the_lr():
-    plans = restart_plans(SETTINGS["ci"])
+    plans = restart_plans(SETTINGS["smoke"])
     eq1, flat = plans.values()
     assert [s.label for s in eq1] == [s.label for s in flat] == ["8&4", "8&6", "8&8", "16&4", "16&6", "16&8"]
     assert [s.lr for s in eq1] == [2e-3] * 6
@@ -64,8 +64,8 @@ def test_restart_plans_differ_only_in_the_lr():
 def test_tutorial_folders(tmp_path: Path):
     nb = tmp_path / "artifacts" / "01_overview"
     assert runs_dir(str(nb)) == tmp_path / "artifacts" / "runs"
-    assert demo_dir("ci", str(nb)) == tmp_path / "artifacts" / "runs" / "demo-ci"
-    assert demo_dir("paper", str(nb)).name == "demo" and reproduce_dir("ci", nb).name == "reproduce-ci"
+    assert demo_dir("smoke", str(nb)) == tmp_path / "artifacts" / "runs" / "demo-smoke"
+    assert demo_dir("paper", str(nb)).name == "demo" and reproduce_dir("smoke", nb).name == "reproduce-smoke"
     assert runs_dir("").name == "tutorial"
     with pytest.raises(MgvsrError, match="unknown scale"):
         demo_dir("big", str(nb))

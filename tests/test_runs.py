@@ -29,7 +29,7 @@ def test_shrunk_scales_the_plan_and_the_warm_start_once():
 
 
 def test_at_scale_substitutes_model_and_data_and_shrinks():
-    ci = get_preset("table2/edvr_m/ours").at_scale("ci")
+    ci = get_preset("table2/edvr_m/ours").at_scale("smoke")
     assert (ci.model, ci.dataset, ci.test_dataset) == ("edvr_cpu", "sample", None)
     assert ci.fusion_only_iters == scaled_span(2500, ci.plan.total_iterations / 300_000)
     assert get_preset("table2/edvr_m/ours").at_scale("paper") is get_preset("table2/edvr_m/ours")
@@ -48,8 +48,8 @@ def test_plan_prints_the_plan_of_an_overridden_run(capsys):
         iterations=24, batch=2, patch_div=4)
     assert printed["stages"] == [s.to_dict() for s in want.plan.stages]
     assert (printed["model"], printed["dataset"], printed["total_iterations"]) == ("basicvsr_cpu", "sample", 24)
-    scaled = _plan_json(["table1/basicvsr_m/ours", "--scale", "ci"], capsys)
-    assert scaled["stages"] == [s.to_dict() for s in get_preset("table1/basicvsr_m/ours").at_scale("ci").plan.stages]
+    scaled = _plan_json(["table1/basicvsr_m/ours", "--scale", "smoke"], capsys)
+    assert scaled["stages"] == [s.to_dict() for s in get_preset("table1/basicvsr_m/ours").at_scale("smoke").plan.stages]
 
 
 def _spec(preset_name="demo/basicvsr/baseline", **kw):

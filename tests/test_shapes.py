@@ -98,7 +98,7 @@ def test_sweep_around_the_base():
     s = sweep((16, 8), patches=(12, 8), frames=(4, 6))
     assert s == {"frames": [(16, 4), (16, 6), (16, 8)], "patch": [(8, 8), (12, 8), (16, 8)]}
     assert unique_shapes(s) == [(16, 4), (16, 6), (16, 8), (8, 8), (12, 8)]
-    assert SETTINGS["ci"].sweep() == s
+    assert SETTINGS["smoke"].sweep() == s
     assert SETTINGS["paper"].sweep()["frames"] == [(64, 7), (64, 11), (64, 15)]
 
 

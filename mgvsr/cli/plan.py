@@ -5,7 +5,7 @@
     mgvsr plan table1/basicvsr_m/ours --no-figure
     mgvsr plan table1/basicvsr_m/ours --json --lr-at 0,5000,12500,75000
     mgvsr plan table1/basicvsr_m/ours --iterations 20 --batch 2 --patch-div 4 --model basicvsr_cpu
-    mgvsr plan table1/basicvsr_m/ours --scale ci
+    mgvsr plan table1/basicvsr_m/ours --scale smoke
     mgvsr plan --list
 
 The overrides are ``mgvsr train``'s (and ``--scale`` is ``mgvsr reproduce``'s): the plan printed
@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--figure", metavar="PATH", type=Path,
                         help="where to write the figure (default: plan-<preset>.png in the current directory)")
     parser.add_argument("--no-figure", action="store_true", help="do not draw a figure")
-    parser.add_argument("--scale", help="the preset at a scale of `mgvsr reproduce` (ci, paper)")
+    parser.add_argument("--scale", help="the preset at a scale of `mgvsr reproduce` (smoke, lesson, paper)")
     add_overrides(parser)
 
 

@@ -1,6 +1,6 @@
-"""``mgvsr reproduce --table N --scale ci|paper --out DIR [--root DIR]``: run a table of the paper.
+"""``mgvsr reproduce --table N --scale smoke|paper --out DIR [--root DIR]``: run a table of the paper.
 
-    mgvsr reproduce --table 4 --scale ci --out runs/reproduce-ci            # minutes on a CPU
+    mgvsr reproduce --table 4 --scale smoke --out runs/reproduce-smoke            # minutes on a CPU
     mgvsr reproduce --table 1 --scale paper --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
         --out runs/paper --dry-run                                          # checks and estimates first
     mgvsr reproduce --table 1 --scale paper --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
@@ -10,7 +10,7 @@
 
 Trains every preset of the table (and the baselines its speedups need) that is not already
 finished under ``--out``, then prints the table with the paper's numbers beside ours and
-writes it to ``OUT/table<N>-<scale>.md`` and ``.json``.  ``ci`` shrinks the presets to the CPU
+writes it to ``OUT/table<N>-<scale>.md`` and ``.json``.  ``smoke`` shrinks the presets to the CPU
 models and the embedded sample clips: those numbers are not comparable with the paper's.
 BasicVSR-family runs at scale ``paper`` need ``--spynet`` (or ``--spynet none``).  ``--dry-run``
 trains nothing: it checks the data, the SpyNet weights and the devices, runs a few steps at every
@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mgvsr.presets import SCALES, TABLES
 
     parser.add_argument("--table", required=True, choices=TABLES, help="the paper's table (7 and 8: both parts)")
-    parser.add_argument("--scale", default="ci", choices=list(SCALES),
-                        help="ci: shrunk for a CPU, minutes (default); paper: the presets as they are")
+    parser.add_argument("--scale", default="smoke", choices=list(SCALES),
+                        help="smoke: the mechanics, a few dozen steps (default); lesson: CPU models long enough to learn (Table 1 in under an hour on 2 cores); paper: the presets as they are")
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="runs and results (default runs/reproduce)")
     parser.add_argument("--root", type=Path, help="dataset root (REDS or Vimeo-90K) for --scale paper")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")

@@ -74,7 +74,9 @@ class RestartSettings:
 
 SETTINGS = {
     # a minute on 2 CPU cores: tiny shapes, a few dozen steps
-    "ci": RestartSettings("basicvsr_cpu", (8, 16), (4, 6, 8), iterations=36, batch=2, lr=2e-3, evals=3),
+    "smoke": RestartSettings("basicvsr_cpu", (8, 16), (4, 6, 8), iterations=36, batch=2, lr=2e-3, evals=3),
+    # the demo's multigrid shapes and clips (300 steps of 8): about a minute and a half per run on 2 CPU cores
+    "lesson": RestartSettings("basicvsr_cpu", (16, 32), (4, 6, 8), iterations=300, batch=8, lr=2e-3, evals=6),
     # the demo's shapes and length (tens of minutes on a CPU, a few on a GPU)
     "paper": RestartSettings("basicvsr_cpu", (16, 32), (4, 6, 8), iterations=600, batch=8, lr=2e-3, evals=10),
 }
@@ -95,7 +97,7 @@ def restart_presets(settings: RestartSettings) -> dict[str, Preset]:
             for name, plan in restart_plans(settings).items()}
 
 
-def compare_restarts(out: str | Path, scale: str = "ci", device: str = "auto", progress: bool = True,
+def compare_restarts(out: str | Path, scale: str = "lesson", device: str = "auto", progress: bool = True,
                      seed: int = 0) -> dict[str, dict]:
     """Train the two plans of :func:`restart_plans` on the sample clips into ``out/<run>``.
 

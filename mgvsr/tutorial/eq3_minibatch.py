@@ -210,7 +210,8 @@ class GapSettings:
 
 SETTINGS = {
     # an SGD LR at which 8 small steps cut a fresh basicvsr_cpu's loss by about two thirds on these windows
-    "ci": GapSettings("basicvsr_cpu", n=2, frames=6, patch=16, ms=(2, 4, 8), lr=0.05),
+    "smoke": GapSettings("basicvsr_cpu", n=2, frames=6, patch=16, ms=(2, 4, 8), lr=0.05),
+    "lesson": GapSettings("basicvsr_cpu", n=4, frames=8, patch=32, ms=(2, 4, 8, 16), lr=0.05),
     "paper": GapSettings("basicvsr_cpu", n=4, frames=8, patch=32, ms=(2, 4, 8, 16), lr=0.05),
 }
 

@@ -29,6 +29,7 @@ from mgvsr.errors import DataError, MgvsrError
 from mgvsr.evaluate import super_resolve_clip
 from mgvsr.metrics import psnr
 from mgvsr.models import load_model  # noqa: F401  (notebook 8 loads the demo's weights with it)
+from mgvsr.paths import shared_data_dir
 from mgvsr.train import resolve_device
 from mgvsr.tutorial.viz import plot_crops
 from mgvsr.tutorial.widgets import figure_png
@@ -249,3 +250,17 @@ def model_checkpoints(demo_folder: str | Path, runs: Sequence[str] = ("baseline"
     """The demo's trained weights: ``{run: demo_folder/run/final.pth}`` for the runs that have one."""
     folder = Path(demo_folder)
     return {run: folder / run / "final.pth" for run in runs if (folder / run / "final.pth").is_file()}
+
+
+def find_vid4(root: str | Path | None = None) -> Path | None:
+    """Vid4's root for notebook 8's second comparison: ``root`` (it must hold ``GT/``), else
+    ``vid4`` in the developers' shared data (:func:`mgvsr.paths.shared_data_dir`) where present,
+    else None (the notebook skips Vid4)."""
+    if root:
+        root = Path(root)
+        if not (root / "GT").is_dir():
+            raise DataError(f"vid4_root {root} has no GT/ folder (expected Vid4: GT/<clip>/<frame>.png)")
+        return root
+    shared = shared_data_dir()
+    found = None if shared is None else shared / "vid4"
+    return found if found is not None and (found / "GT").is_dir() else None

@@ -11,31 +11,76 @@ the paper's tables.  They find each other's runs through :func:`runs_dir`:
 A run that is already finished there is read, not retrained, so the first notebook that
 needs it pays for it and the others are quick.
 
-Scales: ``"ci"`` runs each notebook top to bottom on a 2-core CPU in a minute or two (the
-numbers show the mechanics, not the paper's results); ``"paper"`` uses the sizes the
-experiments are meant to have (the demo's full length; the paper's models on a GPU).
+Scales (:data:`mgvsr.presets.SCALES`): ``"lesson"``, every notebook's default, trains long
+enough for the models to beat bicubic on the held-out clips (minutes per notebook on a 2-core
+CPU); ``"smoke"`` runs the mechanics only, for CI (the models learn nothing); ``"paper"`` uses
+the sizes the experiments are meant to have (the paper's models on a GPU).  ``MGVSR_SCALE``
+overrides a notebook's ``scale`` parameter (:func:`check_setup`: CI checks the notebooks at
+``smoke`` with nbval).
+
+At ``lesson`` and ``paper`` scale the demo runs are the ones ``mgvsr demo`` writes: the README's
+first command (``mgvsr demo``, run in the repository root) trains them into ``runs/demo``
+(:data:`DEMO_OUT`); a notebook's ``demo_out`` parameter points elsewhere.  The run folder rule
+(:mod:`mgvsr.runs`) decides whether a run found there is the one the notebook needs; a run of
+another recipe is an error, never read.  Likewise the table runs at ``lesson`` scale are those
+of ``mgvsr reproduce --table N --scale lesson --out runs/lesson`` (:data:`REPRODUCE_OUT`).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from pathlib import Path
 
 from mgvsr import demo as demo_module
 from mgvsr import runs
 from mgvsr.errors import MgvsrError
 from mgvsr.models import load_model
-from mgvsr.paths import cache_dir
+from mgvsr.paths import REPO_DIR, cache_dir
 from mgvsr.presets import by_scale, get_preset, get_scale, list_presets
 from mgvsr.schedule import Plan
 
-# Baseline iterations of the demo at each scale (None: the preset's full length).
-DEMO_ITERATIONS = {"ci": 24, "paper": None}
-DEMO_EVALS = {"ci": 2, "paper": 6}
+# Baseline iterations of the demo at each scale (None: the preset's full length, as `mgvsr demo`).
+DEMO_ITERATIONS = {"smoke": 24, "lesson": None, "paper": None}
+DEMO_EVALS = {"smoke": 2, "lesson": 6, "paper": 6}  # 6: `mgvsr demo`'s default
+
+# Where `mgvsr demo` and `mgvsr reproduce --scale lesson --out runs/lesson`, run in the
+# repository root as the README says, write their runs; the notebooks read them there.
+DEMO_OUT = REPO_DIR / "runs" / "demo"
+REPRODUCE_OUT = REPO_DIR / "runs" / "lesson"
+
+SCALE_ENV = "MGVSR_SCALE"
 
 
 def check_scale(scale: str) -> str:
     """``scale`` if it names one of :data:`mgvsr.presets.SCALES`, else MgvsrError."""
     return get_scale(scale).name
+
+
+def check_setup(scale: str | None = None, data_root: str | None = None) -> str | None:
+    """A notebook's first check: the scale it runs at (its ``scale`` parameter, or ``MGVSR_SCALE``
+    when set), and what is missing, each with the command that fixes it, instead of a traceback
+    later.  Prints one line per item; raises MgvsrError for what the notebook cannot run without."""
+    if scale is not None:
+        scale = check_scale(os.environ.get(SCALE_ENV) or scale)
+    problems, notes = [], []
+    for module, fix in (("ipywidgets", 'pip install -e ".[notebooks]"'),
+                        ("jupyterlab_widgets", 'pip install -e ".[notebooks]"  (then reload the JupyterLab page)')):
+        if importlib.util.find_spec(module) is None:
+            notes.append(f"missing: {module} (the explorers' widgets will not display): {fix}")
+    if importlib.util.find_spec("skimage") is None:  # the photographs the sample clips are rendered from
+        problems.append('missing: scikit-image (the sample clips are rendered from its photographs): '
+                        'pip install -e ".[notebooks]"')
+    if data_root and not Path(data_root).is_dir():
+        problems.append(f"missing: data_root {data_root!r} is not a folder (set the notebook's data_root "
+                        "parameter to your dataset's root, or to \"\" for the sample clips)")
+    for line in notes + problems:
+        print(line)
+    if problems:
+        raise MgvsrError("; ".join(problems))
+    at = "" if scale is None else f", scale {scale!r}" + (f" (from {SCALE_ENV})" if os.environ.get(SCALE_ENV) else "")
+    print(f"setup ok{at}" + ("" if notes else "; widgets available"))
+    return scale
 
 
 def save_figure(fig, output_dir: str | Path | None, name: str) -> Path | None:
@@ -56,28 +101,35 @@ def runs_dir(output_dir: str | Path | None) -> Path:
     return cache_dir() / "tutorial"
 
 
-def demo_dir(scale: str, output_dir: str | Path | None) -> Path:
-    """The folder of the demo runs at ``scale`` (``runs/demo-ci`` or ``runs/demo``)."""
-    check_scale(scale)
-    return runs_dir(output_dir) / ("demo-ci" if scale == "ci" else "demo")
+def demo_dir(scale: str, output_dir: str | Path | None, demo_out: str | Path | None = None) -> Path:
+    """The folder of the demo runs at ``scale``: ``runs/demo-smoke`` beside the notebooks' runs at
+    ``smoke``; otherwise ``demo_out``, by default where ``mgvsr demo`` writes (:data:`DEMO_OUT`)."""
+    if check_scale(scale) == "smoke":
+        return runs_dir(output_dir) / "demo-smoke"
+    return Path(demo_out) if demo_out else DEMO_OUT
 
 
-def demo(scale: str, output_dir: str | Path | None, device: str = "auto", progress: bool = True) -> dict:
+def demo(scale: str, output_dir: str | Path | None, device: str = "auto", progress: bool = True,
+         demo_out: str | Path | None = None) -> dict:
     """The demo's report (``report.json``'s dict) at ``scale``: read when both runs are finished
     in :func:`demo_dir`, trained (or resumed) otherwise, through :func:`mgvsr.demo.run_demo`.
 
-    ``ci``: both runs shrunk to :data:`DEMO_ITERATIONS` baseline iterations (the same number of
-    samples each); ``paper``: the demo as ``mgvsr demo`` runs it.  The series teaches the paper:
-    the demo's third run (ours + mixed precision, beyond the paper) is not trained here.
+    ``smoke``: both runs shrunk to :data:`DEMO_ITERATIONS` baseline iterations (the same number of
+    samples each); ``lesson`` and ``paper``: the demo as ``mgvsr demo`` runs it, in the folder
+    ``mgvsr demo`` writes, so that the README's demo is reused.  The series teaches the paper: the
+    demo's third run (ours + mixed precision, beyond the paper) is not trained here (nor read).
     """
-    folder = demo_dir(scale, output_dir)
+    folder = demo_dir(scale, output_dir, demo_out)
     return demo_module.run_demo(folder, device=device, iterations=by_scale(DEMO_ITERATIONS, scale),
                                 evals=by_scale(DEMO_EVALS, scale), progress=progress, fast=False)
 
 
-def reproduce_dir(scale: str, output_dir: str | Path | None) -> Path:
-    """The folder of the paper's table runs at ``scale`` that notebooks 5 and 7 share."""
-    check_scale(scale)
+def reproduce_dir(scale: str, output_dir: str | Path | None, reproduce_out: str | Path | None = None) -> Path:
+    """The folder of the paper's table runs at ``scale`` that notebooks 5 and 7 share: beside the
+    notebooks' runs at ``smoke`` and ``paper``; at ``lesson`` ``reproduce_out``, by default where
+    ``mgvsr reproduce --scale lesson --out runs/lesson`` writes (:data:`REPRODUCE_OUT`)."""
+    if check_scale(scale) == "lesson":
+        return Path(reproduce_out) if reproduce_out else REPRODUCE_OUT
     return runs_dir(output_dir) / f"reproduce-{scale}"
 
 
@@ -110,10 +162,10 @@ def demo_points(report: dict) -> list[dict]:
             {"label": "ours", "speedup": report["speedup_compute"], "psnr": report["ours"]["psnr"]}]
 
 
-def demo_runs(scale: str, output_dir: str | Path | None) -> dict[str, dict]:
+def demo_runs(scale: str, output_dir: str | Path | None, demo_out: str | Path | None = None) -> dict[str, dict]:
     """The demo's runs at ``scale`` as their logs tell: ``{run: {"plan": Plan, "evals": [...],
     "summary": end record}}`` (after :func:`demo` has trained them)."""
-    folder = demo_dir(scale, output_dir)
+    folder = demo_dir(scale, output_dir, demo_out)
     found = {}
     for run in demo_module.RUNS:
         if not (folder / run / runs.LOG_FILE).is_file():
@@ -133,15 +185,15 @@ def demo_verdict(report: dict) -> str:
     if base <= bic or ours <= bic:
         below = " and ".join(n for n, v in (("the baseline", base), ("ours", ours)) if v <= bic)
         return (f"{speed[0].upper()}{speed[1:]} But {below} did not beat bicubic ({bic:.2f} dB): these runs "
-                "are too short to compare accuracy; train longer (scale='paper') for that.")
+                "are too short to compare accuracy; train longer (scale='lesson') for that.")
     return (f"{speed[0].upper()}{speed[1:]} Both beat bicubic ({bic:.2f} dB); ours ended "
             f"{ours - base:+.2f} dB from the baseline.")
 
 
-def demo_models(scale: str, output_dir: str | Path | None) -> dict:
+def demo_models(scale: str, output_dir: str | Path | None, demo_out: str | Path | None = None) -> dict:
     """The demo's trained models at ``scale`` (``{"baseline": model, "ours": model}``, eval mode),
     from the ``final.pth`` of each run (after :func:`demo` has trained them)."""
-    folder = demo_dir(scale, output_dir)
+    folder = demo_dir(scale, output_dir, demo_out)
     models = {}
     for run, preset in demo_module.demo_presets().items():
         path = folder / run / runs.FINAL

@@ -174,7 +174,7 @@ def plot_scaling_gaps(gaps: dict[str, Sequence]) -> Figure:
 def plot_table_rows(rows: Sequence, *, value: str = "psnr") -> Figure:
     """A reproduced table as bars: ours (left axis) beside the paper's (right axis) for every
     row, ``value`` ``"psnr"`` or ``"speedup"`` (:class:`mgvsr.reproduce.Row` s).  The two have
-    their own axes: at the ``ci`` scale they are not comparable."""
+    their own axes: at the ``smoke`` scale they are not comparable."""
     if value not in ("psnr", "speedup"):
         raise ValueError(f"value must be 'psnr' or 'speedup', got {value!r}")
     labels = [r.row or r.preset.split("/")[-1] for r in rows]
