@@ -18,11 +18,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tools"))
 
 from nbtools import (  # noqa: E402
+    RECORD_BEGIN,
     NotebookError,
     declared_parameters,
     is_checked,
     list_notebooks,
     notebook_text,
+    outputs_record,
+    record_outputs,
     run_notebooks,
     strip_notebook,
 )
@@ -58,7 +61,8 @@ def test_series_is_numbered_and_present():
 
 @pytest.mark.parametrize("path", stored_notebooks(), ids=lambda p: p.name)
 def test_stored_notebook_is_lean(path: Path):
-    """What git holds is exactly what tools/strip_notebooks.py writes: outputs only in checked cells."""
+    """What git holds is exactly what tools/strip_notebooks.py writes: the outputs a reader should
+    see, no widgets, no progress bars, text only in checked cells."""
     text = path.read_text(encoding="utf-8")
     nb = nbformat.reads(text, as_version=4)
     assert notebook_text(strip_notebook(nb)) == text, f"run: python tools/strip_notebooks.py {path}"
@@ -67,7 +71,11 @@ def test_stored_notebook_is_lean(path: Path):
     for cell in checked:  # nbval compares against these: they must be there
         assert cell.outputs and cell.execution_count is not None, cell.source
     assert declared_parameters(path), "a parameters cell with at least one parameter"
-    assert len(text) < 50_000
+    assert len(text) < 1_500_000, "figures at a modest resolution: the series stays under 5 MB"
+
+
+def test_the_series_stays_under_5_mb():
+    assert sum(p.stat().st_size for p in stored_notebooks()) < 5_000_000
 
 
 # ---- strip_notebook ---------------------------------------------------------------------------
@@ -79,42 +87,68 @@ def executed_example():
                        new_output("execute_result", data={"text/plain": "2"}, execution_count=7)]
     checked.metadata.update({"tags": ["x"], "execution": {"iopub.execute_input": "2024"}, "papermill": {}})
     figure = new_code_cell("fig", execution_count=8)
-    figure.outputs = [new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure>"})]
-    injected = new_code_cell('scale = "ci"', execution_count=1)
+    figure.outputs = [new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure>"},
+                                 metadata={"image/png": {"width": 300}, "needs_background": "light"})]
+    training = new_code_cell("train()", execution_count=9)
+    training.outputs = [new_output("stream", name="stderr", text="training: 40%|####  |\r"),
+                        new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "a"},
+                                                         "text/plain": "HBox(children=...)"}),
+                        new_output("stream", name="stdout", text="PSNR 25.61 dB\n")]
+    quiet = new_code_cell("x = 1", execution_count=10)
+    injected = new_code_cell('scale = "smoke"', execution_count=1)
     injected.metadata["tags"] = ["injected-parameters"]
     nb = new_notebook(cells=[new_markdown_cell("# title"), parameters_cell('scale = "paper"'), injected,
-                             checked, figure])
+                             checked, figure, training, quiet])
     nb.metadata.update({"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
                         "language_info": {"name": "python", "version": "3.11.7"},
                         "papermill": {"duration": 3.2}, "widgets": {"state": {}}})
     return nb
 
 
-def test_strip_keeps_only_checked_text_outputs():
+def test_strip_keeps_what_a_reader_sees_and_drops_widgets_and_progress_bars():
     nb = strip_notebook(executed_example())
-    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code", "code"]  # injected cell gone
-    params, checked, figure = nb.cells[1:]
+    assert [c.cell_type for c in nb.cells] == ["markdown", "code", "code", "code", "code", "code"]  # injected cell gone
+    params, checked, figure, training, quiet = nb.cells[1:]
     assert params.metadata == {"tags": ["parameters"]} and params.execution_count is None
     assert checked.execution_count == 2  # second code cell of the stored notebook
     assert checked.metadata == {"tags": ["x"]}
     assert [o.output_type for o in checked.outputs] == ["stream", "execute_result"]
     assert checked.outputs[1].execution_count == 2 and checked.outputs[1].data == {"text/plain": "2"}
-    assert figure.outputs == [] and figure.execution_count is None
+    assert figure.execution_count == 3 and figure.outputs[0].data["image/png"] == "iVBOR"
+    assert figure.outputs[0].metadata == {"image/png": {"width": 300}}
+    assert [(o.output_type, o.get("text")) for o in training.outputs] == [("stream", "PSNR 25.61 dB\n")]
+    assert quiet.outputs == [] and quiet.execution_count is None
     assert nb.metadata == {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
                            "language_info": {"name": "python"}}
     nbformat.validate(nb)
     assert strip_notebook(nb) == nb  # idempotent
 
 
-def test_strip_refuses_errors_and_images_in_checked_cells():
+def test_strip_refuses_errors_anywhere_and_images_in_checked_cells():
     nb = executed_example()
     nb.cells[3].outputs.append(new_output("error", ename="ValueError", evalue="bad", traceback=[]))
     with pytest.raises(NotebookError, match="ValueError: bad"):
         strip_notebook(nb)
     nb = executed_example()
+    nb.cells[4].outputs.append(new_output("error", ename="KeyError", evalue="x", traceback=[]))
+    with pytest.raises(NotebookError, match="cell 4 raised KeyError"):
+        strip_notebook(nb)
+    nb = executed_example()
     nb.cells[3].outputs.append(new_output("display_data", data={"image/png": "iVBOR", "text/plain": "<Figure>"}))
     with pytest.raises(NotebookError, match="image/png"):
         strip_notebook(nb)
+
+
+def test_the_outputs_record_says_when_where_and_how_long():
+    record = outputs_record({"01_overview.ipynb": 90.0, "02_cost_of_shapes.ipynb": 210.0},
+                            when="2026-11-30 12:00 UTC", machine="a 2-core CPU")
+    assert "made on 2026-11-30 12:00 UTC" in record and "on: a 2-core CPU" in record
+    assert "| 01_overview.ipynb | 1.5 |" in record and "| all | 5.0 |" in record
+    readme = "# notebooks\n\ntext\n"
+    once = record_outputs(readme, record)
+    assert once.startswith(readme) and once.count(RECORD_BEGIN) == 1
+    again = record_outputs(once + "after\n", record.replace("1.5", "1.6"))
+    assert again.count(RECORD_BEGIN) == 1 and "| 01_overview.ipynb | 1.6 |" in again and again.endswith("after\n")
 
 
 def test_is_checked_by_marker_or_tag():
@@ -127,8 +161,8 @@ def test_is_checked_by_marker_or_tag():
 
 
 def test_declared_parameters_needs_a_parameters_cell(tmp_path: Path):
-    path = write_notebook(tmp_path / "01_x.ipynb", [parameters_cell('scale = "ci"\noutput_dir = ""')])
-    assert declared_parameters(path) == {"scale": '"ci"', "output_dir": '""'}
+    path = write_notebook(tmp_path / "01_x.ipynb", [parameters_cell('scale = "smoke"\noutput_dir = ""')])
+    assert declared_parameters(path) == {"scale": '"smoke"', "output_dir": '""'}
     bare = write_notebook(tmp_path / "02_y.ipynb", [new_code_cell("x = 1")])
     with pytest.raises(NotebookError, match="02_y.ipynb.*parameters"):
         declared_parameters(bare)
@@ -142,7 +176,7 @@ def test_declared_parameters_needs_a_parameters_cell(tmp_path: Path):
 @pytest.mark.slow
 def test_papermill_runs_the_series(tmp_path: Path):
     lines = []
-    runs = run_notebooks(NOTEBOOKS, tmp_path, scale="ci", only=["03_", "04_"], log=lines.append)
+    runs = run_notebooks(NOTEBOOKS, tmp_path, scale="smoke", only=["03_", "04_"], log=lines.append)
     assert [r.notebook.name for r in runs] == ["03_multigrid_schedule.ipynb", "04_dynamic_learning_rate.ipynb"]
     assert all(r.ok for r in runs), [r.error for r in runs]
     assert len(lines) == 2 and all(" s  ok" in line for line in lines)
@@ -150,7 +184,7 @@ def test_papermill_runs_the_series(tmp_path: Path):
         assert run.executed == tmp_path / run.notebook.name
         expected = {"output_dir": str(tmp_path / run.notebook.stem)}
         if run.notebook.name.startswith("04_"):  # 04 trains (its short runs take a scale); 03 declares none
-            expected["scale"] = "ci"
+            expected["scale"] = "smoke"
         assert run.parameters == expected
         nb = nbformat.read(str(run.executed), as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
@@ -167,7 +201,7 @@ def test_failing_cell_is_named(tmp_path: Path):
     folder.mkdir()
     write_notebook(folder / "01_fails.ipynb", [
         parameters_cell('scale = "paper"'),
-        new_code_cell("assert scale == 'ci', scale"),
+        new_code_cell("assert scale == 'smoke', scale"),
         new_code_cell("# NBVAL_CHECK_OUTPUT\nx = 1\nraise ValueError('stage table is wrong')"),
     ])
     result = subprocess.run([sys.executable, str(REPO / "tools" / "run_notebooks.py"), "--notebooks", str(folder),

@@ -2,7 +2,7 @@
 
 Running (``tools/run_notebooks.py``, CI)::
 
-    runs = run_notebooks("notebooks", "artifacts/notebooks", scale="ci")
+    runs = run_notebooks("notebooks", "artifacts/notebooks", scale="smoke")
 
 executes every ``notebooks/NN_*.ipynb`` in order with papermill, in the notebook's own
 folder (as JupyterLab would), and writes the executed copies into the artifacts folder.
@@ -10,10 +10,11 @@ Each notebook gets, of ``scale``, ``device``, ``data_root``, ``spynet`` and ``ou
 parameters its ``parameters`` cell declares (``output_dir`` is ``<artifacts>/<notebook
 stem>``).  A failing cell is named by notebook, cell number and first line.
 
-Storing (``tools/strip_notebooks.py``): :func:`strip_notebook` is the form kept in git.
-Outputs and execution counts are removed, except in cells marked ``# NBVAL_CHECK_OUTPUT``:
-nbval (``pytest --nbval-lax``) compares those, so their small text outputs are the
-reference.  Widget state, papermill's records and the Python version are dropped.
+Storing (``tools/strip_notebooks.py``): :func:`strip_notebook` is the form kept in git: the
+outputs a reader should see on GitHub (text, tables, figures of a run at the ``lesson`` scale),
+without widgets, progress bars, widget state, papermill's records or the Python version.  Cells
+marked ``# NBVAL_CHECK_OUTPUT`` hold text only: nbval (``pytest --nbval-lax``) compares those,
+so they print what does not depend on the scale.
 See ``notebooks/README.md``.
 """
 
@@ -140,7 +141,7 @@ def run_notebook(path: str | Path, out_dir: str | Path, parameters: dict | None 
 
 
 def run_notebooks(folder: str | Path = "notebooks", out_dir: str | Path = "artifacts/notebooks",
-                  scale: str = "ci", device: str | None = None, data_root: str | None = None,
+                  scale: str = "smoke", device: str | None = None, data_root: str | None = None,
                   only: list[str] | None = None, log=print, spynet: str | None = None) -> list[NotebookRun]:
     """Run the series in order (all, or those whose file name contains one of ``only``).
 
@@ -185,12 +186,12 @@ def is_checked(cell) -> bool:
     return any(line.strip() == f"# {CHECK_MARKER}" for line in cell.get("source", "").splitlines())
 
 
-def _kept_output(output: dict, where: str) -> dict:
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def _checked_output(output: dict, where: str) -> dict:
     """A checked cell's output as stored: text only, no execution count or metadata."""
     kind = output.get("output_type")
-    if kind == "error":
-        raise NotebookError(f"{where} raised {output.get('ename')}: {output.get('evalue')}; "
-                            "store a notebook whose checked cells run")
     if kind == "stream":
         return {"output_type": "stream", "name": output["name"], "text": output["text"]}
     data = dict(output.get("data", {}))
@@ -201,16 +202,34 @@ def _kept_output(output: dict, where: str) -> dict:
     return {"output_type": kind, "data": data, "metadata": {}}
 
 
+def _published_output(output: dict) -> dict | None:
+    """Another cell's output as stored for readers (GitHub, nbviewer): printed text, tables and
+    figures; None for what a static page cannot show or should not (a widget, whose state is
+    not stored; stderr: progress bars and warnings)."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        return None if output["name"] == "stderr" else {"output_type": "stream", "name": "stdout", "text": output["text"]}
+    data = dict(output.get("data", {}))
+    if WIDGET_MIME in data:
+        return None
+    metadata = {k: v for k, v in dict(output.get("metadata", {})).items() if k in ("image/png",)}
+    return {"output_type": kind, "data": data, "metadata": metadata}
+
+
 def strip_notebook(nb):
     """The form of ``nb`` (an nbformat NotebookNode) kept in git; returns a new node.
 
     - papermill's cells (injected parameters, error banners) are removed;
-    - code cells: outputs and execution counts removed, except in checked cells
-      (:func:`is_checked`), whose text outputs nbval compares (an error or an image there is a
-      NotebookError); their execution count is their number among the code cells, the count
-      a top-to-bottom run gives (nbval needs one);
+    - an error output anywhere is a NotebookError: a stored notebook runs;
+    - code cells keep what a reader should see on GitHub: printed text, tables, figures.  Dropped:
+      stderr (progress bars, warnings) and widgets (their state is not stored; a static page shows
+      nothing for them).  Checked cells (:func:`is_checked`) keep text only (an image there is a
+      NotebookError): nbval compares them;
+    - execution counts: a cell with outputs (and every checked cell: nbval needs one) gets its
+      number among the code cells, the count a top-to-bottom run gives; others None;
     - cell metadata: only ``tags`` are kept;
-    - notebook metadata: only ``kernelspec`` and the language's name.
+    - notebook metadata: only ``kernelspec`` and the language's name (no widget state, no
+      papermill records, no Python version).
     """
     import nbformat
 
@@ -221,20 +240,25 @@ def strip_notebook(nb):
     for index, cell in enumerate(kept):
         tags = list(cell.get("metadata", {}).get("tags", []))
         cell["metadata"] = nbformat.NotebookNode({"tags": tags} if tags else {})
-        if cell["cell_type"] == "code":
-            code_cells += 1
-            if is_checked(cell):
-                # nbval refuses a reference output without an execution count ("unrun reference
-                # cell"); the count a top-to-bottom run gives is deterministic.
-                cell["execution_count"] = code_cells
-                outputs = [_kept_output(o, f"cell {index + 1}") for o in cell.get("outputs", [])]
-                for o in outputs:
-                    if o["output_type"] == "execute_result":
-                        o["execution_count"] = code_cells
-                cell["outputs"] = [nbformat.from_dict(o) for o in outputs]
-            else:
-                cell["execution_count"] = None
-                cell["outputs"] = []
+        if cell["cell_type"] != "code":
+            cells.append(cell)
+            continue
+        code_cells += 1
+        where = f"cell {index + 1}"
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error":
+                raise NotebookError(f"{where} raised {o.get('ename')}: {o.get('evalue')}; store a notebook that runs")
+        if is_checked(cell):
+            outputs = [_checked_output(o, where) for o in cell.get("outputs", [])]
+        else:
+            outputs = [o for o in map(_published_output, cell.get("outputs", [])) if o is not None]
+        # nbval refuses a reference output without an execution count ("unrun reference cell")
+        count = code_cells if outputs or is_checked(cell) else None
+        cell["execution_count"] = count
+        for o in outputs:
+            if o["output_type"] == "execute_result":
+                o["execution_count"] = count
+        cell["outputs"] = [nbformat.from_dict(o) for o in outputs]
         cells.append(cell)
     nb.cells = cells
     meta = {}
@@ -252,6 +276,46 @@ def notebook_text(nb) -> str:
 
     text = nbformat.writes(nb)
     return text if text.endswith("\n") else text + "\n"
+
+
+RECORD_BEGIN = "<!-- outputs-record: written by tools/strip_notebooks.py --execute -->"
+RECORD_END = "<!-- /outputs-record -->"
+
+
+def outputs_record(seconds: dict[str, float], when: str | None = None, machine: str | None = None) -> str:
+    """The paragraph saying when the stored outputs were made, on what machine, and each notebook's
+    time (``seconds``: notebook name -> seconds of its execution)."""
+    import os
+    import platform
+    from datetime import datetime, timezone
+
+    import torch
+
+    if when is None:
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    if machine is None:
+        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="utf-8")
+                    if line.startswith("model name")), platform.processor() or "unknown CPU") \
+            if os.path.exists("/proc/cpuinfo") else (platform.processor() or "unknown CPU")
+        machine = (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} on {torch.get_num_threads()} threads, "
+                   f"Python {platform.python_version()}, {'CUDA' if torch.cuda.is_available() else 'no GPU'}")
+    rows = [f"| {name} | {s / 60:.1f} |" for name, s in seconds.items()]
+    return "\n".join([RECORD_BEGIN,
+                      f"The stored outputs were made on {when} by `python tools/strip_notebooks.py --execute` "
+                      f"(every notebook at its defaults: `scale = \"lesson\"`), on: {machine}.  Minutes per "
+                      "notebook, in order (runs shared between notebooks count once, in the first that trains "
+                      "them; the README's demo and Table 1 at lesson scale had run before, see the README):",
+                      "", "| notebook | minutes |", "|---|---|", *rows,
+                      f"| all | {sum(seconds.values()) / 60:.1f} |", RECORD_END])
+
+
+def record_outputs(readme: str, record: str) -> str:
+    """``readme`` with its outputs record (between :data:`RECORD_BEGIN` and :data:`RECORD_END`)
+    replaced by ``record``, or appended when it has none."""
+    if RECORD_BEGIN in readme and RECORD_END in readme:
+        head, rest = readme.split(RECORD_BEGIN, 1)
+        return head + record + rest.split(RECORD_END, 1)[1]
+    return readme.rstrip("\n") + "\n\n" + record + "\n"
 
 
 def execute_in_place(nb, folder: Path):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Execute the tutorial notebooks headless with papermill, in reading order.
 
-    python tools/run_notebooks.py                          # all, scale=ci, into artifacts/notebooks/
+    python tools/run_notebooks.py                          # all, scale=smoke, into artifacts/notebooks/
     python tools/run_notebooks.py --only 03 04             # notebooks whose name contains 03 or 04
     python tools/run_notebooks.py --scale paper --device cuda --data-root /data/REDS \
         --spynet spynet_sintel_final-3d2a1287.pth --out runs/nb
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks", type=Path, default=REPO / "notebooks", help="folder of NN_*.ipynb")
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "notebooks",
                         help="where the executed copies go (default: artifacts/notebooks)")
-    parser.add_argument("--scale", default="ci", choices=("ci", "paper"), help="passed to notebooks that declare it")
+    parser.add_argument("--scale", default="smoke", choices=("smoke", "lesson", "paper"),
+                        help="passed to notebooks that declare it (default smoke: CI's, the mechanics only)")
     parser.add_argument("--device", help="passed to notebooks that declare it (default: theirs)")
     parser.add_argument("--data-root", help="passed to notebooks that declare it (default: theirs)")
     parser.add_argument("--spynet", help="pretrained SpyNet weights (or 'none'), passed to notebooks that declare it")

@@ -1,26 +1,29 @@
 #!/usr/bin/env python
-"""Keep the notebooks lean in git: outputs only where nbval compares them.
+"""The notebooks as git stores them: with the outputs a reader should see, regenerated at the lesson scale.
 
-    python tools/strip_notebooks.py                 # strip notebooks/*.ipynb in place
-    python tools/strip_notebooks.py --execute       # run each, keep the checked outputs, strip the rest
+    python tools/strip_notebooks.py --execute       # run every notebook at its defaults (lesson), store it
+    python tools/strip_notebooks.py                 # store notebooks/*.ipynb in their form, in place
     python tools/strip_notebooks.py --check         # exit 1 if any notebook is not in its stored form
-    python tools/strip_notebooks.py notebooks/03_multigrid_schedule.ipynb
+    python tools/strip_notebooks.py --execute notebooks/03_multigrid_schedule.ipynb
 
-Cells marked ``# NBVAL_CHECK_OUTPUT`` keep their text outputs (the reference nbval compares);
-every other output, execution counts, widget state and papermill's records are removed.
-Use ``--execute`` after changing a checked cell or what it prints.  See notebooks/README.md.
-The logic is `strip_notebook` in `tools/nbtools.py`.
+The stored form keeps text, tables and figures, and drops widgets, progress bars (stderr), widget
+state and papermill's records; cells marked ``# NBVAL_CHECK_OUTPUT`` keep text only (the reference
+nbval compares).  ``--execute`` of the whole series also writes, into notebooks/README.md, when the
+outputs were made, on what machine, and each notebook's time.  See notebooks/README.md.  The logic
+is `strip_notebook` in `tools/nbtools.py`.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 import nbformat
 
-from nbtools import NotebookError, execute_in_place, list_notebooks, notebook_text, strip_notebook
+from nbtools import (NotebookError, execute_in_place, list_notebooks, notebook_text, outputs_record, record_outputs,
+                     strip_notebook)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,13 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         paths = args.paths or list_notebooks(REPO / "notebooks")
-        dirty = []
+        dirty, seconds = [], {}
         for path in paths:
             text = path.read_text(encoding="utf-8")
             nb = nbformat.reads(text, as_version=4)
             if args.execute:
                 print(f"executing {path} ...", flush=True)
+                start = time.perf_counter()
                 nb = execute_in_place(nb, path.parent)
+                seconds[path.name] = time.perf_counter() - start
+                print(f"  {seconds[path.name]:.0f} s", flush=True)
             try:
                 stripped = notebook_text(strip_notebook(nb))
             except NotebookError as exc:
@@ -50,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
             if not args.check:
                 path.write_text(stripped, encoding="utf-8")
                 print(f"stripped {path}")
+        if args.execute and not args.paths:  # the whole series: say when, where and how long
+            readme = REPO / "notebooks" / "README.md"
+            readme.write_text(record_outputs(readme.read_text(encoding="utf-8"), outputs_record(seconds)), encoding="utf-8")
+            print(f"recorded in {readme}")
     except NotebookError as exc:
         print(f"strip_notebooks: error: {exc}", file=sys.stderr)
         return 2
