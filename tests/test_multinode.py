@@ -55,5 +55,9 @@ def test_two_torchrun_nodes_train_as_one_process_with_the_whole_batch(tmp_path):
     assert len(two) == 6 and two == pytest.approx(one, rel=1e-4)  # float32 sums in another order
     a = torch.load(tmp_path / "two-nodes" / "final.pth")["params"]
     b = torch.load(tmp_path / "single" / "final.pth")["params"]
-    for k in b:  # Adam's steps (LR 2e-3 .. 4e-3) amplify float32 rounding in near-zero gradients a little
-        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5)
+    # Adam's steps (LR 2e-3 .. 4e-3, each moving a weight by up to ~LR whatever its gradient's size) amplify
+    # float32 rounding in near-zero gradients: in channels_last (the CPU default for BasicVSR) the two
+    # halves' convolutions sum in another order than the whole batch's, and a few weights differ by up to
+    # 1.6e-5 after 6 steps (measured), under 1% of one step
+    for k in b:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=5e-5)
