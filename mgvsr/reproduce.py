@@ -12,6 +12,10 @@ Scales (:data:`mgvsr.presets.SCALES`, :meth:`mgvsr.presets.Preset.at_scale`)
 ----------------------------------------------------------------------------
 - ``paper``: the presets as they are: the paper's models, datasets (at ``root``), shapes,
   minibatches and iteration counts.  The full reproduction: a GPU job of days.
+- ``lesson``: the CPU models on the sample clips, long enough to learn (iterations / 500,
+  minibatch / 4, LR patch / 2, clip length / 2, LRs x 10: Table 1 in 25 minutes on 2 cores).
+  Each baseline trains again with the next seed (``Scale.noise_seeds``), and every row gets a
+  verdict against that measured noise and bicubic (:func:`add_verdicts`).
 - ``smoke``: the same presets shrunk so that a table trains on a 2-core CPU in minutes: the
   CPU models (``basicvsr_cpu`` for BasicVSR and BasicVSR-M, ``edvr_cpu`` for EDVR-M), the
   embedded sample clips (held-out sample clips for testing), iterations / 12,500, minibatch
