@@ -94,3 +94,16 @@ def test_noise_and_verdicts_against_it():
     assert rows[0].verdict == "+0.69 dB vs bicubic" and rows[1].noise["psnr_spread"] == pytest.approx(0.05)
     text = reproduce.render_table(rows)
     assert "Noise: b trained with 2 seeds ended 0.05 dB apart" in text and "| verdict (against its baseline" in text
+
+
+def test_setup_check_names_a_missing_widget_front_end_with_its_fix(monkeypatch, capsys):
+    """A kernel without JupyterLab's widget front end: the check says so and how to fix it (no traceback)."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "jupyterlab_widgets" else real(name, *a))
+    monkeypatch.delenv(series.SCALE_ENV, raising=False)
+    assert series.check_setup("lesson") == "lesson"
+    out = capsys.readouterr().out
+    assert "missing: jupyterlab_widgets (the explorers' widgets will not display): pip install -e \".[notebooks]\"" in out
+    assert "setup ok, scale 'lesson'" in out and "widgets available" not in out
