@@ -110,7 +110,7 @@ def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", 
             print(f"[{FAST}] skipped: {note}")
     elif fast and precision is None:
         raise MgvsrError(f"the fast run needs mixed precision, and here {note}")
-    if fast or (fast is False and precision is not None and (out / FAST / runs.FINAL).is_file()):
+    if fast or (fast is False and precision is not None and runs.finished_summary(out / FAST) is not None):
         trains[FAST] = (presets["ours"], True)  # asked for, or finished before: read (the spec decides), kept in the report
     test = open_dataset("sample", split="test")
     t0 = time.perf_counter()

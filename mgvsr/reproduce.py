@@ -53,12 +53,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from mgvsr import runs
-from mgvsr.data.datasets import open_dataset
 from mgvsr.errors import MgvsrError
-from mgvsr.evaluate import evaluate_bicubic
 from mgvsr.models import PRETRAINED_FLOW, FlowInit, SpynetRequiredError, flow_init, spynet_required_message
 from mgvsr.presets import (SCALES, TABLES, PaperDevices, Preset, Scale, get_preset, get_scale, table_presets,
                            table_runs)
+from mgvsr.report import bicubic_scores
 from mgvsr.train import RunResult, TrainConfig, preset_spec, resolve_device, run_preset
 
 # --------------------------------------------------------------------------------------
@@ -298,14 +297,12 @@ def reproduce_table(table: str | int, root: str | Path | None = None, scale: str
             run_one(preset, scale, out, seed=seed + k, flow=flows.get(preset.at_scale(scale).model),
                     folder=runs.run_folder(out, f"{preset.name}-seed{seed + k}"), **kw)
             for k in range(1, scale.noise_seeds + 1)]
-    bicubic = bicubic_psnr(presets[0].at_scale(scale)) if scale.dataset == "sample" else None
     rows = [_row(results[p.name], scale, results) for p in presets]
-    return add_verdicts(rows, {name: [results[name], *more] for name, more in repeats.items()}, bicubic)
-
-
-def bicubic_psnr(preset: Preset) -> float:
-    """Bicubic's PSNR on the test clips of ``preset`` (the sample clips' held-out split)."""
-    return evaluate_bicubic(open_dataset(preset.dataset, split="test"), progress=False).mean["psnr"]
+    finished = [r.folder for r in rows if r.psnr is not None]
+    # bicubic on the clips (and channel) the runs were scored on; on the sample clips only (cheap)
+    bicubic = bicubic_scores(finished)[0] if scale.dataset == "sample" and finished else None
+    return add_verdicts(rows, {name: [results[name], *more] for name, more in repeats.items()},
+                        None if bicubic is None else bicubic["psnr"])
 
 
 def baseline_noise(trained: list[TableRun]) -> dict | None:
