@@ -52,7 +52,7 @@ from mgvsr.data.windows import TrainingWindows, to_float
 from mgvsr.models import build_model
 from mgvsr.models.protocol import prefers_channels_last, target_frames
 from mgvsr.presets import get_preset
-from mgvsr.train import _cpuinfo_flags, charbonnier, cpu_bf16_native, make_optimizer, TrainConfig
+from mgvsr.train import _cpuinfo_flags, charbonnier, cpu_bf16_native, cpu_model, make_optimizer, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_reference import compare as compare_reference  # noqa: E402
@@ -67,20 +67,10 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 # ---- the machine --------------------------------------------------------------------------------
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def machine_lines(devices: list[torch.device]) -> list[str]:
     flags = _cpuinfo_flags()
     isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
-    lines = [f"- CPU: {cpu_name()}, {os.cpu_count()} logical cores, torch on {torch.get_num_threads()} thread(s); "
+    lines = [f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores, torch on {torch.get_num_threads()} thread(s); "
              f"{', '.join(isa) or 'no AVX flags read'}; native bfloat16: {'yes' if cpu_bf16_native() else 'no'}",
              f"- torch {torch.__version__}, Python {platform.python_version()}, {platform.system()} {platform.release()}"]
     for d in devices:

@@ -214,18 +214,21 @@ def precision_note(device: torch.device, amp: bool) -> str:
     return f"precision fp32: mixed precision was asked for, but {why}"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``'s, else what :mod:`platform` knows)."""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
     """The device's name as a run log records it: the GPU's (``"NVIDIA H100 80GB HBM3"``) or the CPU's
     model with the threads torch uses."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"CPU ({model}, {torch.get_num_threads()} threads)"
+    return f"CPU ({cpu_model()}, {torch.get_num_threads()} threads)"
 
 
 def weights_fingerprint(model: nn.Module) -> str:

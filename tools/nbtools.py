@@ -294,10 +294,9 @@ def outputs_record(seconds: dict[str, float], when: str | None = None, machine: 
     if when is None:
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if machine is None:
-        cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo", encoding="utf-8")
-                    if line.startswith("model name")), platform.processor() or "unknown CPU") \
-            if os.path.exists("/proc/cpuinfo") else (platform.processor() or "unknown CPU")
-        machine = (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} on {torch.get_num_threads()} threads, "
+        from mgvsr.train import cpu_model
+
+        machine = (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} on {torch.get_num_threads()} threads, "
                    f"Python {platform.python_version()}, {'CUDA' if torch.cuda.is_available() else 'no GPU'}")
     rows = [f"| {name} | {s / 60:.1f} |" for name, s in seconds.items()]
     return "\n".join([RECORD_BEGIN,
