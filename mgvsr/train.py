@@ -733,6 +733,30 @@ def init_distributed(device: str = "auto") -> tuple[int, int, str]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+@contextlib.contextmanager
+def distributed(device: str = "auto"):
+    """:func:`init_distributed` for the length of a command: yields ``(rank, world_size, device)``.
+
+    Where the command ends as every rank does (finished, or :class:`Preempted` after the step all
+    ranks agreed on), the ranks leave together (a barrier) and the process group is torn down in
+    order: left to interpreter exit, gloo's threads could still be running, and a rank whose peer
+    had already exited aborted ("terminate called without an active exception") or was killed by
+    torchrun mid-exit, turning a clean stop into a failure.  An error leaves the group as it is."""
+    rank, world, device = init_distributed(device)
+    try:
+        yield rank, world, device
+    except Preempted:
+        _leave_together(world)
+        raise
+    _leave_together(world)
+
+
+def _leave_together(world: int) -> None:
+    if world > 1 and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _jsonable(obj):
     return json.loads(json.dumps(obj, default=str))
 

@@ -80,13 +80,13 @@ def run(args: argparse.Namespace) -> int:
                                seed=args.seed, steps=args.probe_steps)
         print(report.text())
         return 0 if report.ok else 2
-    from mgvsr.train import init_distributed
+    from mgvsr.train import distributed
 
-    rank, _, device = init_distributed(args.device)
-    say = print if rank == 0 else (lambda message: None)
-    rows = reproduce_table(args.table, root=args.root, scale=args.scale, out=args.out, device=device,
-                           train=not args.no_train, progress=not args.no_progress, seed=args.seed, log=say,
-                           spynet=args.spynet, micro=args.micro_batch, amp=args.amp, num_workers=args.workers)
+    with distributed(args.device) as (rank, _, device):
+        say = print if rank == 0 else (lambda message: None)
+        rows = reproduce_table(args.table, root=args.root, scale=args.scale, out=args.out, device=device,
+                               train=not args.no_train, progress=not args.no_progress, seed=args.seed, log=say,
+                               spynet=args.spynet, micro=args.micro_batch, amp=args.amp, num_workers=args.workers)
     if rank != 0:
         return 0
     md, js = write_results(rows, args.out, args.table)

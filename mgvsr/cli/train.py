@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from mgvsr.presets import get_preset
-    from mgvsr.train import init_distributed, run_preset
+    from mgvsr.train import distributed, run_preset
 
     preset = transform(get_preset(args.preset), args)
     if args.dry_run:
@@ -114,32 +114,32 @@ def _run(args: argparse.Namespace) -> int:
                                 steps=args.probe_steps, store=False if args.no_store else args.store)
         print(report.text())
         return 0 if report.ok else 2
-    rank, _, device = init_distributed(args.device)
-    if rank == 0 and shared_store_warning():
-        warnings.warn(shared_store_warning())
-    resume = args.resume
-    if elastic_restart() and not resume:
-        resume = None  # resume from the newest checkpoint when there is one
-        if rank == 0:
-            print(f"mgvsr train: torchrun restart {elastic_restart()}: resuming from the newest checkpoint in "
-                  f"{args.out} (starting afresh if there is none)", flush=True)
-    result = run_preset(
-        preset,
-        out=args.out,
-        root=args.root,
-        resume=resume,
-        device=device,
-        micro_batch=args.micro_batch,
-        amp=args.amp,
-        seed=args.seed,
-        num_workers=args.workers,
-        eval_every=args.eval_every,
-        checkpoint_every=args.checkpoint_every,
-        spynet=args.spynet,
-        store=False if args.no_store else args.store,
-        progress=not args.no_progress,
-        tensorboard=args.tensorboard,
-    )
+    with distributed(args.device) as (rank, _, device):
+        if rank == 0 and shared_store_warning():
+            warnings.warn(shared_store_warning())
+        resume = args.resume
+        if elastic_restart() and not resume:
+            resume = None  # resume from the newest checkpoint when there is one
+            if rank == 0:
+                print(f"mgvsr train: torchrun restart {elastic_restart()}: resuming from the newest checkpoint in "
+                      f"{args.out} (starting afresh if there is none)", flush=True)
+        result = run_preset(
+            preset,
+            out=args.out,
+            root=args.root,
+            resume=resume,
+            device=device,
+            micro_batch=args.micro_batch,
+            amp=args.amp,
+            seed=args.seed,
+            num_workers=args.workers,
+            eval_every=args.eval_every,
+            checkpoint_every=args.checkpoint_every,
+            spynet=args.spynet,
+            store=False if args.no_store else args.store,
+            progress=not args.no_progress,
+            tensorboard=args.tensorboard,
+        )
     if rank != 0:  # the run's log and summary are rank 0's
         return 0
     if result.status == "finished":
