@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import resource
 import signal
 import subprocess
@@ -180,14 +181,19 @@ def test_torchrun_group_survives_a_killed_worker_and_a_preemption(tmp_path):
     wait_for(lambda: steps_logged(run) >= resumed_at + 8 and _worker(agent.pid, 1, 1) is not None, agent)
     os.kill(_worker(agent.pid, 1, 1), signal.SIGUSR1)
     code, out, _ = finish(agent)
-    assert code != 0  # both workers exited with 75; the restart was spent, so torchrun gives up
+    assert code != 0  # the workers stopped with 75; the restart was spent, so torchrun gives up
     assert "torchrun restart 1: resuming from the newest checkpoint" in out
-    assert out.count("exitcode  : 75") == 2, out  # rank 0 stopped too, though it got no signal
     resume = [e for e in events(run) if e["event"] == "resume"][0]
     checkpoints = {e["it"] for e in events(run) if e["event"] == "stage_end"} | set(range(6, 40, 6))
     assert resume["restart"] == 1 and resume["checkpoint"] == "last.pth" and resume["it"] in checkpoints
     stop = [e for e in events(run) if e["event"] == "preempted"][0]
     assert stop["signal"] == "SIGUSR1" and stop["it"] > resume["it"]
+    # rank 0 stopped too, though it got no signal, after the same step: each rank says so itself
+    assert out.count(f"preempted: stopped by SIGUSR1 after iteration {stop['it']} of 40") == 2, out
+    # torchrun's report: the first rank to exit shows 75; the agent then SIGTERMs the others at once,
+    # so the second shows 75, or -15 where it was still leaving the interpreter (a race of the agent's)
+    codes = re.findall(r"exitcode  : (-?\d+)", out)
+    assert "75" in codes and set(codes) <= {"75", "-15"}, out
 
     # 3. the job is requeued: --resume continues; the whole loss sequence is the uninterrupted one
     code, out, _ = finish(torchrun(run, "--resume"))
