@@ -1,0 +1,86 @@
+"""Scales: how big the runs of a table (and of a notebook's experiments) are — one table, read by
+the CLI, ``mgvsr reproduce``, the demo's lessons and every notebook.  Torch-free."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mgvsr.errors import MgvsrError
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How big the runs of a table (and of a notebook's experiments) are.
+
+    - ``models``: model substitutions (``{"basicvsr_m": "basicvsr_cpu"}``); None keeps the preset's.
+    - ``dataset``: train (and test) on this dataset instead of the preset's; None keeps it.
+    - ``iterations_div``, ``batch_div``, ``patch_div``, ``lr_mult``, ``frames_div``: the factors
+      of :meth:`Preset.shrunk`: iterations / k (at least one per stage), minibatch / k (at least
+      1), LR patch / k, every starting LR x k, clip length / k rounded up (recurrent models
+      only: a sliding-window model's clip length is fixed by its architecture).
+    - ``micro_batch_on_cpu``: on a CPU, split a step into micro-batches of the baseline's
+      minibatch (the same update; a CPU is slower per sample on big batches).
+    - ``comparable``: whether the numbers may be read beside the paper's.
+    - ``noise_seeds``: how many more times a table trains each of its baselines (seeds 1, 2, ...),
+      to measure the run-to-run noise its verdicts are read against (:mod:`mgvsr.reproduce`).
+    """
+
+    name: str
+    description: str
+    models: dict | None = None
+    dataset: str | None = None
+    iterations_div: int = 1
+    batch_div: int = 1
+    patch_div: int = 1
+    lr_mult: float = 1.0
+    frames_div: int = 1
+    micro_batch_on_cpu: bool = False
+    num_workers: int = 0
+    checkpoint_every: int = 0
+    comparable: bool = True
+    noise_seeds: int = 0
+
+    @property
+    def shrinks(self) -> bool:
+        return (self.iterations_div, self.batch_div, self.patch_div, self.lr_mult, self.frames_div) != (1, 1, 1, 1.0, 1)
+
+
+CPU_MODELS = {"basicvsr_m": "basicvsr_cpu", "basicvsr": "basicvsr_cpu", "edvr_m": "edvr_cpu"}
+
+# Model families whose clip length is fixed by the architecture (not shrunk by a scale's frames_div).
+FIXED_FRAMES = ("edvr",)
+
+SCALES: dict[str, Scale] = {
+    "smoke": Scale("smoke", "the mechanics only, for CI: CPU models, the sample clips, iterations / 12,500, "
+                            "minibatch / 16, LR patch / 4, LR x 10 (a few dozen steps: the models learn nothing)",
+                   models=CPU_MODELS, dataset="sample", iterations_div=12_500, batch_div=16, patch_div=4,
+                   lr_mult=10.0, micro_batch_on_cpu=True, comparable=False),
+    # Sized so that Table 1's basicvsr_m rows are the demo's shapes: LR 64 -> 32 and 32 -> 16,
+    # 15/11/7 frames -> 8/6/4, baseline 300k -> 600 iterations of 16 / 4 = 4 clips at the demo's LR
+    # (2e-4 x 10 = 2e-3): the baseline is the demo's baseline, which beats bicubic by ~0.7 dB.
+    "lesson": Scale("lesson", "the notebooks' default, long enough to learn: CPU models, the sample clips, "
+                              "iterations / 500, minibatch / 4, LR patch / 2, frames / 2, LR x 10",
+                    models=CPU_MODELS, dataset="sample", iterations_div=500, batch_div=4, patch_div=2,
+                    lr_mult=10.0, frames_div=2, micro_batch_on_cpu=False, comparable=False, noise_seeds=1),
+    "paper": Scale("paper", "the paper's presets as they are (models, datasets, shapes, minibatches, iterations)",
+                   num_workers=4, checkpoint_every=1000),
+}
+
+
+def get_scale(scale: str | Scale) -> Scale:
+    """A :class:`Scale` by name (one of :data:`SCALES`), or the one given; the one place a scale
+    name is checked."""
+    if isinstance(scale, Scale):
+        return scale
+    if scale not in SCALES:
+        raise MgvsrError(f"unknown scale {scale!r}; expected one of {', '.join(SCALES)}")
+    return SCALES[scale]
+
+
+def by_scale(table: dict, scale: str | Scale, what: str = "settings"):
+    """``table[scale name]`` for a table keyed by every scale (a notebook experiment's settings);
+    MgvsrError for an unknown scale or a table that lacks one."""
+    name = get_scale(scale).name
+    if name not in table:
+        raise MgvsrError(f"no {what} for scale {name!r} (it has {', '.join(table)})")
+    return table[name]
