@@ -1,5 +1,5 @@
 """What a trusted checkpoint costs: ``write_checkpoint`` (checksum, serialise in memory, write, fsync,
-rotate) and ``read_checkpoint`` (load, verify) against a plain ``torch.save`` / ``torch.load``.
+rotate) and ``read_verified`` (load, verify) against a plain ``torch.save`` / ``torch.load``.
 
 The state is the trainer's for a model (parameters and Adam moments after one step).  Writes and
 reads are interleaved (plain, trusted, plain, trusted, ...) and the medians printed with their
@@ -47,21 +47,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     state = trainer_state(args.model)
-    times = {"torch.save": [], "write_checkpoint": [], "torch.load": [], "read_checkpoint": []}
+    times = {"torch.save": [], "write_checkpoint": [], "torch.load": [], "read_verified": []}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         for _ in range(args.repeats):
             times["torch.save"].append(timed(lambda: torch.save(state, folder / "plain.pth")))
             times["write_checkpoint"].append(timed(lambda: checkpointing.write_checkpoint(state, folder)))
             times["torch.load"].append(timed(lambda: torch.load(folder / "plain.pth", weights_only=False)))
-            times["read_checkpoint"].append(timed(lambda: checkpointing.read_checkpoint(folder / "last.pth")))
+            times["read_verified"].append(timed(lambda: checkpointing.read_verified(folder / "last.pth")))
         size = (folder / "last.pth").stat().st_size
     median = {k: statistics.median(v) for k, v in times.items()}
     print(f"{args.model}: checkpoint of {size / 1e6:.1f} MB, medians of {args.repeats}")
     for k, v in median.items():
         print(f"  {k:17s} {v:.3f} s")
     print(f"  write: {median['write_checkpoint'] / median['torch.save']:.1f}x a plain torch.save; "
-          f"read: {median['read_checkpoint'] / median['torch.load']:.1f}x a plain torch.load")
+          f"read: {median['read_verified'] / median['torch.load']:.1f}x a plain torch.load")
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ def write_checkpoint(state: dict, folder: str | Path, saved_before: int | None =
 # ---- reading ---------------------------------------------------------------------------------------
 
 
-def read_checkpoint(path: str | Path) -> dict:
+def read_verified(path: str | Path) -> dict:
     """Read a checkpoint written by :func:`write_checkpoint` and verify its checksum.
 
     Raises :class:`CheckpointError` (one line naming the file) when it is missing, unreadable,
@@ -186,7 +186,7 @@ def newest_intact(folder: str | Path) -> Found:
         if not path.is_file():
             continue
         try:
-            return Found(path, read_checkpoint(path), damaged, problems)
+            return Found(path, read_verified(path), damaged, problems)
         except CheckpointError as exc:
             damaged.append(path)
             problems.append(str(exc))
@@ -206,6 +206,17 @@ def set_aside(path: Path) -> Path:
         k += 1
     os.replace(path, target)
     return target
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """SHA-256 of a model's state dict (names, dtypes, shapes and bytes, in order): two runs start
+    from the same weights exactly when their fingerprints are equal."""
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def check_model(model: nn.Module, state: dict, path: str | Path, model_name: str | None = None) -> None:

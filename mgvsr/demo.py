@@ -13,8 +13,8 @@ and, beyond the paper, a third run:
 
 - **fast** ("ours + bf16"): ours with mixed precision (bfloat16 autocast; float16 with loss
   scaling on a CUDA device without bfloat16): the same preset, samples and initial weights
-  (:func:`mgvsr.train.run_preset` seeds before building the model).  Where the device has no
-  fast low precision (a CPU without native bfloat16, :func:`mgvsr.train.resolve_precision`)
+  (:func:`mgvsr.launch.run_preset` seeds before building the model).  Where the device has no
+  fast low precision (a CPU without native bfloat16, :func:`mgvsr.device.resolve_precision`)
   the demo says so and skips it;
 
 then evaluates them and bicubic on the held-out sample clips and writes, into ``DIR``,
@@ -38,14 +38,17 @@ from mgvsr import runs
 from mgvsr.data.datasets import open_dataset
 from mgvsr.errors import MgvsrError
 from mgvsr.evaluate import evaluate_bicubic
+from mgvsr.device import precision_note, resolve_device, resolve_precision
+from mgvsr.launch import run_preset
+from mgvsr.options import RunOptions
 from mgvsr.presets import Preset, get_preset
 from mgvsr.report import comparison_table, save_figures, summary_entry
-from mgvsr.train import precision_note, resolve_device, resolve_precision, run_preset
 
 RUNS = ("baseline", "ours")
 FAST = "fast"  # ours + mixed precision: beyond the paper
 # model families the demo runs: BasicVSR (basicvsr_cpu) and EDVR-M (edvr_cpu, the spatial cycle only)
 FAMILIES = ("basicvsr", "edvr_m")
+DEMO_EVALS = 6  # evaluations during each run (the PSNR-against-time curve), the last at the end
 
 
 def demo_presets(model: str = "basicvsr", iterations: int | None = None) -> dict[str, Preset]:
@@ -85,28 +88,28 @@ def fast_precision(device: str = "auto") -> tuple[str | None, str]:
     return (None if precision == "fp32" else precision), precision_note(dev, True)
 
 
-def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", iterations: int | None = None,
-             evals: int = 6, num_workers: int = 0, progress: bool = True, fresh: bool = False,
-             fast: bool | None = None) -> dict:
+def run_demo(out: str | Path, model: str = "basicvsr", options: RunOptions | None = None, *,
+             iterations: int | None = None, evals: int = DEMO_EVALS, fresh: bool = False, fast: bool | None = None) -> dict:
     """Train and compare baseline, ours and fast; write the report into ``out``; return ``report.json``'s dict.
 
-    ``iterations`` shrinks the runs to that many baseline iterations (ours keeps the same
-    number of samples), for a quick look or a test.  ``evals``: evaluations on the
-    held-out clips during each run (for the PSNR-against-time curve), the last at the end.
-    A finished run of the same spec in ``out/<run>`` is read, not retrained (:mod:`mgvsr.runs`);
-    ``fresh`` removes it and retrains.  ``fast``: train the fast run (ours + mixed precision);
-    None: where the device computes a low precision natively (:func:`fast_precision`); False: not
-    trained, but a finished one in ``out`` is read and kept in the report (which is rewritten).
+    ``options``: the device, loader workers and progress bars of the runs (their micro-batches, precision
+    and evaluation intervals are the demo's).  ``iterations`` shrinks the runs to that many baseline
+    iterations (ours keeps the same number of samples), for a quick look or a test.  ``evals``:
+    evaluations on the held-out clips during each run (for the PSNR-against-time curve), the last at
+    the end.  A finished run of the same spec in ``out/<run>`` is read, not retrained
+    (:mod:`mgvsr.runs`); ``fresh`` removes it and retrains.  ``fast``: train the fast run (ours + mixed
+    precision); None: where the device computes a low precision natively (:func:`fast_precision`);
+    False: not trained, but a finished one in ``out`` is read and kept in the report (which is rewritten).
     """
+    options = options or RunOptions()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     presets = demo_presets(model, iterations)
-    micro_batch = demo_micro_batch(presets, device, model)
-    precision, note = fast_precision(device)
+    precision, note = fast_precision(options.device)
     trains = {run: (preset, False) for run, preset in presets.items()}
     if fast is None:
         fast = precision is not None
-        if not fast and progress:
+        if not fast and options.progress:
             print(f"[{FAST}] skipped: {note}")
     elif fast and precision is None:
         raise MgvsrError(f"the fast run needs mixed precision, and here {note}")
@@ -115,34 +118,37 @@ def run_demo(out: str | Path, model: str = "basicvsr", *, device: str = "auto", 
     test = open_dataset("sample", split="test")
     t0 = time.perf_counter()
     bicubic = evaluate_bicubic(test, channel="y", progress=False).to_dict()
-
-    results = {}
-    for run, (preset, amp) in trains.items():
-        folder = out / run
-        if fresh:
-            runs.remove_run(folder)
-        total = preset.plan.total_iterations
-        if progress:
-            print(f"[{run}] {preset.name}{' + ' + precision if amp else ''}: {preset.plan.description}")
-        result = run_preset(preset, folder, device=device, num_workers=num_workers, micro_batch=micro_batch,
-                            eval_every=max(1, total // evals), checkpoint_every=max(1, total // evals),
-                            progress=progress, amp=amp)
-        record = runs.read_run(folder)
-        results[run] = {"preset": preset.name, "folder": str(folder), "summary": result.summary,
-                        "evals": record.evals, "plan": record.plan}
+    base = options.replace(micro_batch=demo_micro_batch(presets, options.device, model))
+    results = {run: _train_run(run, preset, out / run, base.replace(amp=amp), fresh, evals)
+               for run, (preset, amp) in trains.items()}
+    for run, (_, amp) in trains.items():
         if amp:
             results[run]["precision"] = precision
-
-    report = make_report(results, bicubic, model)
+    report = demo_report(results, bicubic, model)
     if FAST not in results:
         report["fast_note"] = note if precision is None else "not asked for"
     report["total_seconds"] = time.perf_counter() - t0
-    write_report(report, results, out)
+    write_demo_report(report, results, out)
     return report
 
 
-def make_report(results: dict, bicubic: dict, model: str) -> dict:
-    """``report.json``'s content from the two runs' summaries and the bicubic scores."""
+def _train_run(run: str, preset: Preset, folder: Path, options: RunOptions, fresh: bool, evals: int) -> dict:
+    """One run of the demo into ``folder`` (evaluated ``evals`` times), as the report reads it."""
+    if fresh:
+        runs.remove_run(folder)
+    total = preset.plan.total_iterations
+    if options.progress:
+        print(f"[{run}] {preset.name}{' + ' + fast_precision(options.device)[0] if options.amp else ''}: "
+              f"{preset.plan.description}")
+    every = max(1, total // evals)
+    result = run_preset(preset, folder, options.replace(eval_every=every, checkpoint_every=every))
+    record = runs.read_run(folder)
+    return {"preset": preset.name, "folder": str(folder), "summary": result.summary, "evals": record.evals,
+            "plan": record.plan}
+
+
+def demo_report(results: dict, bicubic: dict, model: str) -> dict:
+    """``report.json``'s content from the runs' summaries and the bicubic scores."""
     def entry(run: str) -> dict:
         return summary_entry(results[run]["summary"], results[run]["plan"], results[run]["preset"])
 
@@ -184,7 +190,7 @@ def format_table(report: dict) -> str:
                             report["bicubic"], reference="baseline")
 
 
-def write_report(report: dict, results: dict, out: Path) -> None:
+def write_demo_report(report: dict, results: dict, out: Path) -> None:
     """``report.json``, ``report.md``, ``psnr_vs_time.png`` and ``plans.png`` into ``out``."""
     (out / "report.json").write_text(json.dumps(report, indent=1))
     save_figures(out, {run_label(report, run): results[run]["evals"] for run in shown_runs(report)},

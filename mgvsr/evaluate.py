@@ -58,6 +58,7 @@ __all__ = [
     "Protocol",
     "PROTOCOLS",
     "protocol_for",
+    "scoring_protocol",
     "EvalResult",
     "Upscaler",
     "evaluate",
@@ -224,9 +225,10 @@ def evaluate(
                       center_frame_only, flip_seq)
 
 
-def _resolve(source: ClipSource, channel: str | None, crop_border: int | None,
-             protocol: Protocol | None) -> Protocol:
-    """The protocol of ``source`` (by its name) with explicit ``channel`` / ``crop_border`` overrides."""
+def scoring_protocol(source: ClipSource, channel: str | None = None, crop_border: int | None = None,
+                     protocol: Protocol | None = None) -> Protocol:
+    """``protocol`` (default: that of ``source``, by its name) with explicit ``channel`` / ``crop_border``
+    overrides."""
     p = protocol or protocol_for(source.name)
     return Protocol(channel or p.channel, p.crop_border if crop_border is None else crop_border,
                     p.center_frame_only, p.flip_seq)
@@ -240,7 +242,7 @@ def evaluate_bicubic(
 
     ``channel`` / ``crop_border`` default to the protocol of ``source.name`` (:func:`protocol_for`).
     """
-    p = _resolve(source, channel, crop_border, protocol)
+    p = scoring_protocol(source, channel, crop_border, protocol)
     return evaluate(
         source,
         lambda lq, frames: bicubic_upscale(lq[list(frames)], source.scale),
@@ -406,23 +408,21 @@ def super_resolve_clip(
 def evaluate_model(
     model: nn.Module,
     source: ClipSource,
-    channel: str | None = None,
-    crop_border: int | None = None,
+    protocol: Protocol | None = None,
+    *,
     device: torch.device | str | None = None,
     progress: bool = True,
     model_name: str | None = None,
     segment: int | None = None,
-    protocol: Protocol | None = None,
     windows: int | None = None,
 ) -> EvalResult:
-    """Score a model on whole clips under the protocol of ``source.name`` (:func:`protocol_for`).
-
-    ``channel`` / ``crop_border`` override the protocol's.  ``device`` defaults to CUDA when
-    available; the model is put in eval mode on it.  ``segment``: bounded-memory inference
-    of recurrent models; ``windows``: windows per call of sliding-window models (see
-    :func:`super_resolve_clip`).
+    """Score a model on whole clips under ``protocol`` (default: the protocol of ``source.name``,
+    :func:`protocol_for`; :func:`scoring_protocol` overrides its channel or border).  ``device``
+    defaults to CUDA when available; the model is put in eval mode on it.  ``segment``:
+    bounded-memory inference of recurrent models; ``windows``: windows per call of sliding-window
+    models (see :func:`super_resolve_clip`).
     """
-    p = _resolve(source, channel, crop_border, protocol)
+    p = protocol or protocol_for(source.name)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = model.to(device).eval()
     flip = p.flip_seq and not is_sliding_window(model)

@@ -11,8 +11,9 @@ A table of the paper at scale ``paper`` is days of multi-GPU time.  Before any o
    finished run is reused, an unfinished one resumes, another run's folder is an error);
 2. **probe** every distinct stage shape (model, LR patch, frames) of the runs still to train:
    the real model (its SpyNet weights loaded) on the real device, a few optimizer steps of the
-   real trainer (:meth:`mgvsr.train.Trainer._step`: the plan's LR, autocast, the warm start) on
-   windows of the real dataset, at an iteration where SpyNet (or all of EDVR) trains;
+   real training step (:class:`mgvsr.step.TrainStep`: the plan's LR, autocast, the warm start) on
+   the trainer's windows of the real dataset (:func:`mgvsr.train.stage_loader`), at an iteration
+   where SpyNet (or all of EDVR) trains;
 3. **project** each run: wall-clock = the sum over its stages of iterations x samples per
    device x the measured seconds per sample; peak memory per device = the memory held before a
    step + micro-batch x the measured increase per sample;
@@ -56,20 +57,15 @@ from mgvsr import runs
 from mgvsr.data.datasets import KIND, open_sources, open_tree
 from mgvsr.data.source import ClipSource
 from mgvsr.data.store import default_store_path, fingerprint, store_fingerprint
+from mgvsr.device import device_name, resolve_device
 from mgvsr.errors import MgvsrError
+from mgvsr.launch import initial_model, run_setup, train_config
 from mgvsr.models import FlowInit, flow_init
+from mgvsr.options import RunOptions, StoreChoice
 from mgvsr.presets import Preset, Scale, get_scale, table_runs
-from mgvsr.reproduce import run_config, table_flows
-from mgvsr.train import (
-    TrainConfig,
-    Trainer,
-    check_plan,
-    device_name,
-    initial_model,
-    preset_spec,
-    resolve_device,
-    warm_start_fields,
-)
+from mgvsr.reproduce import run_options, table_flows
+from mgvsr.step import TrainStep
+from mgvsr.train import check_plan, stage_loader
 
 FIT_FRACTION = 0.9  # a run fits when its projected peak is at most this share of a device's memory
 MIN_PROBE_SECONDS = 1.0  # cheap shapes are stepped until their timed steps add up to this ...
@@ -313,60 +309,74 @@ def phase_iteration(preset: Preset, stage_index: int, phase: str = "training") -
     return first if first < stage.end else None
 
 
-def _windows(trainer: Trainer, stage_index: int, it: int):
+@dataclass(frozen=True)
+class ProbeSteps:
+    """How a probe steps: ``samples`` per optimizer step, ``warmup`` untimed steps, then at least
+    ``steps`` timed ones (more, up to :data:`MAX_PROBE_STEPS`, while they add up to under
+    :data:`MIN_PROBE_SECONDS`)."""
+
+    samples: int = 1
+    steps: int = 1
+    warmup: int = 0
+
+
+def _windows(preset: Preset, stage_index: int, it: int, source: ClipSource, cfg):
     """The trainer's micro-batches of stage ``stage_index`` from iteration ``it``, over again when the
     stage ends before the probe does."""
     while True:
-        yield from trainer._loader(stage_index, it)
+        yield from stage_loader(preset.plan, stage_index, it, source, cfg)
 
 
-def probe_shape(net: nn.Module, preset: Preset, stage_index: int, source: ClipSource, *, device: str = "auto",
-                amp: bool = False, seed: int = 0, samples: int = 1, steps: int = 1, warmup: int = 0,
-                phase: str = "training") -> Probe:
-    """``warmup`` untimed then ``steps`` (or more, see :data:`MIN_PROBE_SECONDS`) timed optimizer steps of
-    ``samples`` samples each (their median kept), at the first
-    iteration of stage ``stage_index`` of ``preset`` in ``phase``, through the real trainer: windows of
-    ``source`` of the stage's shape, the plan's LR there, the warm start's frozen parameters, ``net``
-    moved to ``device`` (and trained by these steps).  Out of memory on CUDA gives a probe with ``error``."""
+def probe_shape(net: nn.Module, preset: Preset, stage_index: int, source: ClipSource, options: RunOptions,
+                size: ProbeSteps = ProbeSteps(), phase: str = "training") -> Probe:
+    """Optimizer steps of ``size`` (their median kept) at the first iteration of stage ``stage_index``
+    of ``preset`` in ``phase``, through the real training step: windows of ``source`` of the stage's
+    shape, the plan's LR there, the warm start's frozen parameters, ``net`` moved to ``options.device``
+    in ``options.amp``'s precision (and trained by these steps).  Out of memory on CUDA gives a probe
+    with ``error``."""
     stage = preset.plan.stages[stage_index]
     shape = Shape(preset.model, stage.patch, stage.frames)
     it = phase_iteration(preset, stage_index, phase)
     if it is None:
         raise MgvsrError(f"{preset.name}: stage {stage_index + 1} ({stage.label}) has no {phase} iteration")
-    plan = preset.shrunk(batch=samples).plan  # the same stages, iterations, LRs and warm start
-    cfg = TrainConfig(**warm_start_fields(preset), device=device, seed=seed, amp=amp, progress=False)
+    probed = preset.shrunk(batch=size.samples)  # the same stages, iterations, LRs and warm start
+    cfg = train_config(probed, options.replace(micro_batch=None, progress=False, workers=0))
     outputs: list[tuple] = []
     hook = net.register_forward_hook(lambda module, args, out: outputs.append(tuple(out.shape)))
-    probe = Probe(shape, phase, it, plan.lr(it), samples, steps)
+    probe = Probe(shape, phase, it, probed.plan.lr(it), size.samples, size.steps)
     try:
-        with tempfile.TemporaryDirectory(prefix="mgvsr-probe-") as out:
-            trainer = Trainer(net, plan, source, out, cfg)
-            memory = _Memory(trainer.device)
-            trainer.it = it
-            batches = _windows(trainer, stage_index, it)
-            for _ in range(warmup):
-                trainer._step(batches, stage_index)
-            before = memory.start()
-            computes, datas, loss = [], [], math.nan
-            try:  # at least `steps` steps, more (up to MAX_PROBE_STEPS) while they add up to under a second
-                while len(computes) < steps or (sum(computes) < MIN_PROBE_SECONDS and len(computes) < MAX_PROBE_STEPS):
-                    loss, step_compute, step_data = trainer._step(batches, stage_index)
-                    computes.append(step_compute)
-                    datas.append(step_data)
-            finally:
-                peak = memory.stop()
-            probe.peak_bytes = peak
-            probe.static_bytes = before
-            probe.steps = len(computes)
-            probe.compute_seconds, probe.data_seconds, probe.loss = statistics.median(computes), statistics.median(datas), loss
-            probe.lr = trainer.optimizer.param_groups[0]["lr"]
-            probe.output_shape = outputs[-1]
+        step = TrainStep(net, cfg, resolve_device(options.device))
+        memory = _Memory(step.device)
+        batches = _windows(probed, stage_index, it, source, cfg)
+        for _ in range(size.warmup):
+            step(batches, lr=probed.plan.lr(it), it=it, samples=size.samples)
+        _timed_steps(step, batches, probed.plan.lr(it), it, probe, memory)
+        probe.lr = step.optimizer.param_groups[0]["lr"]
+        probe.output_shape = outputs[-1]
     except torch.OutOfMemoryError as exc:
-        probe.error = f"out of memory at {samples} sample(s) per step: {str(exc).splitlines()[0]}"
+        probe.error = f"out of memory at {size.samples} sample(s) per step: {str(exc).splitlines()[0]}"
         torch.cuda.empty_cache()
     finally:
         hook.remove()
     return probe
+
+
+def _timed_steps(step: TrainStep, batches, lr: float, it: int, probe: Probe, memory: _Memory) -> None:
+    """At least ``probe.steps`` timed steps, more (up to :data:`MAX_PROBE_STEPS`) while they add up to
+    under :data:`MIN_PROBE_SECONDS`; their medians, the memory before and the peak go into ``probe``."""
+    before = memory.start()
+    computes, datas, loss = [], [], math.nan
+    try:
+        while len(computes) < probe.steps or (sum(computes) < MIN_PROBE_SECONDS and len(computes) < MAX_PROBE_STEPS):
+            result = step(batches, lr=lr, it=it, samples=probe.samples)
+            computes.append(result.compute)
+            datas.append(result.data)
+            loss = result.loss
+    finally:
+        probe.peak_bytes = memory.stop()
+    probe.static_bytes = before
+    probe.steps = len(computes)
+    probe.compute_seconds, probe.data_seconds, probe.loss = statistics.median(computes), statistics.median(datas), loss
 
 
 # --------------------------------------------------------------------------------------
@@ -376,19 +386,26 @@ def probe_shape(net: nn.Module, preset: Preset, stage_index: int, source: ClipSo
 
 @dataclass
 class _Run:
-    """A run to check: its name, the preset as it trains, its folder, dataset root and micro-batch."""
+    """A run to check: its name, the preset as it trains, its folder and its options (root, micro-batch)."""
 
     name: str
     preset: Preset
     folder: Path
-    root: Path | None
-    micro: int | None
+    options: RunOptions
     status: str = "to train"
     start: int = 0  # the iteration it resumes at
 
     @property
     def to_train(self) -> bool:
         return self.status == "to train" or self.status.startswith("resumes")
+
+    @property
+    def micro(self) -> int | None:
+        return self.options.micro_batch
+
+    @property
+    def root(self) -> Path | None:
+        return None if self.options.root is None else Path(self.options.root)
 
 
 def _device_check(device: torch.device, devices: int) -> Check:
@@ -447,28 +464,22 @@ def _dataset_checks(dataset: str, test_dataset: str | None, root: Path | None, s
     return checks, train
 
 
-def _folder_states(items: list[_Run], flows: dict[str, FlowInit], device: str, seed: int, amp: bool,
-                   search: Path | None) -> list[Check]:
-    """Set each run's status from its folder (:mod:`mgvsr.runs`); another run's folder is a problem."""
+def _folder_states(items: list[_Run], flows: dict[str, FlowInit], search: Path | None) -> list[Check]:
+    """Set each run's status from the run decision of its folder (:func:`mgvsr.runs.decide`, with the spec
+    :func:`mgvsr.launch.run_setup` builds, as the run itself will); another run's folder, or one another
+    process is training in, is a problem."""
     checks = []
     for run in items:
         flow = flows.get(run.preset.model)
         ignore = ("spynet",) if flow is None else ()
-        cfg = TrainConfig(device=device, seed=seed, micro_batch=run.micro, amp=amp)
-        spec = preset_spec(run.preset, cfg, root=run.root, flow=flow)
-        try:
-            state = runs.check_folder(run.folder, spec, ignore)
-        except MgvsrError as exc:
+        spec = run_setup(run.preset, run.options.replace(spynet=flow or FlowInit(run.preset.model))).spec
+        decision = runs.decide(run.folder, spec, search=search, ignore=ignore)
+        if decision.kind in ("refused", "busy"):
             run.status = "problem"
-            checks.append(Check(f"run folder of {run.name}", "problem", str(exc)))
-            continue
-        if state == "finished":
-            run.status = "finished"
-            continue
-        same = runs.find_finished(spec, search, ignore) if search is not None else None
-        if same is not None:
-            run.status = f"reused: {runs.relative_name(same, search)}"
-        elif (run.folder / runs.CHECKPOINT).is_file():
+            checks.append(Check(f"run folder of {run.name}", "problem", decision.reason))
+        elif decision.kind in ("finished", "reuse"):
+            run.status = decision.describe(search)
+        elif decision.kind == "resume":
             run.start = _checkpoint_iteration(run.folder / runs.CHECKPOINT)
             run.status = f"resumes at {run.start:,}"
     return checks
@@ -529,88 +540,114 @@ def _estimate(run: _Run, probes: dict[Shape, Probe], devices: int, capacity: int
     return estimate
 
 
-def preflight(items: list[_Run], *, title: str, device: str = "auto", devices: int | None = None,
-              amp: bool = False, seed: int = 0, steps: int | None = None, store=None,
-              flows: Callable[[], dict[str, FlowInit]], search: Path | None = None,
-              log: Callable[[str], None] = print) -> Report:
-    """The dry run of ``items`` (see the module docstring); ``flows`` resolves the SpyNet weights."""
-    t0 = time.perf_counter()
-    dev = resolve_device(device)
-    devices = devices or int(os.environ.get("WORLD_SIZE", "1"))
-    capacity, memory_kind = device_capacity(dev)
-    report = Report(title, str(dev), device_name(dev), devices, capacity, memory_kind)
-    report.checks.append(_device_check(dev, devices))
-    steps = steps or (1 if dev.type == "cpu" else 3)
+@dataclass
+class DryRun:
+    """What a dry run checks: its ``title``, the runs (``items``), the options they run with (device,
+    precision, seed, frame store, messages), ``flows`` (a function resolving the SpyNet weights, so that
+    a missing file is a check, not a crash), the folder of finished runs to reuse (``search``), the
+    ``devices`` the real run will use (default: ``WORLD_SIZE``) and timed ``steps`` per probe (default:
+    1 on a CPU, 3 on a GPU)."""
 
+    title: str
+    items: list[_Run]
+    options: RunOptions
+    flows: Callable[[], dict[str, FlowInit]]
+    search: Path | None = None
+    devices: int | None = None
+    steps: int | None = None
+
+
+def preflight(job: DryRun) -> Report:
+    """The dry run of ``job`` (see the module docstring)."""
+    t0 = time.perf_counter()
+    dev = resolve_device(job.options.device)
+    devices = job.devices or int(os.environ.get("WORLD_SIZE", "1"))
+    capacity, memory_kind = device_capacity(dev)
+    report = Report(job.title, str(dev), device_name(dev), devices, capacity, memory_kind)
+    report.checks.append(_device_check(dev, devices))
+    flow_of = _spynet_check(job.flows, report)
+    report.checks += _folder_states(job.items, flow_of, job.search)
+    sources: dict[tuple, ClipSource | None] = {}
+    for run in job.items:
+        if _source_key(run) not in sources:
+            checks, sources[_source_key(run)] = _dataset_checks(*_source_key(run), store=job.options.store)
+            report.checks += checks
+    nets = _plan_checks(job, flow_of, sources, devices, report)
+    probes: dict[Shape, Probe] = {}
+    if any(c.status == "problem" for c in report.checks):  # not minutes of probes before saying so
+        report.skipped = "probes skipped: fix the problems above first"
+    else:
+        probes = _probe_all(job, nets, sources, dev, devices)
+        report.probes = list(probes.values())
+    report.runs = [_estimate(run, probes, devices, capacity) for run in job.items]
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _source_key(run: _Run) -> tuple:
+    return run.preset.dataset, run.preset.test_dataset, run.root
+
+
+def _spynet_check(flows: Callable[[], dict[str, FlowInit]], report: Report) -> dict[str, FlowInit]:
+    """The SpyNet weights of every model (a check says which, or why they are missing)."""
     try:
         flow_of = flows()
-        given = [f.describe() for f in flow_of.values() if f.spec is not None]
-        report.checks.append(Check("SpyNet", "ok", "; ".join(given) or "no run needs pretrained SpyNet weights"))
     except MgvsrError as exc:
-        flow_of = {}
         report.checks.append(Check("SpyNet", "problem", str(exc)))
-    report.checks += _folder_states(items, flow_of, device, seed, amp, search)
+        return {}
+    given = [f.describe() for f in flow_of.values() if f.spec is not None]
+    report.checks.append(Check("SpyNet", "ok", "; ".join(given) or "no run needs pretrained SpyNet weights"))
+    return flow_of
 
-    sources: dict[tuple, ClipSource | None] = {}
-    for run in items:
-        key = (run.preset.dataset, run.preset.test_dataset, run.root)
-        if key not in sources:
-            checks, sources[key] = _dataset_checks(*key, store=store)
-            report.checks += checks
 
-    todo = [r for r in items if r.to_train]
-    nets: dict[str, nn.Module] = {}
-    initial: dict[str, dict] = {}  # each probe starts from the initial weights (probes train the model)
-    for run in todo:
-        if run.preset.model not in nets:
-            flow = flow_of.get(run.preset.model) or FlowInit(run.preset.model)
-            nets[run.preset.model] = initial_model(run.preset.model, seed, flow)
-            initial[run.preset.model] = {k: v.clone() for k, v in nets[run.preset.model].state_dict().items()}
-        source = sources[(run.preset.dataset, run.preset.test_dataset, run.root)]
-        if source is None:
+def _plan_checks(job: DryRun, flow_of: dict[str, FlowInit], sources: dict, devices: int,
+                 report: Report) -> dict[str, tuple[nn.Module, dict]]:
+    """Build each model to train once (``{model: (net, its initial weights)}``: the probes train it) and
+    check every run's plan against its data and model (:func:`mgvsr.train.check_plan`)."""
+    nets: dict[str, tuple[nn.Module, dict]] = {}
+    for run in (r for r in job.items if r.to_train):
+        model = run.preset.model
+        if model not in nets:
+            net = initial_model(model, job.options.seed, flow_of.get(model) or FlowInit(model))
+            nets[model] = net, {k: v.clone() for k, v in net.state_dict().items()}
+        if sources[_source_key(run)] is None:
             continue
         try:
-            check_plan(run.preset.plan, source, nets[run.preset.model], devices, run.micro)
+            check_plan(run.preset.plan, sources[_source_key(run)], nets[model][0], devices, run.micro)
         except MgvsrError as exc:
             run.status = "problem"
             report.checks.append(Check(f"plan of {run.name}", "problem", str(exc)))
+    return nets
 
-    if any(c.status == "problem" for c in report.checks):  # not minutes of probes before saying so
-        report.skipped = "probes skipped: fix the problems above first"
-        report.runs = [_estimate(run, {}, devices, capacity) for run in items]
-        report.seconds = time.perf_counter() - t0
-        return report
+
+def _probe_all(job: DryRun, nets: dict[str, tuple[nn.Module, dict]], sources: dict, dev: torch.device,
+               devices: int) -> dict[Shape, Probe]:
+    """One probe per distinct shape of the runs to train, cheapest first, each from the initial weights."""
+    steps = job.steps or (1 if dev.type == "cpu" else 3)
     shapes: dict[Shape, list[tuple[_Run, int]]] = {}
-    for run in items:
-        if run.to_train:
-            for j, s in enumerate(run.preset.plan.stages):
-                shapes.setdefault(Shape(run.preset.model, s.patch, s.frames), []).append((run, j))
+    for run in (r for r in job.items if r.to_train):
+        for j, s in enumerate(run.preset.plan.stages):
+            shapes.setdefault(Shape(run.preset.model, s.patch, s.frames), []).append((run, j))
     probes: dict[Shape, Probe] = {}
     warmed: set[str] = set()
     for shape in sorted(shapes, key=lambda s: (s.model, s.cost)):
         run, j = shapes[shape][0]
-        source = sources[(run.preset.dataset, run.preset.test_dataset, run.root)]
+        source = sources[_source_key(run)]
         if source is None:
             continue
-        micros = [_micro(r, devices)[1] for r, _ in shapes[shape]]
-        samples = _probe_samples(dev, micros)
+        samples = _probe_samples(dev, [_micro(r, devices)[1] for r, _ in shapes[shape]])
         phase = "training" if phase_iteration(run.preset, j) is not None else "frozen"
         # one warm-up step per model on a CPU (its first step pays one-time costs), one per shape on a GPU
         warmup = 1 if (dev.type == "cuda" or shape.model not in warmed) else 0
         warmed.add(shape.model)
-        log(f"probing {shape.label} ({phase}, {samples} sample(s) per step, {warmup} + {steps} step(s)) ...")
-        nets[shape.model].load_state_dict(initial[shape.model])
-        probe = probe_shape(nets[shape.model], run.preset, j, source, device=device, amp=amp, seed=seed,
-                            samples=samples, steps=steps, warmup=warmup, phase=phase)
-        if probe.error and samples > 1:
-            probe = probe_shape(nets[shape.model], run.preset, j, source, device=device, amp=amp, seed=seed,
-                                samples=1, steps=steps, warmup=warmup, phase=phase)
-        probes[shape] = probe
-        report.probes.append(probe)
-
-    report.runs = [_estimate(run, probes, devices, capacity) for run in items]
-    report.seconds = time.perf_counter() - t0
-    return report
+        job.options.say(f"probing {shape.label} ({phase}, {samples} sample(s) per step, {warmup} + {steps} step(s)) ...")
+        net, initial = nets[shape.model]
+        for size in (ProbeSteps(samples, steps, warmup), ProbeSteps(1, steps, warmup)):
+            net.load_state_dict(initial)
+            probes[shape] = probe_shape(net, run.preset, j, source, job.options, size, phase)
+            if not probes[shape].error or size.samples == 1:
+                break
+    return probes
 
 
 # --------------------------------------------------------------------------------------
@@ -618,40 +655,36 @@ def preflight(items: list[_Run], *, title: str, device: str = "auto", devices: i
 # --------------------------------------------------------------------------------------
 
 
-def dry_run_table(table: str | int, *, root: str | Path | None = None, scale: str | Scale = "paper",
-                  out: str | Path = "runs/reproduce", device: str = "auto", devices: int | None = None,
-                  micro: int | None = None, amp: bool = False, spynet: str | Path | None = None, seed: int = 0,
-                  steps: int | None = None, store=None, log: Callable[[str], None] = print) -> Report:
+def dry_run_table(table: str | int, scale: str | Scale = "paper", out: str | Path = "runs/reproduce",
+                  options: RunOptions | None = None, *, devices: int | None = None, steps: int | None = None) -> Report:
     """The dry run of ``mgvsr reproduce --table TABLE --scale SCALE --out OUT --dry-run``: every run
-    :func:`mgvsr.reproduce.reproduce_table` would train, checked, probed and projected."""
+    :func:`mgvsr.reproduce.reproduce_table` would train with ``options``, checked, probed and projected."""
     scale = get_scale(scale)
     out = Path(out)
+    options = options or RunOptions(log=print)
     presets = table_runs(table)
-    items = []
-    for p in presets:
-        run = p.at_scale(scale)
-        config = run_config(p, scale, device, seed, micro=micro, amp=amp)
-        data_root = None if run.dataset == "sample" else (Path(root) if root is not None else None)
-        items.append(_Run(p.name, run, runs.run_folder(out, p.name), data_root, config["micro_batch"]))
-    if scale.dataset is None and root is None and any(r.preset.dataset != "sample" for r in items):
+    items = [_Run(p.name, p.at_scale(scale), runs.run_folder(out, p.name), run_options(p, scale, options))
+             for p in presets]
+    if scale.dataset is None and options.root is None and any(r.preset.dataset != "sample" for r in items):
         raise MgvsrError(f"table {table} at scale {scale.name} trains on "
                          f"{', '.join(sorted({r.preset.dataset for r in items}))}: give its root (--root DIR)")
-    return preflight(items, title=f"table {table} at scale {scale.name!r} ({len(items)} runs)", device=device,
-                     devices=devices, amp=amp, seed=seed, steps=steps, store=store,
-                     flows=lambda: table_flows(presets, scale, spynet, log), search=out, log=log)
+    say = options.log or (lambda message: None)
+    return preflight(DryRun(f"table {table} at scale {scale.name!r} ({len(items)} runs)", items, options,
+                            flows=lambda: table_flows(presets, scale, options.spynet, say), search=out,
+                            devices=devices, steps=steps))
 
 
-def dry_run_preset(preset: Preset, out: str | Path, *, root: str | Path | None = None, device: str = "auto",
-                   devices: int | None = None, micro: int | None = None, amp: bool = False,
-                   spynet: str | Path | None = None, seed: int = 0, steps: int | None = None, store=None,
-                   log: Callable[[str], None] = print) -> Report:
+def dry_run_preset(preset: Preset, out: str | Path, options: RunOptions | None = None, *,
+                   devices: int | None = None, steps: int | None = None) -> Report:
     """The dry run of ``mgvsr train --preset P ... --dry-run``: ``preset`` (as the command line
     transformed it) checked, probed and projected."""
-    data_root = None if preset.dataset == "sample" or root is None else Path(root)
-    item = _Run(preset.name, preset, Path(out), data_root, micro)
-    return preflight([item], title=f"{preset.name} ({preset.model} on {preset.dataset})", device=device,
-                     devices=devices, amp=amp, seed=seed, steps=steps, store=store,
-                     flows=lambda: {preset.model: flow_init(preset.model, spynet, what=preset.name)}, log=log)
+    options = options or RunOptions(log=print)
+    if preset.dataset == "sample":
+        options = options.replace(root=None)
+    item = _Run(preset.name, preset, Path(out), options)
+    return preflight(DryRun(f"{preset.name} ({preset.model} on {preset.dataset})", [item], options,
+                            flows=lambda: {preset.model: flow_init(preset.model, options.spynet, what=preset.name)},
+                            devices=devices, steps=steps))
 
 
 # --------------------------------------------------------------------------------------

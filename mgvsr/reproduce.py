@@ -54,11 +54,12 @@ from typing import Callable, Sequence
 
 from mgvsr import runs
 from mgvsr.errors import MgvsrError
+from mgvsr.device import resolve_device
+from mgvsr.launch import RunResult, run_preset, run_setup
 from mgvsr.models import PRETRAINED_FLOW, FlowInit, SpynetRequiredError, flow_init, spynet_required_message
-from mgvsr.presets import (SCALES, TABLES, PaperDevices, Preset, Scale, get_preset, get_scale, table_presets,
-                           table_runs)
+from mgvsr.options import RunOptions
+from mgvsr.presets import SCALES, PaperDevices, Preset, Scale, get_preset, get_scale, table_runs
 from mgvsr.report import bicubic_scores
-from mgvsr.train import RunResult, TrainConfig, preset_spec, resolve_device, run_preset
 
 # --------------------------------------------------------------------------------------
 # At which scale
@@ -76,25 +77,22 @@ def micro_batch(preset: Preset, scale: str | Scale, device: str) -> int | None:
     return math.gcd(preset.at_scale(scale).plan.stages[0].batch, base_batch)
 
 
-def run_config(preset: Preset, scale: str | Scale, device: str = "auto", seed: int = 0, *,
-               micro: int | None = None, amp: bool = False, num_workers: int | None = None) -> dict:
-    """The :class:`~mgvsr.train.TrainConfig` fields (a dict) a run of ``preset`` at ``scale`` trains with
-    (besides the preset's warm start).  ``micro``, ``amp``, ``num_workers``: ``mgvsr reproduce``'s
-    ``--micro-batch``, ``--amp`` and ``--workers`` (None: the scale's rule and workers)."""
+def run_options(preset: Preset, scale: str | Scale, options: RunOptions) -> RunOptions:
+    """The options a run of ``preset`` at ``scale`` trains with, from the table's ``options``: the
+    scale's micro-batches (unless ``options.micro_batch`` says), its loader workers (unless
+    ``options.workers`` says) and checkpoint interval; no dataset root for the embedded clips."""
     scale = get_scale(scale)
-    return dict(device=device, seed=seed, micro_batch=micro or micro_batch(preset, scale, device), amp=amp,
-                num_workers=scale.num_workers if num_workers is None else num_workers,
-                checkpoint_every=scale.checkpoint_every)
-
-
-def run_spec(preset: Preset, scale: str | Scale, root: str | Path | None = None, device: str = "auto",
-             seed: int = 0, *, flow: FlowInit | None = None, micro: int | None = None, amp: bool = False) -> dict:
-    """What training ``preset`` at ``scale`` means (:func:`mgvsr.runs.run_spec`): two presets with
-    equal specs train the same thing (names and descriptions do not count).  ``flow``: what its
-    SpyNet starts from (:func:`table_flows`)."""
     run = preset.at_scale(scale)
-    cfg = TrainConfig(**run_config(preset, scale, device, seed, micro=micro, amp=amp))
-    return preset_spec(run, cfg, root=root, flow=flow)
+    return options.replace(micro_batch=options.micro_batch or micro_batch(preset, scale, options.device),
+                           workers=scale.num_workers if options.workers is None else options.workers,
+                           checkpoint_every=scale.checkpoint_every,
+                           root=None if run.dataset == "sample" else options.root)
+
+
+def run_spec(preset: Preset, scale: str | Scale, options: RunOptions) -> dict:
+    """What training ``preset`` at ``scale`` with the table's ``options`` means (:func:`mgvsr.runs.run_spec`
+    through :func:`mgvsr.launch.run_setup`): two presets with equal specs train the same thing."""
+    return run_setup(preset.at_scale(scale), run_options(preset, scale, options)).spec
 
 
 def table_flows(presets: Sequence[Preset], scale: str | Scale, spynet: str | Path | None,
@@ -132,35 +130,31 @@ class TableRun:
     status: str
 
 
-def run_one(preset: Preset, scale: str | Scale, out: str | Path, *, root: str | Path | None = None,
-            device: str = "auto", train: bool = True, progress: bool = True, seed: int = 0,
-            log: Callable[[str], None] = print, flow: FlowInit | None = None, micro: int | None = None,
-            amp: bool = False, num_workers: int | None = None, folder: Path | None = None) -> TableRun:
+def run_one(preset: Preset, scale: str | Scale, out: str | Path, options: RunOptions, *, train: bool = True,
+            folder: Path | None = None) -> TableRun:
     """Train ``preset`` at ``scale`` into ``out/<name>`` (or ``folder``) unless it (or an identical run
-    under ``out``) is done.
+    under ``out``) is done (:func:`mgvsr.runs.decide`).
 
-    ``flow``: what its SpyNet starts from (:func:`table_flows`; None: found for the run's model
-    without weights, which a BasicVSR-family run refuses).  With ``train=False`` and no ``flow``, a
-    finished run is found whatever SpyNet it started from (its spec says which)."""
+    ``options.spynet``: what its SpyNet starts from (a :class:`~mgvsr.models.FlowInit` from
+    :func:`table_flows`).  With ``train=False`` and no ``options.spynet``, a finished run is found
+    whatever SpyNet it started from (its spec says which)."""
     scale = get_scale(scale)
     run = preset.at_scale(scale)
     folder = folder or runs.run_folder(out, preset.name)
-    config = run_config(preset, scale, device, seed, micro=micro, amp=amp, num_workers=num_workers)
-    data_root = None if run.dataset == "sample" else root
-    if not train:
-        ignore = ("spynet",) if flow is None and run.model in PRETRAINED_FLOW else ()
-        spec = run_spec(preset, scale, root, device, seed, flow=flow, micro=micro, amp=amp)
-        state = runs.check_folder(folder, spec, ignore)
-        if state == "finished":
-            return TableRun(preset, folder, runs.finished_summary(folder), "finished")
-        same = runs.find_finished(spec, out, ignore)
-        if same is not None:
-            log(f"{preset.name}: the same training as {runs.relative_name(same, out)}, reused")
-            return TableRun(preset, same, runs.finished_summary(same), "reused")
-        return TableRun(preset, folder, None, "missing")
-    result: RunResult = run_preset(run, folder, root=data_root, search=out, progress=progress, log=log,
-                                   spynet=flow, **config)
-    return TableRun(preset, result.folder, result.summary, result.status)
+    if train:
+        result: RunResult = run_preset(run, folder, run_options(preset, scale, options), search=out)
+        return TableRun(preset, result.folder, result.summary, result.status)
+    ignore = ("spynet",) if options.spynet is None and run.model in PRETRAINED_FLOW else ()
+    spec = run_spec(preset, scale, options.replace(spynet=options.spynet or FlowInit(run.model)))
+    decision = runs.decide(folder, spec, search=out, ignore=ignore)
+    if decision.kind == "refused":
+        decision.check()
+    if decision.kind == "finished":
+        return TableRun(preset, folder, runs.finished_summary(folder), "finished")
+    if decision.kind == "reuse":
+        options.say(f"{preset.name}: the same training as {runs.relative_name(decision.folder, out)}, reused")
+        return TableRun(preset, decision.folder, runs.finished_summary(decision.folder), "reused")
+    return TableRun(preset, folder, None, "busy" if decision.kind == "busy" else "missing")
 
 
 def runs_text(table: str | int, scale: str | Scale) -> str:
@@ -263,40 +257,37 @@ def _row(result: TableRun, scale: Scale, results: dict[str, TableRun]) -> Row:
                paper_speedup_device=paper_device, spynet=(spec or {}).get("spynet"))
 
 
-def reproduce_table(table: str | int, root: str | Path | None = None, scale: str | Scale = "smoke",
-                    out: str | Path = "runs/reproduce", device: str = "auto", *, train: bool = True,
-                    progress: bool = True, seed: int = 0, log: Callable[[str], None] = print,
-                    spynet: str | Path | None = None, micro: int | None = None, amp: bool = False,
-                    num_workers: int | None = None) -> list[Row]:
+def reproduce_table(table: str | int, scale: str | Scale = "smoke", out: str | Path = "runs/reproduce",
+                    options: RunOptions | None = None, *, train: bool = True) -> list[Row]:
     """Run (or find) every preset of ``table`` at ``scale`` into ``out`` and return its rows.
 
-    The rows are the table's presets in the paper's order, followed by the baselines that
-    only its speedups need.  ``root``: the dataset root for the paper scale (REDS or
-    Vimeo-90K; not needed for the sample clips).  ``train=False``: train nothing, report
-    what is already finished under ``out``.  ``spynet``: pretrained SpyNet weights (or ``"none"``)
-    for the BasicVSR-family runs, which refuse to train without (:func:`table_flows`);
-    ``micro``, ``amp``, ``num_workers``: ``--micro-batch``, ``--amp``, ``--workers``.
+    The rows are the table's presets in the paper's order, followed by the baselines that only its
+    speedups need.  ``options``: how the runs are executed (:class:`~mgvsr.options.RunOptions`):
+    ``options.root`` is the dataset root for the paper scale (REDS or Vimeo-90K; not needed for the
+    sample clips); ``options.spynet`` pretrained SpyNet weights (or ``"none"``) for the
+    BasicVSR-family runs, which refuse to train without (:func:`table_flows`); ``options.workers``
+    None: the scale's.  ``train=False``: train nothing, report what is already finished under ``out``.
     """
     scale = get_scale(scale)
     out = Path(out)
+    options = options or RunOptions(workers=None)
     presets = table_runs(table)
-    kw = dict(root=root, device=device, train=train, progress=progress, log=log, micro=micro, amp=amp,
-              num_workers=num_workers)
-    if scale.dataset is None and root is None and any(p.dataset != "sample" for p in presets):
+    if scale.dataset is None and options.root is None and any(p.dataset != "sample" for p in presets):
         datasets = sorted({p.dataset for p in presets})
         raise MgvsrError(f"table {table} at scale {scale.name} trains on {', '.join(datasets)}: give its root "
                          "(--root DIR), or use scale 'smoke' (the sample clips)")
-    flows = table_flows(presets, scale, spynet, log) if (train or spynet is not None) else {}
-    results: dict[str, TableRun] = {}
-    for preset in presets:
-        results[preset.name] = run_one(preset, scale, out, seed=seed, flow=flows.get(preset.at_scale(scale).model),
-                                       **kw)
+    say = options.log or (lambda message: None)
+    flows = table_flows(presets, scale, options.spynet, say) if (train or options.spynet is not None) else {}
+
+    def one(preset: Preset, seed: int, folder: Path | None = None) -> TableRun:
+        flow = flows.get(preset.at_scale(scale).model)
+        return run_one(preset, scale, out, options.replace(seed=seed, spynet=flow), train=train, folder=folder)
+
+    results = {preset.name: one(preset, options.seed) for preset in presets}
     repeats: dict[str, list[TableRun]] = {}  # each baseline again with other seeds: the run-to-run noise
     for preset in (p for p in presets if p.baseline is None):
-        repeats[preset.name] = [
-            run_one(preset, scale, out, seed=seed + k, flow=flows.get(preset.at_scale(scale).model),
-                    folder=runs.run_folder(out, f"{preset.name}-seed{seed + k}"), **kw)
-            for k in range(1, scale.noise_seeds + 1)]
+        repeats[preset.name] = [one(preset, options.seed + k, runs.run_folder(out, f"{preset.name}-seed{options.seed + k}"))
+                                for k in range(1, scale.noise_seeds + 1)]
     rows = [_row(results[p.name], scale, results) for p in presets]
     finished = [r.folder for r in rows if r.psnr is not None]
     # bicubic on the clips (and channel) the runs were scored on; on the sample clips only (cheap)
@@ -369,7 +360,7 @@ def _per_device(r: Row) -> str:
     return str(per) if micro == per else f"{per} ({per // micro} x {micro})"
 
 
-def _speedup(r: Row, value: float | None) -> str:
+def _speedup_cell(r: Row, value: float | None) -> str:
     if r.baseline is None and r.compute_seconds is not None:
         return "1.00x"
     return _fmt(value, 2, "x")
@@ -433,7 +424,7 @@ def render_table(rows: Sequence[Row], title: str | None = None) -> str:
             f"| {label} | {r.preset} | {' '.join(r.stages)} | {r.batch} | {_fmt(r.devices, 0)} | {_per_device(r)} "
             f"| {(r.setup or {}).get('precision', '-')} | {_fmt(r.psnr, 2)} "
             f"| {_fmt(r.paper.get('psnr'), 2)} | {_fmt(r.ssim, 4)} | {_fmt(r.paper.get('ssim'), 4)} "
-            f"| {_speedup(r, r.speedup)} | {_fmt(r.paper.get('speedup'), 1, 'x')} | {_speedup(r, r.speedup_device)} "
+            f"| {_speedup_cell(r, r.speedup)} | {_fmt(r.paper.get('speedup'), 1, 'x')} | {_speedup_cell(r, r.speedup_device)} "
             f"| {_paper_device_speedup(r)} | {paper_devices} | {_fmt(r.compute_seconds, 1)} | {r.status} |")
     verdicts = [r for r in rows if r.verdict]
     if verdicts:

@@ -31,13 +31,17 @@ and :func:`find_finished` finds such a twin under a folder of runs.  Torch-free.
 
 from __future__ import annotations
 
+import datetime
+import fcntl
 import json
 import os
 import shutil
-from dataclasses import dataclass
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from mgvsr.errors import MgvsrError
+from mgvsr.options import TrainConfig
 from mgvsr.presets import Preset
 
 SPEC_FILE = "spec.json"
@@ -47,6 +51,7 @@ PREVIOUS = "previous.pth"
 CHECKPOINTS = (CHECKPOINT, PREVIOUS)  # newest first
 FINAL = "final.pth"
 TENSORBOARD = "tensorboard"
+LOCK_FILE = ".lock"  # the run folder's lock (:class:`RunLock`)
 # keys of a spec that name a run without changing what it trains (the SpyNet file's path: its bytes,
 # under "spynet", are what counts)
 LABELS = ("preset", "spynet_file")
@@ -56,21 +61,18 @@ class RunFolderError(MgvsrError):
     """A run folder that holds another run than the one asked for, or one that cannot be read."""
 
 
-def run_spec(preset: Preset, *, device: str, seed: int = 0, root: str | Path | None = None,
-             micro_batch: int | None = None, amp: bool = False, augment: bool = True,
-             reverse: bool = False, spynet: str | None = None, spynet_file: str | Path | None = None,
-             loss_eps: float = 1e-12) -> dict:
-    """What training ``preset`` means, as JSON-ready data.
+def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | Path | None = None,
+             spynet: str | None = None, spynet_file: str | Path | None = None) -> dict:
+    """What training ``preset`` with ``cfg`` means, as JSON-ready data: the one place a spec is built.
 
-    ``device`` is the device *type* the run trains on (``"cpu"``, ``"cuda"``); ``root`` the dataset
+    ``device_type`` is the device *type* the run trains on (``"cpu"``, ``"cuda"``); ``root`` the dataset
     root (recorded only for datasets that have one).  Names, descriptions, notes and the paper's
     numbers are left out of the plan; the preset's name is kept as a label (:data:`LABELS`).
     ``spynet``: what SpyNet starts from where the model's recipe wants pretrained weights
     (``"sha256:<hex>"`` of the file, or ``"none"``: opted out; :class:`mgvsr.models.FlowInit`), with
     ``spynet_file`` the file's path as a label; both are left out when None (models that learn
-    their own flow), so the specs of those runs are as before.
-    ``loss_eps`` (Charbonnier's eps) is recorded only where it is not BasicSR's 1e-12, so that the
-    specs of runs written before it was a setting still match.
+    their own flow).  ``cfg.loss_eps`` (Charbonnier's eps) is recorded only where it is not
+    BasicSR's 1e-12.
     """
     plan = preset.plan.to_dict()
     plan.pop("name")
@@ -85,19 +87,19 @@ def run_spec(preset: Preset, *, device: str, seed: int = 0, root: str | Path | N
         "flow_frozen_iters": preset.flow_frozen_iters,
         "flow_lr_mult": preset.flow_lr_mult,
         "fusion_only_iters": preset.fusion_only_iters,
-        "micro_batch": micro_batch,
-        "device": device,
-        "seed": seed,
-        "amp": amp,
-        "augment": augment,
-        "reverse": reverse,
+        "micro_batch": cfg.micro_batch,
+        "device": device_type,
+        "seed": cfg.seed,
+        "amp": cfg.amp,
+        "augment": cfg.augment,
+        "reverse": cfg.reverse,
     }
     if spynet is not None:
         spec["spynet"] = spynet
     if spynet_file is not None:
         spec["spynet_file"] = str(spynet_file)
-    if loss_eps != 1e-12:
-        spec["loss_eps"] = loss_eps
+    if cfg.loss_eps != 1e-12:
+        spec["loss_eps"] = cfg.loss_eps
     return spec
 
 
@@ -243,10 +245,238 @@ def has_checkpoint(folder: str | Path) -> bool:
 
 def remove_run(folder: str | Path) -> None:
     """Delete a run's files from ``folder`` (spec, log, checkpoints, the TensorBoard log): an
-    explicit fresh start."""
+    explicit fresh start; refused (:class:`RunFolderBusy`) while another process trains there."""
     folder = Path(folder)
+    holder = lock_holder(folder)
+    if holder is not None:
+        raise RunFolderBusy(busy_message(folder, holder))
     for name in (SPEC_FILE, LOG_FILE, *CHECKPOINTS, FINAL):
         (folder / name).unlink(missing_ok=True)
     for damaged in folder.glob("*.pth.damaged*"):
         damaged.unlink()
     shutil.rmtree(folder / TENSORBOARD, ignore_errors=True)
+
+
+
+# ---- the run log ----------------------------------------------------------------------------------
+
+
+class RunLog:
+    """``log.jsonl`` as the trainer writes it: one JSON object a line; truncated to a checkpoint's
+    iteration on resume.  ``enabled=False`` (the processes other than rank 0) writes nothing."""
+
+    def __init__(self, path: str | Path, enabled: bool = True) -> None:
+        self.path = Path(path)
+        self.enabled = enabled
+
+    def _records(self) -> list[tuple[str, dict]]:
+        """``(line, record)`` pairs; a last line cut short by a kill mid-write is dropped."""
+        lines = self.path.read_text().splitlines()
+        records = []
+        for k, line in enumerate(lines):
+            try:
+                records.append((line, json.loads(line)))
+            except json.JSONDecodeError:
+                if k < len(lines) - 1:
+                    raise MgvsrError(f"{self.path}, line {k + 1}: not a JSON record; the run log is damaged") from None
+        return records
+
+    def steps_done(self) -> int:
+        """Optimizer steps the log records (the last ``step`` record's iteration + 1)."""
+        if not self.path.exists():
+            return 0
+        return max((rec["it"] + 1 for _, rec in self._records() if rec.get("event") == "step"), default=0)
+
+    def truncate_after(self, iteration: int) -> None:
+        """Keep the records of iterations ``< iteration`` (and evaluations/stage ends at it)."""
+        if not self.enabled or not self.path.exists():
+            return
+        kept = [line for line, rec in self._records()
+                if rec["it"] < iteration or (rec["it"] == iteration and rec["event"] != "step")]
+        self.path.write_text("".join(k + "\n" for k in kept))
+
+    def clear(self) -> None:
+        """An empty log (a fresh start)."""
+        if self.enabled:
+            self.path.write_text("")
+
+    def write(self, **record) -> None:
+        if self.enabled:
+            try:
+                with self.path.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+            except OSError as exc:
+                raise MgvsrError(f"cannot write the run log {self.path}: {exc.strerror or exc}") from exc
+
+
+# ---- one writer per run folder ---------------------------------------------------------------------
+
+
+class RunFolderBusy(RunFolderError):
+    """Another process is training in the run folder (it holds the folder's lock)."""
+
+
+def busy_message(folder: str | Path, holder: str) -> str:
+    return (f"{folder} is in use: {holder} is training there (it holds {Path(folder) / LOCK_FILE}); "
+            "wait for it to finish or stop it, or use another folder")
+
+
+def _holder_text(fd: int) -> str:
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, 4096).decode(errors="replace").strip()
+    return text or "another process"
+
+
+class RunLock:
+    """The exclusive lock of a run folder, held for the life of a run by the process that writes it.
+
+    An ``flock`` on ``folder/.lock`` (the file names the holder: ``process 123 on host since ...``):
+    the kernel releases it when the process ends, however it ends, so a ``kill -9`` leaves no stale
+    lock.  :meth:`acquire` raises :class:`RunFolderBusy` naming the holder when another process has
+    it.  A copy sent to another process (pickled: the run decision that rank 0 hands to the others)
+    holds nothing."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> RunLock:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder_text(fd)
+            os.close(fd)
+            raise RunFolderBusy(busy_message(self.folder, holder)) from None
+        since = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()} since {since}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self if self.held else self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    def __getstate__(self) -> dict:
+        return {"folder": self.folder, "_fd": None}
+
+
+def lock_holder(folder: str | Path) -> str | None:
+    """Who holds ``folder``'s lock (``"process 123 on host since ..."``), or None where nobody does."""
+    path = Path(folder) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _holder_text(fd)
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+# ---- the run decision -----------------------------------------------------------------------------
+
+DECISIONS = ("new", "resume", "finished", "reuse", "busy", "refused")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with a run folder (:func:`decide`): ``kind`` one of :data:`DECISIONS`, ``folder``
+    where the run is (for ``"reuse"``: the other folder holding the same training), ``reason`` for
+    people (why it is refused or busy), ``lock`` the folder's lock when the decision claimed it."""
+
+    kind: str
+    folder: Path
+    reason: str = ""
+    lock: RunLock | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def trains(self) -> bool:
+        """Whether the run trains (from scratch or from its checkpoint)."""
+        return self.kind in ("new", "resume")
+
+    def describe(self, search: str | Path | None = None) -> str:
+        """One phrase: ``"new"``, ``"resumes"``, ``"finished"``, ``"reused: table4/lr-scaling"`` ..."""
+        if self.kind == "reuse":
+            where = relative_name(self.folder, search) if search is not None else str(self.folder)
+            return f"reused: {where}"
+        return {"resume": "resumes", "busy": f"busy ({self.reason})", "refused": f"refused ({self.reason})"}.get(
+            self.kind, self.kind)
+
+    def check(self) -> Decision:
+        """This decision, or its reason raised (:class:`RunFolderBusy`, :class:`RunFolderError`)."""
+        if self.kind == "busy":
+            raise RunFolderBusy(self.reason)
+        if self.kind == "refused":
+            raise RunFolderError(self.reason)
+        return self
+
+
+def _decide_unlocked(folder: Path, spec: dict, search, resume: bool | None, ignore: tuple[str, ...]) -> Decision:
+    try:
+        state = check_folder(folder, spec, ignore)
+    except RunFolderError as exc:
+        return Decision("refused", folder, str(exc))
+    if state == "finished":
+        return Decision("finished", folder)
+    if search is not None:
+        same = find_finished(spec, search, ignore)
+        if same is not None:
+            return Decision("reuse", same)
+    checkpoint = has_checkpoint(folder)
+    if resume is None:
+        resume = checkpoint
+    elif resume and not checkpoint:
+        return Decision("refused", folder, f"cannot resume: no checkpoint at {folder / CHECKPOINT}")
+    elif not resume and checkpoint:
+        return Decision("refused", folder, f"{folder} holds an unfinished run of this spec ({CHECKPOINT}); "
+                                           "resume it (--resume) or use another folder")
+    return Decision("resume" if resume else "new", folder)
+
+
+def decide(folder: str | Path, spec: dict, *, search: str | Path | None = None, resume: bool | None = None,
+           ignore: tuple[str, ...] = (), claim: bool = False) -> Decision:
+    """The one run decision, for ``train``, ``reproduce``, ``demo`` and the dry run alike.
+
+    In order: ``"busy"`` (another process holds the folder's lock); ``"refused"`` (the folder holds
+    another run, or ``resume`` asks the impossible: True without a checkpoint, False with one);
+    ``"finished"`` (this spec, done); ``"reuse"`` (a finished run of the same training under
+    ``search``); ``"resume"`` (a checkpoint, and ``resume`` None or True); ``"new"``.  ``ignore``:
+    spec keys not compared (:func:`same_training`).  ``claim``: a decision to train takes the folder's
+    lock (``Decision.lock``; release it when the run ends) and is made again under it, so that no
+    other process can have started in between."""
+    folder = Path(folder)
+    holder = lock_holder(folder)
+    if holder is not None:
+        return Decision("busy", folder, busy_message(folder, holder))
+    decision = _decide_unlocked(folder, spec, search, resume, ignore)
+    if not (claim and decision.trains):
+        return decision
+    try:
+        lock = RunLock(folder).acquire()
+    except RunFolderBusy as exc:
+        return Decision("busy", folder, str(exc))
+    decision = _decide_unlocked(folder, spec, search, resume, ignore)
+    if not decision.trains:
+        lock.release()
+        return decision
+    return Decision(decision.kind, folder, lock=lock)

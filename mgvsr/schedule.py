@@ -601,34 +601,8 @@ def multigrid(
       the same batch and LR (Table 9 (3): ``[(72, 17, 20_000)]``).  Eq. 1 then runs over
       the whole plan (I_total includes them; the last extra stage decays fully).
     """
-    if cycle not in CYCLES:
-        raise PlanError(f"cycle must be one of {', '.join(CYCLES)}, got {cycle!r}")
-    if combine not in COMBINE_MODES:
-        raise PlanError(f"combine must be one of {', '.join(COMBINE_MODES)}, got {combine!r}")
-    patch = _positive_int(patch, "patch")
-    frames = _positive_int(frames, "frames")
-
-    if spatial is None:
-        spatial = default_spatial_sizes(patch, min_patch) if cycle in ("both", "spatial") else (patch,)
-    spatial = _sizes(spatial, "spatial")
-    if temporal is None:
-        temporal = default_temporal_sizes(frames, min_frames) if cycle in ("both", "temporal") else (frames,)
-    temporal = _sizes(temporal, "temporal")
-    if cycle == "spatial" and len(temporal) > 1:
-        raise PlanError(f"cycle='spatial' keeps the frames fixed, but temporal sizes {list(temporal)} were given")
-    if cycle == "temporal" and len(spatial) > 1:
-        raise PlanError(f"cycle='temporal' keeps the patch fixed, but spatial sizes {list(spatial)} were given")
-
-    if combine == "hierarchical":
-        shapes = [(s, t) for s in spatial for t in temporal]
-    else:
-        if len(spatial) != len(temporal):
-            raise PlanError(
-                f"synchronous cycles need as many spatial as temporal sizes, got "
-                f"spatial {list(spatial)} and temporal {list(temporal)}"
-            )
-        shapes = list(zip(spatial, temporal))
-
+    shapes = multigrid_shapes(patch, frames, cycle=cycle, combine=combine, spatial=spatial, temporal=temporal,
+                              min_patch=min_patch, min_frames=min_frames)
     lengths = split_evenly(iterations, len(shapes))
     if stage_lrs is None:
         stage_lrs = [None] * len(shapes)
@@ -645,6 +619,35 @@ def multigrid(
             raise PlanError(f"an extra stage is (patch, frames, iterations), got {extra!r}") from None
         stages.append(Stage(n, s, t, batch, lr))
     return Plan(tuple(stages), eta_min=eta_min, warmup=warmup, name=name, description=description)
+
+
+def multigrid_shapes(patch: int, frames: int, *, cycle: str = "both", combine: str = "hierarchical",
+                     spatial: Sequence[int] | None = None, temporal: Sequence[int] | None = None,
+                     min_patch: int = 32, min_frames: int = 6) -> list[tuple[int, int]]:
+    """The ``(patch, frames)`` of the stages of :func:`multigrid`, in training order (its arguments)."""
+    if cycle not in CYCLES:
+        raise PlanError(f"cycle must be one of {', '.join(CYCLES)}, got {cycle!r}")
+    if combine not in COMBINE_MODES:
+        raise PlanError(f"combine must be one of {', '.join(COMBINE_MODES)}, got {combine!r}")
+    patch = _positive_int(patch, "patch")
+    frames = _positive_int(frames, "frames")
+    if spatial is None:
+        spatial = default_spatial_sizes(patch, min_patch) if cycle in ("both", "spatial") else (patch,)
+    spatial = _sizes(spatial, "spatial")
+    if temporal is None:
+        temporal = default_temporal_sizes(frames, min_frames) if cycle in ("both", "temporal") else (frames,)
+    temporal = _sizes(temporal, "temporal")
+    if cycle == "spatial" and len(temporal) > 1:
+        raise PlanError(f"cycle='spatial' keeps the frames fixed, but temporal sizes {list(temporal)} were given")
+    if cycle == "temporal" and len(spatial) > 1:
+        raise PlanError(f"cycle='temporal' keeps the patch fixed, but spatial sizes {list(spatial)} were given")
+
+    if combine == "hierarchical":
+        return [(s, t) for s in spatial for t in temporal]
+    if len(spatial) != len(temporal):
+        raise PlanError(f"synchronous cycles need as many spatial as temporal sizes, got "
+                        f"spatial {list(spatial)} and temporal {list(temporal)}")
+    return list(zip(spatial, temporal))
 
 
 # --------------------------------------------------------------------------------------

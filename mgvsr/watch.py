@@ -1,6 +1,6 @@
 """Watch a run while it trains: a TensorBoard log beside ``log.jsonl`` (``mgvsr train --tensorboard``).
 
-:class:`Board` writes into ``<run>/tensorboard/`` (``tensorboard --logdir runs/`` shows every
+:class:`TensorBoardLog` writes into ``<run>/tensorboard/`` (``tensorboard --logdir runs/`` shows every
 run under ``runs/``).  The scalars, each against the optimizer steps done (a step's scalars at
 its index + 1, an evaluation after ``k`` steps at ``k``):
 
@@ -44,7 +44,7 @@ def _summary_writer():
     return SummaryWriter
 
 
-class Board:
+class TensorBoardLog:
     """TensorBoard scalars of one run, written by the main process (see the module docstring)."""
 
     def __init__(self, folder: str | Path, done: int = 0, world: int = 1) -> None:
@@ -53,20 +53,20 @@ class Board:
         self.world = world
         self.writer = _summary_writer()(log_dir=str(self.folder), purge_step=done + 1 if done else 0)
 
-    def step(self, it: int, *, loss: float, lr: float, stage: int, patch: int, frames: int, batch: int,
-             compute: float, data: float, train_seconds: float) -> None:
-        """The scalars of optimizer step ``it`` (0-based; shown at ``it + 1``; ``stage`` shown from 1)."""
-        add, done = self.writer.add_scalar, it + 1
-        add("train/loss", loss, done)
-        add("train/lr", lr, done)
-        add("plan/stage", stage + 1, done)
-        add("plan/patch", patch, done)
-        add("plan/frames", frames, done)
-        add("plan/batch", batch, done)
-        add("time/compute_s", compute, done)
-        add("time/data_s", data, done)
-        add("time/wall_clock_s", train_seconds, done)
-        add("time/device_s", train_seconds * self.world, done)
+    def step(self, record: dict) -> None:
+        """The scalars of a ``step`` record of the run log (``it`` 0-based, shown at ``it + 1``; ``stage``
+        shown from 1)."""
+        add, done = self.writer.add_scalar, record["it"] + 1
+        add("train/loss", record["loss"], done)
+        add("train/lr", record["lr"], done)
+        add("plan/stage", record["stage"] + 1, done)
+        add("plan/patch", record["patch"], done)
+        add("plan/frames", record["frames"], done)
+        add("plan/batch", record["batch"], done)
+        add("time/compute_s", record["compute"], done)
+        add("time/data_s", record["data"], done)
+        add("time/wall_clock_s", record["train_seconds"], done)
+        add("time/device_s", record["train_seconds"] * self.world, done)
 
     def evaluation(self, done: int, psnr: float, ssim: float) -> None:
         """The scores of the evaluation after ``done`` steps."""

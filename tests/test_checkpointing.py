@@ -20,7 +20,9 @@ from mgvsr.models import build_model
 from mgvsr.presets import get_preset
 from mgvsr.runs import read_log
 from mgvsr.schedule import Plan, Stage
-from mgvsr.train import TrainConfig, Trainer, run_preset
+from mgvsr.launch import run_preset
+from mgvsr.options import RunOptions, TrainConfig
+from mgvsr.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -75,7 +77,7 @@ def test_each_checkpoint_carries_the_checksum_of_its_content(tmp_path, train_cli
     state = torch.load(last, weights_only=False)
     assert state["iteration"] == 8 and torch.load(previous, weights_only=False)["iteration"] == 6
     assert state["checksum"] == checkpointing.content_checksum(state)
-    assert checkpointing.read_checkpoint(last)["iteration"] == 8
+    assert checkpointing.read_verified(last)["iteration"] == 8
     state["params"][next(iter(state["params"]))].view(-1)[0] += 1e-3  # one weight changed
     assert checkpointing.content_checksum(state) != state["checksum"]
 
@@ -117,7 +119,7 @@ def test_altered_bytes_fail_the_checksum_and_with_no_intact_checkpoint_nothing_i
     last, previous = tmp_path / "last.pth", tmp_path / "previous.pth"
     _flip_a_weight_byte(last)
     with pytest.raises(CheckpointError) as err:
-        checkpointing.read_checkpoint(last)
+        checkpointing.read_verified(last)
     assert str(err.value) == f"{last} is damaged: its content does not match its checksum"
     previous.write_bytes(previous.read_bytes()[:1000])
     files = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
@@ -169,11 +171,11 @@ def test_a_stop_signal_finishes_the_step_and_checkpoints(tmp_path, train_clips, 
 
 def test_resuming_into_a_folder_of_another_preset_is_refused(tmp_path, capsys):
     ours, baseline = get_preset("demo/basicvsr/ours"), get_preset("demo/basicvsr/baseline")
-    runs.write_spec(tmp_path, runs.run_spec(ours, device="cpu"))
+    runs.write_spec(tmp_path, runs.run_spec(ours, TrainConfig(), device_type="cpu"))
     (tmp_path / "last.pth").write_bytes(b"not looked at")
     for resume in (True, None):  # --resume, and a torchrun restart
         with pytest.raises(runs.RunFolderError, match="holds a run of demo/basicvsr/ours, not of demo/basicvsr/baseline"):
-            run_preset(baseline, tmp_path, resume=resume, device="cpu", progress=False)
+            run_preset(baseline, tmp_path, RunOptions(device="cpu", progress=False), resume=resume)
     code = main(["train", "--preset", "demo/basicvsr/baseline", "--out", str(tmp_path), "--resume", "--device", "cpu"])
     assert code == 2 and f"{tmp_path} holds a run of demo/basicvsr/ours" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pth", "spec.json"]

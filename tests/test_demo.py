@@ -8,9 +8,9 @@ import json
 import pytest
 
 from mgvsr.cli import main
-from mgvsr.demo import demo_presets, format_table, make_report
+from mgvsr.demo import demo_presets, demo_report, format_table
 from mgvsr.runs import read_log
-from mgvsr.train import BF16_ENV
+from mgvsr.device import BF16_ENV
 
 
 def test_demo_presets_are_baseline_and_ours_on_the_same_samples():
@@ -36,7 +36,7 @@ def test_report_keys_and_speedups():
         return {"preset": "p", "summary": summary, "plan": plan}
 
     runs = {"baseline": run(100.0, 90.0, 26.0, 20, 4), "ours": run(40.0, 30.0, 25.9, 10, 8)}
-    report = make_report(runs, {"mean": {"psnr": 24.9, "ssim": 0.6}}, "basicvsr")
+    report = demo_report(runs, {"mean": {"psnr": 24.9, "ssim": 0.6}}, "basicvsr")
     assert report["speedup_wall"] == pytest.approx(2.5)
     assert report["speedup_compute"] == pytest.approx(3.0)
     assert report["psnr_gap"] == pytest.approx(-0.1)
@@ -49,7 +49,7 @@ def test_report_keys_and_speedups():
     assert "ours + " not in table
     # the fast run: the fields of ours, plus its speedups and PSNR gap against the fp32 baseline
     runs["fast"] = {**run(25.0, 20.0, 25.85, 10, 8), "precision": "bf16"}
-    report = make_report(runs, {"mean": {"psnr": 24.9, "ssim": 0.6}}, "basicvsr")
+    report = demo_report(runs, {"mean": {"psnr": 24.9, "ssim": 0.6}}, "basicvsr")
     assert set(report["ours"]) < set(report["fast"])
     assert report["fast"]["speedup_wall"] == pytest.approx(4.0)
     assert report["fast"]["speedup_compute"] == pytest.approx(4.5)

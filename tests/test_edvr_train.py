@@ -17,7 +17,9 @@ from mgvsr.errors import PlanError
 from mgvsr.models.edvr import EDVR
 from mgvsr.schedule import Plan, Stage, multigrid
 from mgvsr.runs import read_log
-from mgvsr.train import TrainConfig, Trainer, charbonnier, samples_before
+from mgvsr.options import TrainConfig
+from mgvsr.step import charbonnier
+from mgvsr.train import Trainer, samples_before
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py

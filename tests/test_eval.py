@@ -15,7 +15,7 @@ from mgvsr.cli import main
 from mgvsr.data.folders import FolderSource
 from mgvsr.data.io import write_frame
 from mgvsr.data.resize import bicubic_upscale
-from mgvsr.evaluate import evaluate_bicubic, evaluate_model, super_resolve_clip
+from mgvsr.evaluate import Protocol, evaluate_bicubic, evaluate_model, super_resolve_clip
 from mgvsr.metrics import score_clip
 
 # BasicVSR paper, Table 1, "Bicubic" on Vid4 (BI x4, Y channel): PSNR 2 decimals, SSIM 4.
@@ -85,7 +85,7 @@ def test_evaluate_bicubic_scores_each_clip_and_averages(clip_root):
 def test_evaluate_model_rounds_clamped_outputs(clip_root):
     source = FolderSource(clip_root)
     model = BilinearX4()
-    result = evaluate_model(model, source, channel="rgb", device="cpu", progress=False)
+    result = evaluate_model(model, source, Protocol("rgb"), device="cpu", progress=False)
     lq, gt = source.read_clip("a_clip")
     with torch.no_grad():
         y = model(torch.from_numpy(lq).permute(0, 3, 1, 2).float().div(255)[None])[0]

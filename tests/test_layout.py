@@ -1,5 +1,6 @@
 """The package's shape: no import cycles, no hidden imports of mgvsr modules inside functions (but for
-the CLI's lazy run functions), and the library never imports the lessons (mgvsr.tutorial)."""
+the CLI's lazy run functions), the library never imports the lessons (mgvsr.tutorial), no module uses
+another module's private name, and no function, method or class is too large to read in one go."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import module_graph  # noqa: E402
 
 LIBRARY = ("mgvsr.schedule", "mgvsr.presets", "mgvsr.models", "mgvsr.data", "mgvsr.train", "mgvsr.runs",
            "mgvsr.evaluate", "mgvsr.metrics", "mgvsr.figures", "mgvsr.demo", "mgvsr.reproduce", "mgvsr.cli",
-           "mgvsr.checkpointing", "mgvsr.preemption", "mgvsr.watch", "mgvsr.report")
+           "mgvsr.checkpointing", "mgvsr.preemption", "mgvsr.watch", "mgvsr.report", "mgvsr.device",
+           "mgvsr.distributed", "mgvsr.step", "mgvsr.callbacks", "mgvsr.options", "mgvsr.launch", "mgvsr.preflight")
 
 
 def test_no_import_cycles_and_no_hidden_imports():
@@ -37,7 +39,27 @@ def test_the_checker_finds_a_cycle_and_a_lazy_import():
     assert module_graph.lazy_imports(graph) == {"b": {"a"}}
 
 
+def test_no_module_uses_another_modules_private_name():
+    assert module_graph.private_uses() == []
+
+
+def test_no_function_class_or_signature_is_too_large():
+    assert module_graph.size_breaches() == []
+
+
+def test_the_checkers_find_a_private_import_and_a_large_function(tmp_path):
+    pkg = tmp_path / "mgvsr"
+    pkg.mkdir()
+    (pkg / "a.py").write_text("from mgvsr.b import _hidden\nfrom mgvsr import b\nx = b._other\n")
+    (pkg / "b.py").write_text("def f(a, b, c, d, e, f, g, h, i):\n    pass\n\n\nclass C:\n"
+                              + "    x = 1\n" * 250 + "\n\ndef g(self):\n" + "    pass\n" * 80)
+    assert module_graph.private_uses(pkg) == ["mgvsr/a.py:1: mgvsr.b._hidden", "mgvsr/a.py:3: b._other"]
+    assert module_graph.size_breaches(pkg) == ["mgvsr.b.f: 9 parameters (at most 8)",
+                                               "mgvsr.b.C: class of 251 lines (at most 250)",
+                                               "mgvsr.b.g: 81 lines (at most 80)"]
+
+
 def test_torch_free_modules_stay_torch_free():
-    code = ("import sys, mgvsr.schedule, mgvsr.presets, mgvsr.runs, mgvsr.tutorial, mgvsr.cli; "
+    code = ("import sys, mgvsr.schedule, mgvsr.presets, mgvsr.runs, mgvsr.options, mgvsr.tutorial, mgvsr.cli; "
             "mgvsr.cli.build_parser(); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)

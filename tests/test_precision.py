@@ -12,8 +12,9 @@ from mgvsr.data.sample import sample_source
 from mgvsr.models import build_model
 from mgvsr.runs import read_log
 from mgvsr.schedule import Plan, Stage
-from mgvsr.train import (BF16_ENV, TrainConfig, Trainer, _cpuinfo_flags, bf16_supported, precision_note,
-                         resolve_precision)
+from mgvsr.device import BF16_ENV, bf16_supported, cpu_flags, precision_note, resolve_precision
+from mgvsr.options import TrainConfig
+from mgvsr.train import Trainer
 
 CPU = torch.device("cpu")
 
@@ -41,14 +42,14 @@ def test_cpuinfo_flags_are_read_from_the_flags_line(tmp_path):
     info = tmp_path / "cpuinfo"
     info.write_text("processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse avx512f avx512_bf16\n\n"
                     "processor\t: 1\nflags\t\t: fpu\n")
-    assert _cpuinfo_flags(str(info)) == {"fpu", "sse", "avx512f", "avx512_bf16"}
-    assert _cpuinfo_flags(str(tmp_path / "absent")) == set()
+    assert cpu_flags(str(info)) == {"fpu", "sse", "avx512f", "avx512_bf16"}
+    assert cpu_flags(str(tmp_path / "absent")) == set()
 
 
 def test_detection_agrees_with_proc_cpuinfo(monkeypatch):
     """torch's probes and the kernel's flags tell the same story on this machine (x86)."""
     monkeypatch.delenv(BF16_ENV, raising=False)
-    flags = _cpuinfo_flags()
+    flags = cpu_flags()
     if "avx512f" not in flags and "avx2" not in flags:
         pytest.skip("not an x86 CPU with readable /proc/cpuinfo")
     assert bf16_supported(CPU) == bool(flags & {"avx512_bf16", "amx_bf16"})

@@ -15,11 +15,14 @@ from mgvsr.cli import main
 from mgvsr.data.datasets import PartialDatasetWarning
 from mgvsr.models import SpynetRequiredError
 from mgvsr.models.spynet import SpyNet
+from mgvsr.options import RunOptions
 from mgvsr.preflight import FIT_FRACTION, Shape, dry_run_preset, dry_run_table
 from mgvsr.presets import get_preset
 from mgvsr.reproduce import reproduce_table
 from test_reds import make_reds_tree
 from test_reproduce import TINY
+
+CPU = RunOptions(device="cpu", workers=None)
 
 # table1/basicvsr_m/ours shrunk as `mgvsr train` would: 12 iterations, batch 4, LR patches 8 and 16
 SHRINK = dict(iterations=12, batch=4, patch_div=4)
@@ -60,7 +63,7 @@ def test_without_spynet_the_dry_run_says_so_before_probing(reds, tmp_path, capsy
 
 def test_reproduce_refuses_a_basicvsr_table_without_spynet_before_training(reds, tmp_path, capsys):
     with pytest.raises(SpynetRequiredError, match=r"table1/basicvsr_m/baseline.*\(basicvsr_m, basicvsr\)"):
-        reproduce_table("1", root=reds / "REDS", scale="paper", out=tmp_path, device="cpu")
+        reproduce_table("1", "paper", tmp_path, RunOptions(root=reds / "REDS", device="cpu", workers=None))
     assert main(["reproduce", "--table", "1", "--scale", "paper", "--root", str(reds / "REDS"), "--out",
                  str(tmp_path), "--device", "cpu"]) == 2
     assert "--spynet none" in capsys.readouterr().err
@@ -72,8 +75,7 @@ def test_reproduce_refuses_a_basicvsr_table_without_spynet_before_training(reds,
 def test_the_dry_run_probes_every_shape_and_projects_from_them(reds, tmp_path):
     preset = get_preset("table1/basicvsr_m/ours").shrunk(**SHRINK)
     spynet = reds / "spynet_sintel_final-3d2a1287.pth"
-    report = dry_run_preset(preset, tmp_path / "run", root=reds / "REDS", device="cpu", spynet=spynet,
-                            log=lambda _: None)
+    report = dry_run_preset(preset, tmp_path / "run", RunOptions(root=reds / "REDS", device="cpu", spynet=spynet))
     assert report.ok, report.text()
     assert {p.shape for p in report.probes} == {Shape("basicvsr_m", s.patch, s.frames) for s in preset.plan.stages}
     probes = {p.shape: p for p in report.probes}
@@ -97,7 +99,7 @@ def test_a_run_that_will_not_fit_is_refused_naming_a_micro_batch(reds, tmp_path)
     """4,096 samples per step at once do not fit in this machine's memory; micro-batches do."""
     preset = get_preset("table1/basicvsr_m/ours").shrunk(iterations=12, batch=4096, patch_div=4).on(
         model="basicvsr_cpu")
-    report = dry_run_preset(preset, tmp_path / "run", root=reds / "REDS", device="cpu", log=lambda _: None)
+    report = dry_run_preset(preset, tmp_path / "run", RunOptions(root=reds / "REDS", device="cpu"))
     (run,) = report.runs
     assert run.micro == 4096 and run.fits is False and not report.ok
     assert run.peak_bytes > FIT_FRACTION * report.capacity_bytes
@@ -105,20 +107,20 @@ def test_a_run_that_will_not_fit_is_refused_naming_a_micro_batch(reds, tmp_path)
     assert f"REFUSED: {preset.name} needs" in report.text()
     assert f"--micro-batch {run.suggestion} would fit" in report.text()
 
-    small = dry_run_preset(preset, tmp_path / "run", root=reds / "REDS", device="cpu", micro=1, log=lambda _: None)
+    small = dry_run_preset(preset, tmp_path / "run", RunOptions(root=reds / "REDS", device="cpu", micro_batch=1))
     assert small.runs[0].micro == 1 and small.runs[0].fits and small.ok
 
 
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_a_table_dry_run_trains_nothing_and_sees_finished_runs(tmp_path):
-    before = dry_run_table("4", scale=TINY, out=tmp_path, device="cpu", log=lambda _: None)
+    before = dry_run_table("4", TINY, tmp_path, CPU)
     assert before.ok and [r.status for r in before.runs] == ["to train", "to train"]
     assert [p.shape.label for p in before.probes] == ["basicvsr_cpu 8&15"]  # one distinct shape
     assert not (tmp_path / "table4").exists()
 
-    reproduce_table("4", scale=TINY, out=tmp_path, device="cpu", progress=False, log=lambda _: None)
-    after = dry_run_table("4", scale=TINY, out=tmp_path, device="cpu", log=lambda _: None)
+    reproduce_table("4", TINY, tmp_path, CPU.replace(progress=False))
+    after = dry_run_table("4", TINY, tmp_path, CPU)
     assert [r.status for r in after.runs] == ["finished", "finished"] and after.probes == [] and after.ok
-    five = dry_run_table("5", scale=TINY, out=tmp_path, device="cpu", log=lambda _: None)
+    five = dry_run_table("5", TINY, tmp_path, CPU)
     assert [r.status for r in five.runs][2] == "reused: table4/lr-scaling"

@@ -142,7 +142,8 @@ def test_training_refuses_a_store_whose_tree_changed_since(reds_root, tmp_path, 
     from mgvsr.data.datasets import verify_store
     from mgvsr.errors import DataError
     from mgvsr.presets import get_preset
-    from mgvsr.train import run_preset
+    from mgvsr.launch import run_preset
+    from mgvsr.options import RunOptions
 
     code, _, err = _prepare(capsys, "reds", "--root", str(reds_root))
     assert code == 0, err
@@ -154,7 +155,7 @@ def test_training_refuses_a_store_whose_tree_changed_since(reds_root, tmp_path, 
 
     preset = get_preset("demo/basicvsr/ours").on(dataset="reds").shrunk(iterations=6, batch=2, patch_div=4)
     with pytest.raises(DataError) as err:
-        run_preset(preset, tmp_path / "run", root=reds_root, device="cpu", progress=False)
+        run_preset(preset, tmp_path / "run", RunOptions(root=reds_root, device="cpu", progress=False))
     assert str(err.value).startswith(f"the frame store at {store} was made from {reds_root.resolve()} on ")
     assert "files there have changed since" in str(err.value) and "mgvsr prepare" in str(err.value)
     assert not (tmp_path / "run").exists()  # refused before anything was written

@@ -1,6 +1,6 @@
 """The paper's real shapes on the CPU: one optimizer step at every distinct (model, LR patch, frames)
 of Tables 1-9 at micro-batch 1, with the real models (BasicVSR, BasicVSR-M, EDVR-M), through the
-trainer (:func:`mgvsr.preflight.probe_shape`: the plan's LR, the warm start) on windows of a REDS
+training step (:func:`mgvsr.preflight.probe_shape`: the plan's LR, the warm start) on windows of a REDS
 tree, the frozen and the training phases of each warm start both exercised.  Paper-scale runs
 cannot run here; every shape they will meet can."""
 
@@ -14,9 +14,10 @@ import torch
 
 from mgvsr.data.datasets import PartialDatasetWarning, open_dataset
 from mgvsr.models import protocol
-from mgvsr.preflight import Shape, phase_iteration, probe_shape
+from mgvsr.preflight import ProbeSteps, Shape, phase_iteration, probe_shape
 from mgvsr.presets import Preset, table_runs
-from mgvsr.train import initial_model
+from mgvsr.launch import initial_model
+from mgvsr.options import RunOptions
 from test_reds import make_reds_tree
 
 PAPER_TABLES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
@@ -84,7 +85,7 @@ def test_one_step_at_every_shape_of_the_tables(model, reds_tree):
                    key=lambda s: s.cost)
     preset, j = shapes[cheapest]
     frozen_before, trained_before = _snapshot(frozen_params), _snapshot(trained_params)
-    probe = probe_shape(net, preset, j, reds_tree, device="cpu", samples=1, steps=1, phase="frozen")
+    probe = probe_shape(net, preset, j, reds_tree, RunOptions(device="cpu"), ProbeSteps(1, 1), phase="frozen")
     _check_step(probe, preset, j)
     assert probe.iteration < preset.warm_start[1]
     assert not any(_changed(frozen_before, frozen_params)) and all(_changed(trained_before, trained_params))
@@ -93,7 +94,7 @@ def test_one_step_at_every_shape_of_the_tables(model, reds_tree):
     for shape in sorted(shapes, key=lambda s: s.cost):
         preset, j = shapes[shape]
         before = _snapshot(frozen_params)
-        probe = probe_shape(net, preset, j, reds_tree, device="cpu", samples=1, steps=1, phase="training")
+        probe = probe_shape(net, preset, j, reds_tree, RunOptions(device="cpu"), ProbeSteps(1, 1), phase="training")
         _check_step(probe, preset, j)
         assert probe.iteration >= preset.warm_start[1] and probe.phase == "training"
         # the warm start's parameters train now (EDVR's offset convs get no gradient while its

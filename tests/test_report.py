@@ -12,8 +12,9 @@ import torch.nn as nn
 from mgvsr.cli import main
 from mgvsr.errors import Preempted
 from mgvsr.presets import get_preset
+from mgvsr.launch import run_preset
+from mgvsr.options import RunOptions
 from mgvsr.runs import read_log
-from mgvsr.train import run_preset
 
 pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]
 
@@ -26,9 +27,9 @@ def quick(name: str):
 def run_folders(tmp_path_factory):
     """A finished baseline, a finished ours, and an ours stopped by SIGUSR1 in its 4th step."""
     root = tmp_path_factory.mktemp("runs")
-    options = dict(device="cpu", progress=False)
-    run_preset(quick("demo/basicvsr/baseline"), root / "baseline", **options)  # evaluated at the end
-    run_preset(quick("demo/basicvsr/ours"), root / "ours", **options)
+    options = RunOptions(device="cpu", progress=False)
+    run_preset(quick("demo/basicvsr/baseline"), root / "baseline", options)  # evaluated at the end
+    run_preset(quick("demo/basicvsr/ours"), root / "ours", options)
 
     steps = []
 
@@ -41,7 +42,7 @@ def run_folders(tmp_path_factory):
     handle = nn.modules.module.register_module_forward_pre_hook(signal_in_the_fourth_step)
     try:
         with pytest.raises(Preempted):
-            run_preset(quick("demo/basicvsr/ours"), root / "stopped", eval_every=3, **options)
+            run_preset(quick("demo/basicvsr/ours"), root / "stopped", options.replace(eval_every=3))
     finally:
         handle.remove()
     return root

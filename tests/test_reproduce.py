@@ -10,9 +10,12 @@ import pytest
 
 from mgvsr.cli import main
 from mgvsr.errors import MgvsrError
+from mgvsr.options import RunOptions
 from mgvsr.presets import SCALES, Scale, get_preset, get_scale, list_presets, table_presets, table_runs
 from mgvsr.reproduce import Row, render_table, reproduce_table, run_one, run_spec
 from mgvsr.runs import same_training
+
+CPU = RunOptions(device="cpu", workers=None)  # workers: the scale's
 
 PAPER_TABLES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")
 SAMPLE_LQ = (64, 64)  # LR frames of the sample clips
@@ -78,11 +81,11 @@ def test_every_ci_run_fits_the_sample_clips_and_keeps_the_papers_ratios(table):
 
 
 def test_identical_training_has_one_spec():
-    a = run_spec(get_preset("table4/lr-scaling"), "smoke", device="cpu")
-    assert same_training(a, run_spec(get_preset("table1/basicvsr_m/large-batch"), "smoke", device="cpu"))
-    assert same_training(a, run_spec(get_preset("table5/linear-warmup"), "smoke", device="cpu"))
-    assert not same_training(a, run_spec(get_preset("table5/no-warmup"), "smoke", device="cpu"))
-    assert not same_training(a, run_spec(get_preset("table4/no-lr-scaling"), "smoke", device="cpu"))
+    a = run_spec(get_preset("table4/lr-scaling"), "smoke", CPU)
+    assert same_training(a, run_spec(get_preset("table1/basicvsr_m/large-batch"), "smoke", CPU))
+    assert same_training(a, run_spec(get_preset("table5/linear-warmup"), "smoke", CPU))
+    assert not same_training(a, run_spec(get_preset("table5/no-warmup"), "smoke", CPU))
+    assert not same_training(a, run_spec(get_preset("table4/no-lr-scaling"), "smoke", CPU))
     assert a["preset"] == "table4/lr-scaling"  # a label: names do not make two trainings differ
     assert a["micro_batch"] == 1  # on a CPU: micro-batches of the baseline's minibatch
     json.dumps(a)  # written as spec.json
@@ -92,15 +95,15 @@ def test_a_folder_holding_another_run_is_refused(tmp_path: Path):
     preset = get_preset("table4/lr-scaling")
     folder = tmp_path / "table4" / "lr-scaling"
     folder.mkdir(parents=True)
-    other = run_spec(get_preset("table5/no-warmup"), "smoke", device="cpu")
+    other = run_spec(get_preset("table5/no-warmup"), "smoke", CPU)
     (folder / "spec.json").write_text(json.dumps(other))
     with pytest.raises(MgvsrError, match="holds a run of table5/no-warmup, not of table4/lr-scaling .differs in plan"):
-        run_one(preset, "smoke", tmp_path, device="cpu", log=lambda _: None)
+        run_one(preset, "smoke", tmp_path, CPU)
 
 
 def test_paper_scale_needs_a_root(tmp_path: Path):
     with pytest.raises(MgvsrError, match="trains on reds: give its root"):
-        reproduce_table("1", scale="paper", out=tmp_path, device="cpu")
+        reproduce_table("1", "paper", tmp_path, CPU)
 
 
 def _row(**kw) -> Row:
@@ -156,7 +159,7 @@ TINY = Scale("tiny", "tests", models=SCALES["smoke"].models, dataset="sample", i
 @pytest.mark.slow
 def test_reproduce_trains_once_and_reuses(tmp_path: Path):
     logs: list[str] = []
-    rows = reproduce_table("4", scale=TINY, out=tmp_path, device="cpu", progress=False, log=logs.append)
+    rows = reproduce_table("4", TINY, tmp_path, CPU.replace(progress=False, log=logs.append))
     assert [r.preset for r in rows] == ["table4/no-lr-scaling", "table4/lr-scaling"]
     assert [r.status for r in rows] == ["trained", "trained"]
     for r in rows:
@@ -168,12 +171,12 @@ def test_reproduce_trains_once_and_reuses(tmp_path: Path):
     log_file = Path(rows[0].folder) / "log.jsonl"
     before = log_file.read_text()
 
-    again = reproduce_table("4", scale=TINY, out=tmp_path, device="cpu", progress=False, log=logs.append)
+    again = reproduce_table("4", TINY, tmp_path, CPU.replace(progress=False, log=logs.append))
     assert [r.status for r in again] == ["finished", "finished"]
     assert [r.psnr for r in again] == [r.psnr for r in rows]
     assert log_file.read_text() == before  # nothing retrained
 
-    five = reproduce_table("5", scale=TINY, out=tmp_path, device="cpu", train=False, log=logs.append)
+    five = reproduce_table("5", TINY, tmp_path, CPU.replace(log=logs.append), train=False)
     assert [r.status for r in five] == ["missing", "missing", "reused"]  # linear warmup = Table 4's run
     assert five[2].folder == rows[1].folder and five[2].psnr == rows[1].psnr
     assert any("the same training as table4/lr-scaling" in line for line in logs)

@@ -13,7 +13,9 @@ import pytest
 
 from mgvsr.demo import demo_presets
 from mgvsr.runs import read_log
-from mgvsr.train import initial_model, run_preset, weights_fingerprint
+from mgvsr.checkpointing import weights_fingerprint
+from mgvsr.launch import initial_model, run_preset
+from mgvsr.options import RunOptions
 
 TRAIN = ["-m", "mgvsr", "train", "--preset", "demo/basicvsr/ours", "--iterations", "6", "--patch-div", "2",
          "--micro-batch", "4", "--device", "cpu", "--workers", "0", "--no-progress"]
@@ -48,7 +50,7 @@ def test_the_demos_baseline_and_ours_start_from_the_same_weights(tmp_path, famil
     presets = {run: p.shrunk(patch_div=2) for run, p in demo_presets(family, iterations=2).items()}
     fingerprints = {}
     for run, preset in presets.items():
-        run_preset(preset, tmp_path / run, device="cpu", micro_batch=4, progress=False)
+        run_preset(preset, tmp_path / run, RunOptions(device="cpu", micro_batch=4, progress=False))
         fingerprints[run] = read_log(tmp_path / run)[0]["initial_weights"]
     model = presets["baseline"].model
     assert presets["ours"].model == model

@@ -11,6 +11,7 @@ import pytest
 from mgvsr import runs
 from mgvsr.cli import main
 from mgvsr.errors import MgvsrError
+from mgvsr.options import TrainConfig
 from mgvsr.presets import get_preset, scaled_span
 from mgvsr.schedule import shrink
 
@@ -54,7 +55,7 @@ def test_plan_prints_the_plan_of_an_overridden_run(capsys):
 
 def _spec(preset_name="demo/basicvsr/baseline", **kw):
     preset = get_preset(preset_name).shrunk(iterations=kw.pop("iterations", 12))
-    return runs.run_spec(preset, device="cpu", **kw)
+    return runs.run_spec(preset, TrainConfig(**kw), device_type="cpu")
 
 
 def test_the_rule_new_unfinished_finished_refused(tmp_path: Path):
@@ -104,7 +105,7 @@ def test_train_records_the_spec_and_refuses_another_run(tmp_path: Path, capsys):
 
 def test_a_non_default_charbonnier_eps_is_part_of_the_spec():
     preset = get_preset("demo/basicvsr/baseline")
-    default = runs.run_spec(preset, device="cpu")
+    default = runs.run_spec(preset, TrainConfig(), device_type="cpu")
     assert "loss_eps" not in default  # BasicSR's 1e-12: specs written before it was a setting still match
-    other = runs.run_spec(preset, device="cpu", loss_eps=1e-3)
+    other = runs.run_spec(preset, TrainConfig(loss_eps=1e-3), device_type="cpu")
     assert other["loss_eps"] == 1e-3 and not runs.same_training(default, other)

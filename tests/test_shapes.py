@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from mgvsr.tutorial import explore
 from mgvsr.errors import MgvsrError
+from mgvsr.options import RunOptions
 from mgvsr.schedule import multigrid
 from mgvsr.tutorial.fig2_shapes import (
     SETTINGS,
@@ -28,6 +29,8 @@ from mgvsr.tutorial.fig2_shapes import (
     unique_shapes,
 )
 from mgvsr.tutorial.viz import plot_shape_costs, plot_shape_runs
+
+CPU = RunOptions(device="cpu", progress=False)
 
 
 class PerFrameConv(nn.Module):
@@ -113,13 +116,13 @@ def test_figures_of_costs():
 
 @pytest.mark.slow
 def test_short_training_at_a_shape_is_reused(tmp_path: Path):
-    run = train_shape("basicvsr_cpu", 8, 3, tmp_path / "r", iterations=2, batch=1, lr=2e-3, device="cpu")
+    run = train_shape("basicvsr_cpu", (8, 3), tmp_path / "r", iterations=2, batch=1, lr=2e-3, options=CPU)
     assert (run.patch, run.frames, run.iterations) == (8, 3, 2)
     assert 10 < run.psnr < 50 and run.train_seconds > 0
     log = (tmp_path / "r" / "log.jsonl").read_text()
-    again = train_shape("basicvsr_cpu", 8, 3, tmp_path / "r", iterations=2, batch=1, lr=2e-3, device="cpu")
+    again = train_shape("basicvsr_cpu", (8, 3), tmp_path / "r", iterations=2, batch=1, lr=2e-3, options=CPU)
     assert again == run and (tmp_path / "r" / "log.jsonl").read_text() == log
-    other = train_shape("basicvsr_cpu", 4, 2, tmp_path / "s", iterations=2, batch=1, lr=2e-3, device="cpu")
+    other = train_shape("basicvsr_cpu", (4, 2), tmp_path / "s", iterations=2, batch=1, lr=2e-3, options=CPU)
     text = shape_runs_text([other, run], base=(8, 3))
     assert "8&3" in text and "1.00x" in text.splitlines()[2]
     fig = plot_shape_runs({"frames": [other, run], "patch": [run]}, base=(8, 3), bicubic=24.0)

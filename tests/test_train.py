@@ -12,7 +12,8 @@ from mgvsr.errors import MgvsrError, PlanError
 from mgvsr.models import build_model
 from mgvsr.schedule import Stage, Plan, goyal_warmup
 from mgvsr.runs import read_log
-from mgvsr.train import TrainConfig, Trainer, samples_before
+from mgvsr.options import TrainConfig
+from mgvsr.train import Trainer, samples_before
 
 
 def tiny_model(seed: int = 0):

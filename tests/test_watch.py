@@ -10,7 +10,8 @@ from mgvsr.data.sample import sample_source
 from mgvsr.models import build_model
 from mgvsr.runs import read_log
 from mgvsr.schedule import Plan, Stage
-from mgvsr.train import TrainConfig, Trainer
+from mgvsr.options import TrainConfig
+from mgvsr.train import Trainer
 from mgvsr.watch import TAGS
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",

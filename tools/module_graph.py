@@ -2,10 +2,18 @@
 """The import graph of the ``mgvsr`` package: for each module, the mgvsr modules it imports.
 
     python tools/module_graph.py            # one line per module; [in functions: ...] marks lazy imports
-    python tools/module_graph.py --check    # exit 1 on an import cycle or a lazy mgvsr import outside mgvsr.cli
+    python tools/module_graph.py --check    # exit 1 on any breach of the rules below
 
 Read from the source with :mod:`ast` (nothing is imported).  ``from mgvsr import runs`` counts
-as an import of ``mgvsr.runs``.  ``tests/test_layout.py`` runs the check.
+as an import of ``mgvsr.runs``.  The rules ``--check`` enforces (``tests/test_layout.py`` runs it):
+
+- no import cycle; no mgvsr import inside a function outside ``mgvsr.cli`` (:func:`lazy_imports`);
+- no module of ``mgvsr/``, ``bench/`` or ``tools/`` uses another module's private name (``_x``): neither
+  ``from mgvsr.m import _x`` nor ``m._x`` on an imported mgvsr module (:func:`private_uses`);
+- in ``mgvsr/``, no function or method takes more than :data:`MAX_PARAMETERS` parameters (``self`` and
+  ``cls`` not counted; the public plan builders of ``mgvsr.schedule``, whose keyword arguments are the
+  paper's knobs, exempt), none is longer than :data:`MAX_FUNCTION_LINES` lines and no class longer than
+  :data:`MAX_CLASS_LINES` (:func:`size_breaches`).
 """
 
 from __future__ import annotations
@@ -17,6 +25,11 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "mgvsr"
 LAZY_ALLOWED = ("mgvsr.cli",)  # the CLI's run() functions import the library lazily (mgvsr/cli/__init__.py)
+SCRIPTS = ("bench", "tools")  # folders of scripts held to the private-name rule too
+MAX_PARAMETERS = 8
+MAX_FUNCTION_LINES = 80
+MAX_CLASS_LINES = 250
+PARAMETER_EXEMPT = {("mgvsr.schedule", "baseline"), ("mgvsr.schedule", "multigrid")}
 
 
 def module_name(path: Path, root: Path = PACKAGE) -> str:
@@ -84,9 +97,59 @@ def lazy_imports(graph: dict[str, tuple[set[str], set[str]]]) -> dict[str, set[s
             if inner and not any(m == a or m.startswith(a + ".") for a in LAZY_ALLOWED)}
 
 
+def private_uses(root: Path = PACKAGE) -> list[str]:
+    """``"file:line: name"`` for every use of another module's private name in the package and the scripts."""
+    found = []
+    files = sorted(root.rglob("*.py")) + [f for d in SCRIPTS for f in sorted((root.parent / d).glob("*.py"))]
+    for path in files:
+        tree = ast.parse(path.read_text())
+        modules = set()  # names bound to mgvsr modules: `from mgvsr import runs`, `import mgvsr.train as t`
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "mgvsr":
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        found.append(f"{path.relative_to(root.parent)}:{node.lineno}: {node.module}.{alias.name}")
+                    modules.add(alias.asname or alias.name)
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == "mgvsr":
+                        modules.add(alias.asname or alias.name.split(".")[0])
+                        if any(part.startswith("_") and not part.startswith("__") for part in alias.name.split(".")):
+                            found.append(f"{path.relative_to(root.parent)}:{node.lineno}: {alias.name}")
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                    and isinstance(node.value, ast.Name) and node.value.id in modules):
+                found.append(f"{path.relative_to(root.parent)}:{node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+def _parameters(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+    a = fn.args
+    names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs] + [x.arg for x in (a.vararg, a.kwarg) if x]
+    return len(names) - (1 if names and names[0] in ("self", "cls") and (a.posonlyargs + a.args) else 0)
+
+
+def size_breaches(root: Path = PACKAGE) -> list[str]:
+    """``"module.function: what"`` for every function, method or class of the package over the limits."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = module_name(path, root)
+        for node in ast.walk(ast.parse(path.read_text())):
+            lines = (node.end_lineno or node.lineno) - node.lineno + 1 if hasattr(node, "lineno") else 0
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = _parameters(node)
+                if n > MAX_PARAMETERS and (module, node.name) not in PARAMETER_EXEMPT:
+                    found.append(f"{module}.{node.name}: {n} parameters (at most {MAX_PARAMETERS})")
+                if lines > MAX_FUNCTION_LINES:
+                    found.append(f"{module}.{node.name}: {lines} lines (at most {MAX_FUNCTION_LINES})")
+            elif isinstance(node, ast.ClassDef) and lines > MAX_CLASS_LINES:
+                found.append(f"{module}.{node.name}: class of {lines} lines (at most {MAX_CLASS_LINES})")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 on a cycle or a lazy import outside the CLI")
+    parser.add_argument("--check", action="store_true", help="exit 1 on a breach of the rules (see the docstring)")
     args = parser.parse_args(argv)
     graph = module_graph()
     for name, (top, inner) in graph.items():
@@ -99,7 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         print("cycle: " + " -> ".join(cycle))
     for module, inner in lazy.items():
         print(f"lazy import outside the CLI: {module} imports {', '.join(sorted(inner))} inside functions")
-    return 1 if args.check and (found or lazy) else 0
+    private, sizes = private_uses(), size_breaches()
+    for line in private:
+        print(f"private name of another module: {line}")
+    for line in sizes:
+        print(f"too large: {line}")
+    return 1 if args.check and (found or lazy or private or sizes) else 0
 
 
 if __name__ == "__main__":

@@ -294,7 +294,7 @@ def outputs_record(seconds: dict[str, float], when: str | None = None, machine: 
     if when is None:
         when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     if machine is None:
-        from mgvsr.train import cpu_model
+        from mgvsr.device import cpu_model
 
         machine = (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} on {torch.get_num_threads()} threads, "
                    f"Python {platform.python_version()}, {'CUDA' if torch.cuda.is_available() else 'no GPU'}")

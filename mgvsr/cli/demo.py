@@ -31,9 +31,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mgvsr.demo import fast_sentence, format_table, run_demo
+    from mgvsr.options import RunOptions
 
-    report = run_demo(args.out, args.model, device=args.device, iterations=args.iterations, evals=args.evals,
-                      progress=not args.no_progress, fresh=args.fresh, fast=False if args.no_fast else None)
+    report = run_demo(args.out, args.model, RunOptions(device=args.device, progress=not args.no_progress),
+                      iterations=args.iterations, evals=args.evals, fresh=args.fresh,
+                      fast=False if args.no_fast else None)
     print()
     print(format_table(report))
     print(f"\nspeedup {report['speedup_wall']:.2f}x wall-clock ({report['speedup_compute']:.2f}x compute), "

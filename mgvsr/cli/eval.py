@@ -84,7 +84,7 @@ def _model(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from mgvsr.evaluate import DEFAULT_SEGMENT, evaluate_bicubic, evaluate_model
+    from mgvsr.evaluate import DEFAULT_SEGMENT, evaluate_bicubic, evaluate_model, scoring_protocol
 
     if args.crop_border is not None and args.crop_border < 0:
         raise MgvsrError(f"--crop-border must be >= 0, got {args.crop_border}")
@@ -101,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
             result = evaluate_bicubic(source, args.channel, args.crop_border, progress=progress)
         else:
             model, label = _model(args)
-            result = evaluate_model(model, source, args.channel, args.crop_border, device=args.device,
-                                    progress=progress, model_name=label, segment=segment)
+            result = evaluate_model(model, source, scoring_protocol(source, args.channel, args.crop_border),
+                                    device=args.device, progress=progress, model_name=label, segment=segment)
     if args.json:
         print(json.dumps(result.to_dict(frames=args.frames), indent=2))
     else:

@@ -73,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from mgvsr.data.datasets import open_tree
     from mgvsr.data.store import (
         StoreProblems,
+        TreeOrigin,
         check_clips,
         default_store_path,
         fingerprint,
@@ -106,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"the frame store at {path} is up to date with the tree (use --force to rewrite it)")
             return 0
         start = time.perf_counter()
-        write_store(source, path, args.dataset, splits=splits, notes=notes, made_from=str(args.root.resolve()),
-                    fingerprint=stamp, fingerprint_of=folders, workers=args.workers, progress=progress)
+        write_store(source, path, args.dataset, splits=splits, notes=notes,
+                    origin=TreeOrigin(str(args.root.resolve()), stamp, folders), workers=args.workers,
+                    progress=progress)
         store = open_store(path)
         files = store.index["files"]
         frames = sum(store.num_frames(c) for c in store.clips())

@@ -70,23 +70,24 @@ def add_dry_run_options(r) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mgvsr.options import RunOptions
     from mgvsr.reproduce import render_table, reproduce_table, write_results
 
+    options = RunOptions(root=args.root, device=args.device, seed=args.seed, micro_batch=args.micro_batch,
+                         amp=args.amp, spynet=args.spynet, workers=args.workers, progress=not args.no_progress,
+                         log=print)
     if args.dry_run:
         from mgvsr.preflight import dry_run_table
 
-        report = dry_run_table(args.table, root=args.root, scale=args.scale, out=args.out, device=args.device,
-                               devices=args.devices, micro=args.micro_batch, amp=args.amp, spynet=args.spynet,
-                               seed=args.seed, steps=args.probe_steps)
+        report = dry_run_table(args.table, args.scale, args.out, options, devices=args.devices, steps=args.probe_steps)
         print(report.text())
         return 0 if report.ok else 2
-    from mgvsr.train import distributed
+    from mgvsr.distributed import distributed
 
     with distributed(args.device) as (rank, _, device):
-        say = print if rank == 0 else (lambda message: None)
-        rows = reproduce_table(args.table, root=args.root, scale=args.scale, out=args.out, device=device,
-                               train=not args.no_train, progress=not args.no_progress, seed=args.seed, log=say,
-                               spynet=args.spynet, micro=args.micro_batch, amp=args.amp, num_workers=args.workers)
+        rows = reproduce_table(args.table, args.scale, args.out,
+                               options.replace(device=device, log=print if rank == 0 else None),
+                               train=not args.no_train)
     if rank != 0:
         return 0
     md, js = write_results(rows, args.out, args.table)

@@ -32,6 +32,7 @@ from pathlib import Path
 from mgvsr.cli.plan import add_overrides, transform
 from mgvsr.cli.prepare import plain_warnings
 from mgvsr.cli.reproduce import SPYNET_HELP, add_dry_run_options
+from mgvsr.options import RunOptions
 
 HELP = "train a model following a preset's plan (multigrid, Eq. 1 LR, large minibatch)"
 EPILOG = """\
@@ -101,17 +102,27 @@ def run(args: argparse.Namespace) -> int:
         return _run(args)
 
 
+def run_options(args: argparse.Namespace, preset_dataset: str) -> RunOptions:
+    """The :class:`~mgvsr.options.RunOptions` of ``mgvsr train``'s arguments."""
+    return RunOptions(root=None if preset_dataset == "sample" else args.root, device=args.device, seed=args.seed,
+                      micro_batch=args.micro_batch, amp=args.amp, spynet=args.spynet,
+                      store=False if args.no_store else args.store, workers=args.workers,
+                      eval_every=args.eval_every, checkpoint_every=args.checkpoint_every,
+                      progress=not args.no_progress, tensorboard=args.tensorboard)
+
+
 def _run(args: argparse.Namespace) -> int:
+    from mgvsr.distributed import distributed
+    from mgvsr.launch import run_preset
     from mgvsr.presets import get_preset
-    from mgvsr.train import distributed, run_preset
 
     preset = transform(get_preset(args.preset), args)
+    options = run_options(args, preset.dataset)
     if args.dry_run:
         from mgvsr.preflight import dry_run_preset
 
-        report = dry_run_preset(preset, args.out, root=args.root, device=args.device, devices=args.devices,
-                                micro=args.micro_batch, amp=args.amp, spynet=args.spynet, seed=args.seed,
-                                steps=args.probe_steps, store=False if args.no_store else args.store)
+        report = dry_run_preset(preset, args.out, options.replace(log=print), devices=args.devices,
+                                steps=args.probe_steps)
         print(report.text())
         return 0 if report.ok else 2
     with distributed(args.device) as (rank, _, device):
@@ -123,23 +134,7 @@ def _run(args: argparse.Namespace) -> int:
             if rank == 0:
                 print(f"mgvsr train: torchrun restart {elastic_restart()}: resuming from the newest checkpoint in "
                       f"{args.out} (starting afresh if there is none)", flush=True)
-        result = run_preset(
-            preset,
-            out=args.out,
-            root=args.root,
-            resume=resume,
-            device=device,
-            micro_batch=args.micro_batch,
-            amp=args.amp,
-            seed=args.seed,
-            num_workers=args.workers,
-            eval_every=args.eval_every,
-            checkpoint_every=args.checkpoint_every,
-            spynet=args.spynet,
-            store=False if args.no_store else args.store,
-            progress=not args.no_progress,
-            tensorboard=args.tensorboard,
-        )
+        result = run_preset(preset, args.out, options.replace(device=device), resume=resume)
     if rank != 0:  # the run's log and summary are rank 0's
         return 0
     if result.status == "finished":

@@ -27,7 +27,7 @@ __all__ = ["FolderSource"]
 
 
 @dataclass
-class _ClipInfo:
+class ClipInfo:
     gt: list[Path]
     lq: list[Path] | None
     gt_size: tuple[int, int]  # (H, W) of the GT as served: scale x lq_size
@@ -88,7 +88,7 @@ class FolderSource(ClipSource):
         self.name = name
         self.cache = cache
         self._frames: dict[tuple[str, str, int], np.ndarray] = {}
-        self._info: dict[str, _ClipInfo] = {}
+        self._info: dict[str, ClipInfo] = {}
 
         if self.scale < 1:
             raise DataError(f"scale must be a positive integer, got {scale}")
@@ -136,7 +136,7 @@ class FolderSource(ClipSource):
     def lq_size(self, clip: str) -> tuple[int, int]:
         return self._clip(clip).lq_size
 
-    def _clip(self, clip: str) -> _ClipInfo:
+    def _clip(self, clip: str) -> ClipInfo:
         """List and check a clip's frames, once (lazily: large sets open fast)."""
         if clip not in self._info:
             if clip not in self._names:
@@ -144,7 +144,7 @@ class FolderSource(ClipSource):
             self._info[clip] = self._scan(clip)
         return self._info[clip]
 
-    def _scan(self, clip: str) -> _ClipInfo:
+    def _scan(self, clip: str) -> ClipInfo:
         s = self.scale
         gt = list_frames(self.gt_root / clip)
         gt_h, gt_w = _same_size(gt)
@@ -152,7 +152,7 @@ class FolderSource(ClipSource):
             if gt_h < s or gt_w < s:
                 raise DataError(f"{gt[0]} is {gt_w}x{gt_h}, smaller than the scale {s}")
             lq_size = (gt_h // s, gt_w // s)
-            return _ClipInfo(gt, None, (lq_size[0] * s, lq_size[1] * s), lq_size)
+            return ClipInfo(gt, None, (lq_size[0] * s, lq_size[1] * s), lq_size)
 
         lq = list_frames(self.lq_root / clip)
         if len(lq) != len(gt):
@@ -163,7 +163,7 @@ class FolderSource(ClipSource):
         lq_size = _same_size(lq)
         for g, q in zip(gt, lq):
             self._check_pair(g, q, frame_size(g), frame_size(q))
-        return _ClipInfo(gt, lq, (gt_h, gt_w), lq_size)
+        return ClipInfo(gt, lq, (gt_h, gt_w), lq_size)
 
     def _check_pair(self, gt: Path, lq: Path, gt_size: tuple[int, int], lq_size: tuple[int, int]) -> None:
         s = self.scale

@@ -212,27 +212,26 @@ def _decode_all(source: ClipSource, entries: list[dict], sink: Callable[[dict], 
     return [failed[e["name"]] for e in entries if e["name"] in failed]
 
 
-def write_store(
-    source: ClipSource,
-    path: str | Path,
-    kind: str,
-    *,
-    splits: dict[str, list[str]] | None = None,
-    notes: Sequence[str | tuple[str, str]] = (),
-    made_from: str = "",
-    fingerprint: str = "",
-    fingerprint_of: Sequence[str | Path] = (),
-    workers: int | None = None,
-    progress: bool = True,
-) -> Path:
+@dataclass(frozen=True)
+class TreeOrigin:
+    """The tree a store is made from: ``made_from`` (its root, for people) and ``fingerprint`` (of the
+    folders ``fingerprint_of``: :func:`fingerprint`), which training re-checks (:func:`check_tree`)."""
+
+    made_from: str = ""
+    fingerprint: str = ""
+    fingerprint_of: Sequence[str | Path] = ()
+
+
+def write_store(source: ClipSource, path: str | Path, kind: str, *, splits: dict[str, list[str]] | None = None,
+                notes: Sequence[str | tuple[str, str]] = (), origin: TreeOrigin = TreeOrigin(),
+                workers: int | None = None, progress: bool = True) -> Path:
     """Decode every frame of ``source`` into a new store at ``path``; replace an old one atomically.
 
     ``kind`` is the layout ("reds", "vimeo90k", "vid4", "folder"); ``splits`` the named clip
     lists a layout needs kept (Vimeo-90K's train/test lists); ``notes`` the partial-tree
     warnings, repeated whenever the store is opened (a ``(split, text)`` pair: only when that
-    split is opened); ``made_from`` and ``fingerprint`` (of the folders ``fingerprint_of``)
-    describe the tree.  Raises :class:`StoreProblems` listing every clip that cannot be read
-    (nothing is written then).  ``workers`` threads decode clips in parallel.
+    split is opened); ``origin`` describes the tree.  Raises :class:`StoreProblems` listing every
+    clip that cannot be read (nothing is written then).  ``workers`` threads decode clips in parallel.
     """
     path = Path(path)
     shapes, problems = check_clips(source, progress)
@@ -263,36 +262,48 @@ def write_store(
         del gt_map, lq_map
         for name in ("gt.u8", "lq.u8"):
             _fsync(tmp / name)
-        index = {
-            "format": FORMAT,
-            "version": VERSION,
-            "kind": kind,
-            "name": source.name,
-            "scale": source.scale,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "made_from": made_from,
-            "fingerprint": fingerprint,
-            "fingerprint_of": [str(Path(f).resolve()) for f in fingerprint_of],
-            "notes": [{"split": n[0], "text": n[1]} if isinstance(n, tuple) else {"split": None, "text": n}
-                      for n in notes],
-            "splits": splits or {},
-            "files": {"gt": {"name": "gt.u8", "bytes": gt_bytes}, "lq": {"name": "lq.u8", "bytes": lq_bytes}},
-            "clips": entries,
-        }
+        index = _index(source, kind, entries, (gt_bytes, lq_bytes), splits, notes, origin)
         (tmp / "index.json").write_text(json.dumps(index))
         _fsync(tmp / "index.json")
-        old = None
-        if path.exists():
-            old = path.with_name(f"{path.name}.old-{os.getpid()}")
-            os.rename(path, old)
-        os.rename(tmp, path)
+        _install(tmp, path)
         done = True
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     finally:
         if not done:
             shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _index(source: ClipSource, kind: str, entries: list[dict], sizes: tuple[int, int], splits, notes,
+           origin: TreeOrigin) -> dict:
+    """A store's ``index.json``."""
+    gt_bytes, lq_bytes = sizes
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "kind": kind,
+        "name": source.name,
+        "scale": source.scale,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "made_from": origin.made_from,
+        "fingerprint": origin.fingerprint,
+        "fingerprint_of": [str(Path(f).resolve()) for f in origin.fingerprint_of],
+        "notes": [{"split": n[0], "text": n[1]} if isinstance(n, tuple) else {"split": None, "text": n}
+                  for n in notes],
+        "splits": splits or {},
+        "files": {"gt": {"name": "gt.u8", "bytes": gt_bytes}, "lq": {"name": "lq.u8", "bytes": lq_bytes}},
+        "clips": entries,
+    }
+
+
+def _install(tmp: Path, path: Path) -> None:
+    """The finished store ``tmp`` renamed to ``path``; an old store there renamed away first, then removed."""
+    old = None
+    if path.exists():
+        old = path.with_name(f"{path.name}.old-{os.getpid()}")
+        os.rename(path, old)
+    os.rename(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 # ---- reading --------------------------------------------------------------------------------------

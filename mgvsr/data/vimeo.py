@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mgvsr.data.folders import FolderSource, _ClipInfo
+from mgvsr.data.folders import FolderSource, ClipInfo
 from mgvsr.data.source import Box, ClipSource, PartialDatasetWarning
 from mgvsr.errors import DataError
 
@@ -192,7 +192,7 @@ class VimeoSource(FolderSource):
         self._info = {}
         self._names = names
 
-    def _scan(self, clip: str) -> _ClipInfo:
+    def _scan(self, clip: str) -> ClipInfo:
         info = super()._scan(clip)
         expected = [f"im{i}.png" for i in range(1, FRAMES + 1)]
         for paths, folder in ((info.gt, self.gt_root), (info.lq, self.lq_root)):

@@ -23,7 +23,8 @@ import numpy as np
 from mgvsr import runs
 from mgvsr.presets import Preset, by_scale
 from mgvsr.schedule import Plan, Stage, cosine, multigrid
-from mgvsr.train import run_preset
+from mgvsr.launch import run_preset
+from mgvsr.options import RunOptions
 
 
 def one_cosine_over_stages(plan: Plan) -> Plan:
@@ -110,7 +111,7 @@ def compare_restarts(out: str | Path, scale: str = "lesson", device: str = "auto
     results = {}
     for name, preset in restart_presets(settings).items():
         folder = Path(out) / preset.name.rsplit("/", 1)[1]
-        result = run_preset(preset, folder, seed=seed, device=device, eval_every=every, progress=progress)
+        result = run_preset(preset, folder, RunOptions(seed=seed, device=device, eval_every=every, progress=progress))
         results[name] = {"plan": preset.plan, "summary": result.summary, "evals": runs.read_run(folder).evals}
     return results
 

@@ -31,7 +31,7 @@ from mgvsr.data.windows import TrainingWindows, to_float
 from mgvsr.errors import MgvsrError
 from mgvsr.models.protocol import target_frames
 from mgvsr.presets import by_scale
-from mgvsr.train import charbonnier
+from mgvsr.step import charbonnier
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # (lq (n, t, 3, h, w), gt (n, t, 3, 4h, 4w)), RGB in [0, 1]
 
@@ -172,14 +172,17 @@ def training_batches(source, count: int, batch: int, frames: int, patch: int, se
     return out
 
 
+HELDOUT_SEED = 10_000  # the held-out minibatch's windows: another stream than the training one's
+
+
 def scaling_gaps(model: nn.Module, source, ms: Sequence[int], *, n: int, frames: int, patch: int, lr: float,
-                 seed: int = 0, heldout_seed: int = 10_000) -> list[ScalingGap]:
+                 seed: int = 0) -> list[ScalingGap]:
     """:func:`linear_scaling_gap` for every m in ``ms``, on the first m minibatches of the same
     stream of training windows of ``source`` (and one held-out minibatch of another seed)."""
     if not ms:
         raise MgvsrError("give at least one m")
     stream = training_batches(source, max(ms), n, frames, patch, seed)
-    heldout = concat_batches(training_batches(source, 1, n * 2, frames, patch, heldout_seed))
+    heldout = concat_batches(training_batches(source, 1, n * 2, frames, patch, HELDOUT_SEED))
     return [linear_scaling_gap(model, stream[:m], lr, heldout) for m in ms]
 
 

@@ -2,8 +2,8 @@
 and patch size, measured on the machine at hand.
 
 A training step on a minibatch of shape ``(batch, frames, 3, patch, patch)`` (LR; GT at x4) is
-forward, Charbonnier loss, backward and an Adam step, exactly what :class:`mgvsr.train.Trainer`
-does per step.  Here it runs on random pixels (the cost does not depend on their values) so
+forward, Charbonnier loss, backward and an Adam step: :class:`mgvsr.step.TrainStep`, the step
+:class:`mgvsr.train.Trainer` runs.  Here it runs on random pixels (the cost does not depend on their values) so
 that only the shape varies::
 
     costs = measure_shape_costs("basicvsr_cpu", [(16, 4), (16, 8), (32, 8)], batch=2)
@@ -22,7 +22,6 @@ training time.
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -32,12 +31,15 @@ import torch.nn as nn
 from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
+from mgvsr.device import resolve_device
 from mgvsr.errors import MgvsrError
+from mgvsr.launch import run_preset
 from mgvsr.models import build_model
 from mgvsr.models.protocol import target_frames
+from mgvsr.options import RunOptions, TrainConfig
 from mgvsr.presets import Preset, by_scale
 from mgvsr.schedule import baseline, multigrid
-from mgvsr.train import charbonnier, resolve_device, run_preset
+from mgvsr.step import TrainStep, charbonnier
 from mgvsr.tutorial.explore import expected_speedup, same_samples_baseline
 
 Shape = tuple[int, int]  # (LR patch side, frames)
@@ -66,32 +68,19 @@ def random_batch(batch: int, frames: int, patch: int, scale: int = 4, seed: int 
 
 
 def make_train_step(model: nn.Module, lq: torch.Tensor, gt: torch.Tensor, lr: float = 2e-4) -> Callable[[], float]:
-    """A function running one training step of ``model`` on ``(lq, gt)`` and returning its seconds.
+    """A function running one training step of ``model`` on ``(lq, gt)`` and returning its compute seconds.
 
-    The step is the trainer's: forward, Charbonnier loss against every frame (or the centre
-    frame of a sliding-window model), backward, Adam (betas 0.9, 0.99) over the parameters
-    that require gradients.  CUDA work is synchronised before the clock stops.
+    The step is the trainer's, :class:`mgvsr.step.TrainStep` in fp32: forward, the Charbonnier loss
+    against every frame (or the centre frame of a sliding-window model), backward, Adam (betas 0.9,
+    0.99) over the parameters, on ``lq``'s device, in ``channels_last`` where the model trains faster
+    so; CUDA work is synchronised before the clock stops.
     """
-    model.train()
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.99))
-    target = target_frames(model, gt)
+    step = TrainStep(model, TrainConfig(), lq.device)
 
-    def sync() -> None:
-        if lq.device.type == "cuda":
-            torch.cuda.synchronize(lq.device)
+    def run() -> float:
+        return step(iter([(lq, gt)]), lr=lr, it=0, samples=lq.shape[0]).compute
 
-    def step() -> float:
-        sync()
-        start = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        loss = charbonnier(model(lq), target)
-        loss.backward()
-        optimizer.step()
-        sync()
-        return time.perf_counter() - start
-
-    return step
+    return run
 
 
 def time_train_step(model: nn.Module | str, batch: int, frames: int, patch: int, *, steps: int = 3,
@@ -234,19 +223,19 @@ class ShapeRun:
         return f"{self.patch}&{self.frames}"
 
 
-def train_shape(model: str, patch: int, frames: int, out: str | Path, *, iterations: int, batch: int,
-                lr: float, dataset: str = "sample", root: str | Path | None = None, device: str = "auto",
-                seed: int = 0, progress: bool = False, spynet: str | Path | None = None) -> ShapeRun:
-    """Train ``model`` from scratch at one fixed shape (one cosine from ``lr``) into ``out`` and
-    score it on ``dataset``'s held-out clips.  ``spynet``: pretrained SpyNet weights (or ``"none"``),
-    which BasicVSR and BasicVSR-M need (:func:`mgvsr.models.flow_init`).
+def train_shape(model: str, shape: Shape, out: str | Path, *, iterations: int, batch: int, lr: float,
+                options: RunOptions | None = None) -> ShapeRun:
+    """Train ``model`` from scratch at one fixed ``shape = (patch, frames)`` (one cosine from ``lr``) on the
+    sample clips into ``out`` and score it on their held-out clips.  ``options``: the device, seed,
+    progress and, for BasicVSR and BasicVSR-M, the pretrained SpyNet weights (or ``"none"``) they need
+    (:func:`mgvsr.models.flow_init`).
 
     A finished run of the same spec in ``out`` is read, not retrained (:mod:`mgvsr.runs`).
     """
+    patch, frames = shape
     plan = baseline(iterations, patch, frames, batch, lr, name=f"fixed {patch}&{frames}")
-    preset = Preset(name=f"tutorial/fig2/{patch}x{frames}", model=model, dataset=dataset, plan=plan)
-    summary = run_preset(preset, out, root=root, seed=seed, device=device, progress=progress,
-                         spynet=spynet).summary
+    preset = Preset(name=f"tutorial/fig2/{patch}x{frames}", model=model, dataset="sample", plan=plan)
+    summary = run_preset(preset, out, options or RunOptions(progress=False)).summary
     return ShapeRun(patch, frames, batch, iterations, summary["psnr"], summary["ssim"],
                     summary["train_seconds"], summary["compute_seconds"])
 
@@ -348,8 +337,9 @@ def train_sweep(settings: Fig2Settings, out: str | Path, device: str = "auto", p
     done = {}
     for patch, frames in tqdm(unique_shapes(sweeps), desc="short trainings", unit="run", disable=not progress):
         folder = Path(out) / f"{patch}x{frames}-b{settings.batch}-i{settings.iterations}"
-        done[patch, frames] = train_shape(settings.model, patch, frames, folder, iterations=settings.iterations,
-                                          batch=settings.batch, lr=settings.lr, device=device, spynet=spynet)
+        done[patch, frames] = train_shape(settings.model, (patch, frames), folder, iterations=settings.iterations,
+                                          batch=settings.batch, lr=settings.lr,
+                                          options=RunOptions(device=device, spynet=spynet, progress=False))
     return {axis: [done[s] for s in shapes] for axis, shapes in sweeps.items()}
 
 

@@ -30,7 +30,7 @@ from mgvsr.evaluate import super_resolve_clip
 from mgvsr.metrics import psnr
 from mgvsr.models import load_model  # noqa: F401  (notebook 8 loads the demo's weights with it)
 from mgvsr.paths import shared_data_dir
-from mgvsr.train import resolve_device
+from mgvsr.device import resolve_device
 from mgvsr.tutorial.viz import plot_crops
 from mgvsr.tutorial.widgets import figure_png
 

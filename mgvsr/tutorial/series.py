@@ -36,6 +36,7 @@ from mgvsr import demo as demo_module
 from mgvsr import runs
 from mgvsr.errors import MgvsrError
 from mgvsr.models import load_model
+from mgvsr.options import RunOptions
 from mgvsr.paths import REPO_DIR, cache_dir
 from mgvsr.presets import by_scale, get_preset, get_scale, list_presets
 from mgvsr.schedule import Plan
@@ -120,8 +121,9 @@ def demo(scale: str, output_dir: str | Path | None, device: str = "auto", progre
     demo's third run (ours + mixed precision, beyond the paper) is not trained here (nor read).
     """
     folder = demo_dir(scale, output_dir, demo_out)
-    return demo_module.run_demo(folder, device=device, iterations=by_scale(DEMO_ITERATIONS, scale),
-                                evals=by_scale(DEMO_EVALS, scale), progress=progress, fast=False)
+    return demo_module.run_demo(folder, "basicvsr", RunOptions(device=device, progress=progress),
+                                iterations=by_scale(DEMO_ITERATIONS, scale), evals=by_scale(DEMO_EVALS, scale),
+                                fast=False)
 
 
 def reproduce_dir(scale: str, output_dir: str | Path | None, reproduce_out: str | Path | None = None) -> Path:
