@@ -1,14 +1,20 @@
-"""Modulated deformable convolution against a loop written straight from the DCNv2 definition."""
+"""Modulated deformable convolution against a loop written straight from the DCNv2 definition; its
+precision under autocast (offsets, mask and convolution in fp32); the offset diagnostic's host reads."""
 
 from __future__ import annotations
 
+import copy
+import logging
 import math
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from mgvsr.models.dcn import DCNv2Pack, deform_conv2d, deform_conv2d_torch, torchvision_available
+from mgvsr.models import dcn as dcn_module
+from mgvsr.models.dcn import (DCNv2Pack, deform_conv2d, deform_conv2d_fp32, deform_conv2d_torch, in_fp32,
+                              offset_absmeans, torchvision_available)
 
 
 def bilinear_zero_outside(img: torch.Tensor, y: float, x: float) -> torch.Tensor:
@@ -215,3 +221,185 @@ def test_bfloat16_inputs_sample_in_float32():
     low = deform_conv2d_torch(x, offset, weight, padding=1)
     assert low.dtype == torch.bfloat16
     assert ((low.float() - ref).abs().max() / ref.abs().max()).item() < 1e-2  # bf16 output rounding
+
+
+# --- precision under autocast (issue 22): offsets, mask and the convolution in fp32 -------------
+
+def recording_deform_conv2d(monkeypatch):
+    """Replace ``mgvsr.models.dcn.deform_conv2d`` by a wrapper recording the dtypes it sees:
+    a list of dicts (x, offset, mask, weight, out), one per call."""
+    calls = []
+    original = dcn_module.deform_conv2d
+
+    def wrapper(x, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None, backend="auto"):
+        out = original(x, offset, weight, bias, stride, padding, dilation, mask, backend=backend)
+        calls.append(dict(x=x.dtype, offset=offset.dtype, mask=mask.dtype, weight=weight.dtype, out=out.dtype,
+                          autocast=torch.is_autocast_enabled("cpu")))
+        return out
+
+    monkeypatch.setattr(dcn_module, "deform_conv2d", wrapper)
+    return calls
+
+
+def test_dcnv2pack_under_autocast_runs_offsets_mask_and_conv_in_fp32(monkeypatch):
+    """bf16 inputs (as a previous conv under autocast gives them): conv_offset's output, the offset,
+    the mask and the deformable convolution are fp32; the pack's output comes back in bf16."""
+    torch.manual_seed(0)
+    pack = DCNv2Pack(16, 8, 3, padding=1, deformable_groups=2)
+    with torch.no_grad():
+        pack.conv_offset.weight.normal_(0, 0.05)
+    conv_offset_out = []
+    pack.conv_offset.register_forward_hook(lambda m, i, o: conv_offset_out.append(o.dtype))
+    calls = recording_deform_conv2d(monkeypatch)
+    x, feat = torch.randn(2, 16, 10, 12).bfloat16(), torch.randn(2, 16, 10, 12).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = pack(x, feat)
+        assert pack.conv_offset(feat).dtype == torch.bfloat16  # autocast is really on for a plain call
+    assert conv_offset_out[0] == torch.float32
+    assert calls == [dict(x=torch.float32, offset=torch.float32, mask=torch.float32, weight=torch.float32,
+                          out=torch.float32, autocast=False)]
+    assert out.dtype == torch.bfloat16
+
+
+def test_dcnv2pack_under_autocast_equals_fp32_then_rounded():
+    """Offsets of ~20 px (bf16 steps of 0.125 px there): under autocast the pack computes exactly
+    the fp32 result, rounded to bf16 once at the end; with bf16 offsets it would not."""
+    torch.manual_seed(1)
+    pack = DCNv2Pack(8, 8, 3, padding=1, deformable_groups=2)
+    with torch.no_grad():
+        pack.conv_offset.weight.normal_(0, 0.02)
+        pack.conv_offset.bias[:36].uniform_(20.1, 20.4)  # offsets, between two bf16 steps
+    x, feat = torch.randn(1, 8, 48, 48), torch.randn(1, 8, 48, 48)
+    with torch.no_grad():
+        fp32 = pack(x, feat)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = pack(x, feat)
+        offset, mask = pack.offset_and_mask(feat)
+        bf16_offsets = deform_conv2d(x, offset.bfloat16().float(), pack.weight, pack.bias, 1, 1, 1, mask)
+    assert torch.equal(mixed, fp32.bfloat16())
+    assert not torch.equal(bf16_offsets.bfloat16(), fp32.bfloat16())  # the precision this keeps
+
+
+def test_without_autocast_nothing_is_cast():
+    """Outside autocast every tensor keeps its dtype: fp64 stays fp64, a bf16 pack stays bf16."""
+    pack = DCNv2Pack(8, 4, 3, padding=1, deformable_groups=2)
+    x = torch.randn(1, 8, 6, 6)
+    assert pack.double()(x.double(), x.double()).dtype == torch.float64
+    assert pack.bfloat16()(x.bfloat16(), x.bfloat16()).dtype == torch.bfloat16
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # fp64 is left alone by autocast, and here
+        assert pack.double()(x.double(), x.double()).dtype == torch.float64
+
+
+def test_in_fp32_disables_autocast_and_casts_half_precision_up():
+    seen = []
+
+    def fn(a, b, c):
+        seen.append((a.dtype, b.dtype, c, torch.is_autocast_enabled("cpu"), (a @ a).dtype))
+        return a * 2
+
+    a = torch.randn(3, 3).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert in_fp32(fn, a, torch.randn(2, dtype=torch.float64), None).dtype == torch.float32
+    assert seen[-1] == (torch.float32, torch.float64, None, False, torch.float32)
+    assert in_fp32(fn, a, torch.randn(2), None).dtype == torch.bfloat16  # no autocast: no cast
+    assert seen[-1][:2] == (torch.bfloat16, torch.float32)
+
+
+def test_deform_conv2d_fp32_passes_several_feature_tensors_and_closures():
+    """BasicVSR++-style offsets: a head on (features, flow) with a tanh-bounded residue plus the flow."""
+    torch.manual_seed(2)
+    head = torch.nn.Conv2d(8 + 2, 3 * 2 * 9, 3, padding=1)
+    weight, bias = torch.randn(4, 8, 3, 3), torch.randn(4)
+
+    def offset_and_mask(feat, flow):
+        o1, o2, mask = torch.chunk(head(torch.cat([feat, flow], 1)), 3, dim=1)
+        offset = 10 * torch.tanh(torch.cat((o1, o2), 1)) + flow.flip(1).repeat(1, 18, 1, 1)
+        return offset, torch.sigmoid(mask)
+
+    x, feat, flow = torch.randn(1, 8, 7, 9), torch.randn(1, 8, 7, 9), 3 * torch.randn(1, 2, 7, 9)
+    offset, mask = offset_and_mask(feat, flow)
+    expected = deform_conv2d(x, offset, weight, bias, padding=1, mask=mask)
+    got = deform_conv2d_fp32(x, (feat, flow), offset_and_mask, weight, bias, padding=1)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = deform_conv2d_fp32(x.bfloat16(), (feat.bfloat16(), flow), offset_and_mask, weight, bias, padding=1)
+    assert mixed.dtype == torch.bfloat16
+    # fp32 arithmetic on the bf16 inputs, rounded once at the end
+    fp32 = deform_conv2d_fp32(x.bfloat16().float(), (feat.bfloat16().float(), flow), offset_and_mask, weight, bias,
+                              padding=1)
+    assert torch.equal(mixed, fp32.bfloat16())
+
+
+
+# --- the offset diagnostic without a host sync per call (issue 22) -----------------------------
+
+class ScalarReads(TorchDispatchMode):
+    """Counts the reads of a tensor's value to the host (``aten._local_scalar_dense``: what ``.item()``,
+    ``float(t)`` and ``bool(t)`` do; on a GPU each one waits for the device)."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("every,reads", [(None, 0), (1, 25), (10, 2), (100, 0)])
+def test_dcnv2pack_reads_its_offsets_only_every_n_calls(every, reads):
+    pack = DCNv2Pack(8, 4, 3, padding=1, deformable_groups=2, offset_check_every=every)
+    x = torch.randn(1, 8, 6, 6)
+    with torch.no_grad(), ScalarReads() as counter:
+        for _ in range(25):
+            pack(x, x)
+    assert counter.count == reads
+    # what is still unread is read on demand: the 5 calls after the last read (every 10), all 25 (100)
+    assert pack.offset_check.calls == {None: 0, 1: 0, 10: 5, 100: 25}[every]
+
+
+def test_offset_check_warns_of_large_offsets_at_its_next_read(caplog):
+    """BasicSR's warning (mean |offset| above 50 px) still comes, at the read after the calls that
+    saw it, with the largest value since the last read; offset_absmeans reads every pack on demand."""
+    model = torch.nn.Module()
+    model.pack = DCNv2Pack(8, 4, 3, padding=1, deformable_groups=2, offset_check_every=3)
+    x = torch.randn(1, 8, 6, 6)
+    with torch.no_grad():
+        model.pack.conv_offset.bias[:36] = 60.0
+        model.pack(x, x)
+        model.pack.conv_offset.bias[:36] = 70.0
+        with caplog.at_level(logging.WARNING, logger="mgvsr.models.dcn"):
+            model.pack(x, x)
+            assert not caplog.records  # not read yet
+            model.pack.conv_offset.bias[:36] = 0.0
+            model.pack(x, x)            # third call: read, the largest of the three was 70 px
+        assert len(caplog.records) == 1 and "70.0 px" in caplog.text and "3 calls" in caplog.text
+        model.pack(x, x)
+        assert offset_absmeans(model) == {"pack": 0.0}
+        assert offset_absmeans(model) == {"pack": None}  # nothing observed since
+
+
+def test_offset_check_follows_the_module_across_devices_and_copies():
+    pack = DCNv2Pack(8, 4, 3, padding=1, deformable_groups=2)
+    x = torch.randn(1, 8, 6, 6)
+    pack(x, x)
+    clone = copy.deepcopy(pack)
+    assert clone.offset_check.calls == 1 and clone.offset_check is not pack.offset_check
+    assert "offset_check" not in "".join(pack.state_dict())  # not saved, not a buffer (DDP would broadcast it)
+    assert not list(pack.buffers())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the GPU sync check needs one")
+def test_dcnv2pack_forward_does_not_synchronise_the_gpu():
+    pack = DCNv2Pack(16, 16, 3, padding=1, deformable_groups=2).cuda()
+    x = torch.randn(2, 16, 12, 12, device="cuda")
+    pack(x, x)  # first call: lazy initialisations may synchronise
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(5):
+            out = pack(x, x)
+            out.sum().backward()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")

@@ -1,4 +1,4 @@
-"""EDVR-M: BasicSR's parameter names and counts, shapes, input checks, save / load."""
+"""EDVR-M: BasicSR's parameter names and counts, shapes, input checks, save / load, precision under autocast."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from mgvsr.models import build_model
+from mgvsr.models import dcn as dcn_module
+from mgvsr.models import edvr as edvr_module
+from mgvsr.models.dcn import DCNv2Pack
 from mgvsr.models.edvr import EDVR
 from mgvsr.paths import shared_data_dir
 
@@ -226,3 +229,67 @@ def test_edvr_cpu_configuration():
     assert (model.num_frame, model.center_frame_idx, model.with_tsa, model.patch_multiple) == (5, 2, True, 4)
     assert num_params(model) == 188_227
     assert model(torch.rand(2, 5, 3, 16, 16)).shape == (2, 3, 64, 64)
+
+
+def test_autocast_keeps_offsets_masks_and_deformable_convs_in_fp32(monkeypatch):
+    """Under bf16 autocast every pack's conv_offset, offsets, masks and deformable convolution and the
+    PCD's upsampled offsets are fp32 while the other convolutions run in bf16; the output stays
+    close to the fp32 model's."""
+    torch.manual_seed(0)
+    model = small_edvr()
+    with torch.no_grad():  # non-trivial offsets (~12 px) and masks
+        for m in model.modules():
+            if isinstance(m, DCNv2Pack):
+                m.conv_offset.weight.normal_(0, 0.05)
+                m.conv_offset.bias.normal_(0, 0.5)
+                m.conv_offset.bias[: 2 * 8 * 9] += 12.3
+    dtypes = {"conv_offset": [], "deform": [], "upsampled offsets": [], "conv_first": []}
+    for m in model.modules():
+        if isinstance(m, DCNv2Pack):
+            m.conv_offset.register_forward_hook(lambda mod, i, o: dtypes["conv_offset"].append(o.dtype))
+    model.conv_first.register_forward_hook(lambda mod, i, o: dtypes["conv_first"].append(o.dtype))
+    deform, upsample = dcn_module.deform_conv2d, edvr_module.upsample_offsets
+
+    def recording_deform(x, offset, weight, bias, stride, padding, dilation, mask, backend):
+        out = deform(x, offset, weight, bias, stride, padding, dilation, mask, backend=backend)
+        dtypes["deform"].append({x.dtype, offset.dtype, mask.dtype, weight.dtype, out.dtype})
+        return out
+
+    def recording_upsample(offset):
+        out = upsample(offset)
+        dtypes["upsampled offsets"].append(out.dtype)
+        return out
+
+    monkeypatch.setattr(dcn_module, "deform_conv2d", recording_deform)
+    monkeypatch.setattr(edvr_module, "upsample_offsets", recording_upsample)
+    x = torch.rand(1, 5, 3, 32, 32)
+    with torch.no_grad():
+        fp32 = model(x)
+        for values in dtypes.values():
+            values.clear()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model(x)
+    assert dtypes["conv_first"] == [torch.bfloat16]
+    assert dtypes["conv_offset"] == [torch.float32] * 4    # l3, l2, l1 and the cascade
+    assert dtypes["deform"] == [{torch.float32}] * 4
+    assert dtypes["upsampled offsets"] == [torch.float32] * 2  # l3 -> l2, l2 -> l1
+    base = F.interpolate(x[:, 2], scale_factor=4, mode="bilinear", align_corners=False)
+    residual = (fp32 - base).abs().max()
+    assert residual > 1e-2
+    assert (mixed.float() - fp32).abs().max() < 0.05 * residual  # bf16 elsewhere: ~0.6% measured
+
+
+def test_autocast_training_step_reaches_the_offset_convs():
+    """A bf16 autocast backward pass flows through the fp32 regions into fp32 gradients."""
+    model = small_edvr()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.rand(1, 5, 3, 16, 16))
+    out.float().square().mean().backward()
+    for name, p in model.named_parameters():
+        if "conv_offset" in name or "dcn" in name:
+            assert p.grad is not None and p.grad.dtype == torch.float32 and p.grad.abs().sum() > 0, name
+
+
+def test_packs_name_themselves_in_the_offset_warning():
+    names = {m.offset_check.name for m in small_edvr().modules() if isinstance(m, DCNv2Pack)}
+    assert names == {f"pcd_align.dcn_pack.l{i}" for i in (1, 2, 3)} | {"pcd_align.cas_dcnpack"}

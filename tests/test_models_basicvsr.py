@@ -363,6 +363,79 @@ def test_chunked_reconstruction_equals_one_call(monkeypatch):
     assert torch.allclose(whole, per_frame, atol=1e-12, rtol=0)
 
 
+
+def test_reconstruction_chunks_on_a_cpu_and_for_inference_only():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert basicvsr_module.reconstructs_in_chunks(cpu, building_graph=True)
+    assert basicvsr_module.reconstructs_in_chunks(cpu, building_graph=False)
+    assert basicvsr_module.reconstructs_in_chunks(cuda, building_graph=False)
+    assert not basicvsr_module.reconstructs_in_chunks(cuda, building_graph=True)
+
+
+def count_reconstruct_calls(model, monkeypatch):
+    calls = []
+    inner = model._reconstruct
+    monkeypatch.setattr(model, "_reconstruct", lambda f, l: calls.append(f.shape[0]) or inner(f, l))
+    return calls
+
+
+def test_reconstruction_chunks_by_device_and_graph(monkeypatch):
+    """The default decides per call: chunks on the CPU with or without a graph; on another device
+    (here "meta", shapes only, as CUDA would) all frames at once while training, chunks without a graph."""
+    model, x = small_model_and_clip(8, 8, t=5, b=1, dtype=torch.float32)
+    monkeypatch.setattr(basicvsr_module, "RECON_CHUNK_ELEMENTS", 2 * 64 * 16 * 8 * 8)  # 2 frames a chunk
+    calls = count_reconstruct_calls(model, monkeypatch)
+    model(x)
+    with torch.no_grad():
+        model(x)
+    assert calls == [2, 2, 1, 2, 2, 1]
+    model.to("meta")
+    calls.clear()
+    feats, lr = torch.empty(5, 16, 8, 8, device="meta"), torch.empty(5, 3, 8, 8, device="meta")
+    model.reconstruct(feats, lr)
+    with torch.no_grad():
+        model.reconstruct(feats, lr)
+    model.requires_grad_(False)
+    model.reconstruct(feats, lr)  # nothing to train: no graph
+    assert calls == [5, 2, 2, 1, 2, 2, 1]
+
+
+def test_chunked_and_unchunked_reconstruction_agree_float32_with_gradients(monkeypatch):
+    """Chunks or all frames at once: the same outputs and gradients, to fp32 rounding."""
+    model, _ = small_model_and_clip(8, 12, dtype=torch.float32)
+    monkeypatch.setattr(basicvsr_module, "RECON_CHUNK_ELEMENTS", 2 * 64 * 16 * 8 * 12)
+    calls = count_reconstruct_calls(model, monkeypatch)
+    gen = torch.Generator().manual_seed(3)
+    feats, lr = torch.randn(7, 16, 8, 12, generator=gen), torch.rand(7, 3, 8, 12, generator=gen)
+    results = []
+    for chunked in (True, False):
+        model.zero_grad(set_to_none=True)
+        f = feats.clone().requires_grad_()
+        out = model.reconstruct(f, lr, chunked=chunked)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        results.append((out.detach(), f.grad, {k: p.grad for k, p in model.named_parameters() if p.grad is not None}))
+    assert calls == [2, 2, 2, 1, 7]
+    (out_c, gf_c, gp_c), (out_u, gf_u, gp_u) = results
+    torch.testing.assert_close(out_c, out_u, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(gf_c, gf_u, rtol=1e-4, atol=1e-6)
+    assert gp_c.keys() == gp_u.keys() and len(gp_c) == 10  # fusion, upconv1, upconv2, conv_hr, conv_last
+    for name in gp_c:  # sums over all frames in another order: relative error ~5e-6 measured
+        error = (gp_c[name] - gp_u[name]).norm() / gp_u[name].norm()
+        assert error < 1e-4, f"{name}: relative gradient error {error:.2e}"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_training_reconstructs_all_frames_at_once_with_the_same_numbers(monkeypatch):
+    model, x = small_model_and_clip(32, 32, t=4, b=2, dtype=torch.float32)
+    model, x = model.cuda(), x.cuda()
+    calls = count_reconstruct_calls(model, monkeypatch)
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        trained = model(x)
+        with torch.no_grad():
+            inferred = model(x)
+    assert calls[0] == 8 and len(calls) > 2  # training: one call; inference: chunks of RECON_CHUNK_ELEMENTS
+    torch.testing.assert_close(trained.detach(), inferred, rtol=1e-4, atol=1e-5)
+
 def test_frozen_spynet_builds_no_graph():
     model, x = small_model_and_clip(32, 32, dtype=torch.float32)
     model.spynet.requires_grad_(False)

@@ -14,7 +14,8 @@ The network, for a clip ``x`` of ``t`` frames ``(b, t, 3, h, w)``:
 
 Steps 2 and 3 are sequential in time.  Steps 1 and 4 are not: this implementation
 computes all flows in one SpyNet call and the sampling grids of all of them at once,
-and reconstructs after the loops, over frames taken together in cache-sized chunks
+and reconstructs after the loops, over frames taken together: in cache-sized chunks on a
+CPU and for inference, all at once when training on a GPU (:func:`reconstructs_in_chunks`)
 (BasicSR calls SpyNet twice, rebuilds the grid at every warp and reconstructs frame by
 frame inside the forward loop).  The numbers are the same: ``tests/test_models_basicvsr.py``
 holds a BasicSR-style per-frame forward and checks that both agree, outputs and
@@ -67,10 +68,26 @@ from mgvsr.models.spynet import SpyNet, zero_init_flow_heads
 # high-resolution convolutions run fastest on cache-sized pieces (measured on 2 cores:
 # 1-2 frames of 32x32 per call beat both BasicSR's per-frame batch and all frames in one
 # call, see bench/bench_basicvsr_step.py), and whole-clip inference stays bounded in memory.
+# Where the chunks pay: see :func:`reconstructs_in_chunks` (not when training on a GPU).
 RECON_CHUNK_ELEMENTS = 2 * 1024 * 1024
 # Frame pairs per SpyNet call in segmented inference (:meth:`BasicVSR.stream`): its 7x7
 # convolutions keep 64 channels at the full (padded) LR size per image, ~16 MB per image at 320x180.
 FLOW_PAIRS = 4
+
+
+def reconstructs_in_chunks(device: torch.device, building_graph: bool) -> bool:
+    """Whether :meth:`BasicVSR.reconstruct` splits its frames into chunks of at most
+    :data:`RECON_CHUNK_ELEMENTS` per high-resolution tensor, on ``device`` when autograd records a
+    graph (``building_graph``: training) or not (inference).
+
+    Always on a CPU (cache-sized pieces run faster there, training and inference alike); on an
+    accelerator (CUDA) only without a graph: inference keeps its memory bounded, while a training
+    step keeps every chunk's activations for the backward pass anyway, so chunks would save no
+    memory and cost ``b x t / chunk`` small kernel launches per layer instead of one.  The numbers
+    are the same either way (to float rounding: ``tests/test_models_basicvsr.py``); the speed of
+    both: ``python bench/bench_recon_chunk.py --device cuda``.
+    """
+    return device.type == "cpu" or not building_graph
 
 
 class ConvResidualBlocks(nn.Module):
@@ -213,12 +230,21 @@ class BasicVSR(VSRModel):
             feats[i] = feat
         return feats
 
-    def reconstruct(self, feats: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, feats: torch.Tensor, lr: torch.Tensor, chunked: bool | None = None) -> torch.Tensor:
         """Per-frame upsampling: ``feats`` ``(n, 2 num_feat, h, w)``, ``lr`` ``(n, 3, h, w)`` ->
-        ``(n, 3, 4h, 4w)``, ``n`` frames (any batch and time order), in chunks of frames of
-        at most ``RECON_CHUNK_ELEMENTS`` per high-resolution tensor."""
+        ``(n, 3, 4h, 4w)``, ``n`` frames (any batch and time order).
+
+        chunked: run the frames in chunks of at most ``RECON_CHUNK_ELEMENTS`` per high-resolution
+        tensor (True) or all at once (False); None (the default) decides by
+        :func:`reconstructs_in_chunks` (chunks on a CPU and for inference, all at once when
+        training on a GPU).  The same numbers either way."""
         n, _, h, w = feats.shape
-        chunk = max(1, RECON_CHUNK_ELEMENTS // (self.hr_feat * 16 * h * w))
+        if chunked is None:
+            tail = (self.fusion, self.upconv1, self.upconv2, self.conv_hr, self.conv_last)
+            building_graph = torch.is_grad_enabled() and (feats.requires_grad or lr.requires_grad or any(
+                p.requires_grad for m in tail for p in m.parameters()))
+            chunked = reconstructs_in_chunks(feats.device, building_graph)
+        chunk = max(1, RECON_CHUNK_ELEMENTS // (self.hr_feat * 16 * h * w)) if chunked else n
         if chunk >= n:
             return self._reconstruct(feats, lr)
         return torch.cat([self._reconstruct(f, l) for f, l in zip(feats.split(chunk), lr.split(chunk))])

@@ -23,12 +23,28 @@ h_out * w_out`` values per call (plus the same again kept for the backward pass)
 :class:`DCNv2Pack` is BasicSR's ``DCNv2Pack``: a modulated deformable 3x3 convolution whose
 offsets and mask come from a separate, zero-initialised ``conv_offset`` applied to *another*
 feature map (EDVR's alignment features), with BasicSR's parameter names.
+
+**Precision under autocast.** Offsets are positions in pixels: in bf16 an offset between 16 and
+32 px moves in steps of 0.125 px (in fp16, 1/64 px), the mask in steps of up to 1/256. So
+:func:`deform_conv2d_fp32` computes the offsets, the mask (its sigmoid included) and the
+deformable convolution itself in fp32 whatever the autocast (autocast disabled locally, fp16 /
+bf16 inputs cast up), and hands the output back in the autocast dtype for the layers after it.
+:class:`DCNv2Pack` runs through it; a model with its own offset head (BasicVSR++'s second-order
+alignment: offsets from features and flows, ``tanh``-bounded residues) passes its offset function.
+:func:`in_fp32` is the same local fp32 region for any other computation on offsets (EDVR's
+upsampled pyramid offsets). Without autocast nothing is cast: every tensor keeps its dtype.
+
+**Offset diagnostic without a host sync.** BasicSR warns when a pack's mean ``|offset|`` exceeds
+50 px (training diverging), reading it with ``.item()`` at every call: a GPU synchronisation per
+call. :class:`OffsetCheck` keeps the largest mean on the device and reads it every ``every``
+calls (:data:`OFFSET_CHECK_EVERY` by default) or when asked (:func:`offset_absmeans`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -42,6 +58,11 @@ except Exception:  # noqa: BLE001 - any failure means "no torchvision kernel her
     _torchvision_deform_conv2d = None
 
 IntPair = int | tuple[int, int]
+LOW_PRECISION = (torch.float16, torch.bfloat16)
+# DCNv2Pack reads its largest mean |offset| (one host sync) once every this many calls
+OFFSET_CHECK_EVERY = 100
+# BasicSR's threshold: a mean |offset| above it (pixels) means the alignment is diverging
+OFFSET_WARN_PX = 50.0
 
 
 def torchvision_available() -> bool:
@@ -168,6 +189,111 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
                                       dilation=_pair(dilation, "dilation"), mask=mask)
 
 
+def autocast_enabled(t: torch.Tensor) -> bool:
+    """Whether ``torch.autocast`` is on for ``t``'s device type (False where autocast has none)."""
+    try:
+        return torch.is_autocast_enabled(t.device.type)
+    except RuntimeError:  # a device type autocast does not know (e.g. "meta")
+        return False
+
+
+def in_fp32(fn: Callable[..., torch.Tensor | tuple], *tensors: torch.Tensor | None):
+    """``fn(*tensors)`` in fp32 whatever the autocast.
+
+    Where autocast is on for the first tensor's device: autocast is disabled for the call and every
+    fp16 / bf16 tensor is cast to fp32 (fp32 and fp64 tensors, and None, pass unchanged), so
+    every operation inside runs in fp32 and ``fn``'s results come back in fp32.  Without autocast,
+    ``fn(*tensors)`` as it is: nothing is cast.
+    """
+    first = next((t for t in tensors if t is not None), None)
+    if first is None or not autocast_enabled(first):
+        return fn(*tensors)
+    with torch.autocast(first.device.type, enabled=False):
+        return fn(*(t.float() if t is not None and t.dtype in LOW_PRECISION else t for t in tensors))
+
+
+def deform_conv2d_fp32(x: torch.Tensor, feats: torch.Tensor | Sequence[torch.Tensor],
+                       offset_and_mask: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+                       weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntPair = 1,
+                       padding: IntPair = 0, dilation: IntPair = 1, backend: str = "auto") -> torch.Tensor:
+    """Deformable convolution v2 whose offsets, mask and convolution run in fp32 whatever the autocast.
+
+    x: ``(b, c_in, h, w)``, the features convolved; feats: a tensor or a sequence of tensors from
+    which ``offset_and_mask(*feats)`` computes the offset ``(b, 2 * g * kh * kw, h_out, w_out)``
+    and the mask ``(b, g * kh * kw, h_out, w_out)`` (after its sigmoid), e.g.
+    :meth:`DCNv2Pack.offset_and_mask`, or BasicVSR++'s head on ``(features, flow_1, flow_2)``.
+    ``offset_and_mask``, then :func:`deform_conv2d` (weight, bias, geometry, backend as there) run
+    inside :func:`in_fp32`: under autocast all of it is fp32 (x, feats, weight and bias cast up
+    from fp16 / bf16); tensors ``offset_and_mask`` reads from elsewhere (a closure) are not cast.
+
+    Returns ``(b, c_out, h_out, w_out)``: under autocast in the autocast dtype (as a convolution
+    under autocast would return it; fp64 inputs stay fp64), without autocast in ``deform_conv2d``'s
+    dtype (x's).
+    """
+    feats = (feats,) if isinstance(feats, torch.Tensor) else tuple(feats)
+
+    def compute(x, weight, bias, *feats):
+        offset, mask = offset_and_mask(*feats)
+        return deform_conv2d(x, offset, weight, bias, stride, padding, dilation, mask, backend=backend)
+
+    out = in_fp32(compute, x, weight, bias, *feats)
+    if autocast_enabled(x) and x.dtype != torch.float64 and out.dtype == torch.float32:
+        out = out.to(torch.get_autocast_dtype(x.device.type))
+    return out
+
+
+class OffsetCheck:
+    """BasicSR's "offset abs mean is larger than 50" warning, without a host sync per call.
+
+    :meth:`observe` keeps the largest mean ``|offset|`` seen since the last read as a tensor on the
+    offsets' device (no ``.item()``: the GPU is not waited for); every ``every`` observed calls
+    :meth:`report` reads it (one sync), logs a warning when it exceeds ``limit`` pixels and starts
+    over.  ``every=1`` is BasicSR's behaviour (a read per call), ``every=None`` turns the check off
+    (nothing is computed).  :meth:`report` may also be called at any time (see :func:`offset_absmeans`).
+    """
+
+    def __init__(self, every: int | None = OFFSET_CHECK_EVERY, limit: float = OFFSET_WARN_PX,
+                 name: str = "deformable conv") -> None:
+        if every is not None and every < 1:
+            raise ValueError(f"every must be a positive number of calls or None, got {every}")
+        self.every, self.limit, self.name = every, limit, name
+        self.calls = 0  # observed since the last report
+        self._largest: torch.Tensor | None = None
+
+    def observe(self, offset: torch.Tensor) -> None:
+        """Fold ``offset``'s mean absolute value into the running maximum (on its device)."""
+        if self.every is None:
+            return
+        with torch.no_grad():
+            absmean = offset.detach().abs().mean(dtype=torch.float32)
+            if self._largest is None or self._largest.device != absmean.device:
+                self._largest = absmean
+            else:
+                self._largest = torch.maximum(self._largest, absmean)
+        self.calls += 1
+        if self.calls >= self.every:
+            self.report()
+
+    def report(self) -> float | None:
+        """The largest mean ``|offset|`` (pixels) since the last report, or None if no call was
+        observed; warns when it exceeds ``limit``.  Reads one value from the device."""
+        largest, calls = self._largest, self.calls
+        self._largest, self.calls = None, 0
+        if largest is None:
+            return None
+        value = float(largest.item())
+        if value > self.limit:
+            logger.warning("%s: offset abs mean reached %.1f px (the largest of %d calls), larger than %g",
+                           self.name, value, calls, self.limit)
+        return value
+
+
+def offset_absmeans(model: nn.Module) -> dict[str, float | None]:
+    """Every :class:`DCNv2Pack` of ``model``: its largest mean ``|offset|`` since its last report
+    (:meth:`OffsetCheck.report`: warns above 50 px, one read from the device per pack)."""
+    return {name: m.offset_check.report() for name, m in model.named_modules() if isinstance(m, DCNv2Pack)}
+
+
 class DCNv2Pack(nn.Module):
     """BasicSR's ``DCNv2Pack``: modulated deformable conv with offsets from other features.
 
@@ -178,11 +304,16 @@ class DCNv2Pack(nn.Module):
 
     Parameter names (``weight``, ``bias``, ``conv_offset.weight``, ``conv_offset.bias``) and the
     initialisation follow BasicSR, so its EDVR checkpoints load.
+
+    Under autocast ``conv_offset``, the sigmoid and the deformable convolution run in fp32 and the
+    output comes back in the autocast dtype (:func:`deform_conv2d_fp32`).  ``offset_check_every``:
+    how often the offset diagnostic reads the device (:class:`OffsetCheck`; 1 = every call, as
+    BasicSR, None = no diagnostic); ``self.offset_check`` holds it.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                  padding: int = 1, dilation: int = 1, deformable_groups: int = 8,
-                 backend: str = "auto") -> None:
+                 backend: str = "auto", offset_check_every: int | None = OFFSET_CHECK_EVERY) -> None:
         super().__init__()
         if in_channels % deformable_groups != 0:
             raise ValueError(f"in_channels {in_channels} is not divisible by deformable_groups "
@@ -192,6 +323,7 @@ class DCNv2Pack(nn.Module):
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.deformable_groups = deformable_groups
         self.backend = backend
+        self.offset_check = OffsetCheck(offset_check_every)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *self.kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels))
         taps = self.kernel_size[0] * self.kernel_size[1]
@@ -215,20 +347,16 @@ class DCNv2Pack(nn.Module):
         return torch.cat((o1, o2), dim=1), torch.sigmoid(mask)
 
     def forward(self, x: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
+        return deform_conv2d_fp32(x, feat, self._checked_offset_and_mask, self.weight, self.bias,
+                                  self.stride, self.padding, self.dilation, backend=self.backend)
+
+    def _checked_offset_and_mask(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         offset, mask = self.offset_and_mask(feat)
         if not torch.compiler.is_compiling() and not torch.jit.is_scripting():
-            _warn_if_offsets_large(offset)
-        return deform_conv2d(x, offset, self.weight, self.bias, self.stride, self.padding,
-                             self.dilation, mask, backend=self.backend)
+            self.offset_check.observe(offset)
+        return offset, mask
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"padding={self.padding}, deformable_groups={self.deformable_groups}")
 
-
-def _warn_if_offsets_large(offset: torch.Tensor) -> None:
-    """Log a warning, as BasicSR does, when the mean |offset| exceeds 50 px (training diverging)."""
-    with torch.no_grad():
-        absmean = offset.abs().mean().item()
-    if absmean > 50:
-        logger.warning("deformable conv offset abs mean is %.1f px, larger than 50", absmean)

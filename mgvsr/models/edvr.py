@@ -27,7 +27,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mgvsr.models.blocks import fast_start_init, make_layer
-from mgvsr.models.dcn import DCNv2Pack
+from mgvsr.models.dcn import DCNv2Pack, in_fp32
 from mgvsr.models.protocol import VSRModel
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -43,6 +43,16 @@ def upsample2(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
+def upsample_offsets(offset: torch.Tensor) -> torch.Tensor:
+    """A coarser pyramid level's offset features for the next level: bilinear x2 and times 2 (offsets
+    are in pixels: twice the size, twice the offset), ``(n, c, h, w) -> (n, c, 2h, 2w)``.
+
+    In fp32 whatever the autocast (:func:`mgvsr.models.dcn.in_fp32`; the result stays fp32, the
+    next offset convolution takes it as autocast casts its inputs); without autocast in
+    ``offset``'s dtype."""
+    return in_fp32(lambda o: upsample2(o) * 2, offset)
+
+
 # --- PCD alignment ---------------------------------------------------------------------------
 
 
@@ -53,6 +63,10 @@ class PCDAlignment(nn.Module):
     [neighbour, reference] features (plus the x2-upsampled, x2-scaled offsets of the coarser
     level), a DCNv2 warps the neighbour, and the result is merged with the coarser level's
     upsampled aligned features. A final cascading DCNv2 refines the l1 result.
+
+    Under autocast the deformable convolutions' offsets, masks and convolutions and the upsampled
+    offsets run in fp32 (:func:`mgvsr.models.dcn.deform_conv2d_fp32`, :func:`upsample_offsets`);
+    the offset convolutions ``offset_conv*`` run in the autocast dtype like every other convolution.
     """
 
     def __init__(self, num_feat: int = 64, deformable_groups: int = 8) -> None:
@@ -99,8 +113,7 @@ class PCDAlignment(nn.Module):
                 feat = self.feat_conv[level](torch.cat([feat, up_feat], dim=1))
             if i > 1:
                 feat = lrelu(feat)
-                # offsets are in pixels: twice the size means twice the offset
-                up_offset, up_feat = upsample2(offset) * 2, upsample2(feat)
+                up_offset, up_feat = upsample_offsets(offset), upsample2(feat)
         offset = torch.cat([feat, ref_feats[0]], dim=1)
         offset = lrelu(self.cas_offset_conv2(lrelu(self.cas_offset_conv1(offset))))
         return lrelu(self.cas_dcnpack(feat, offset))
@@ -226,6 +239,9 @@ class EDVR(VSRModel):
         self.upconv2 = nn.Conv2d(num_feat, hr_feat * 4, 3, 1, 1)  # BasicSR: 64 whatever num_feat
         self.conv_hr = nn.Conv2d(hr_feat, hr_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(hr_feat, num_out_ch, 3, 1, 1)
+        for name, module in self.named_modules():  # the offset diagnostic's warning names its pack
+            if isinstance(module, DCNv2Pack):
+                module.offset_check.name = name
         if fast_start:
             pcd = self.pcd_align
             convs = [self.conv_first, self.conv_l2_1, self.conv_l2_2, self.conv_l3_1, self.conv_l3_2,
