@@ -1,4 +1,4 @@
-"""Models: the BasicVSR family (with SpyNet) and EDVR-M, by name through :func:`build_model`.
+"""Models: the BasicVSR family (BasicVSR, BasicVSR++, with SpyNet) and EDVR-M, by name through :func:`build_model`.
 
 Each model file stands alone (its architecture, the protocol methods of
 :mod:`mgvsr.models.protocol`, and ``config_from_weights`` reading its constructor arguments
@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from mgvsr.errors import CheckpointError, MgvsrError
-from mgvsr.models import basicvsr, edvr
+from mgvsr.models import basicvsr, basicvsrpp, edvr
 from mgvsr.models.checkpoints import load_pretrained
 from mgvsr.models.spynet import SPYNET_FILES, SpynetFile, check_spynet_file
 
@@ -39,6 +39,19 @@ MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
     # BasicSR's init it sat at its bilinear skip's PSNR for ~150 steps: bench/bench_faster_start.py).
     "basicvsr_cpu": ("basicvsr", "BasicVSR", dict(num_feat=16, num_block=2, hr_feat=16, spynet_width=0.25,
                                                  spynet_zero_init=True, fast_start=True)),
+    # BasicVSR++ as published (BasicSR's BasicVSRPlusPlus, MMagic's basicvsr-pp_c64n7 configs):
+    # 7,322,927 parameters, 5,882,627 without SpyNet.
+    "basicvsrpp": ("basicvsrpp", "BasicVSRPlusPlus", dict(mid_channels=64, num_blocks=7)),
+    # A CPU-lesson BasicVSR++: its architecture and names (second-order grid propagation with
+    # flow-guided deformable alignment, four branches) at 16 features and 2 residual blocks per
+    # branch, with basicvsr_cpu's deviations (a 16-channel HR tail; SpyNet at a quarter of its
+    # width, zero-initialised; fast_start) and 4 deformable groups instead of 16: at 16 features,
+    # 16 groups make the last offset conv 16 -> 432 channels, 39% of the convolutions' multiply-adds
+    # (4 groups: 14%, and 1.4x fewer in all; counted with forward hooks on the Conv2d layers at
+    # 16x16 x 4 frames).  384,919 parameters.  BasicSR checkpoints do not load.
+    "basicvsrpp_cpu": ("basicvsrpp", "BasicVSRPlusPlus", dict(mid_channels=16, num_blocks=2, deformable_groups=4,
+                                                            hr_feat=16, spynet_width=0.25, spynet_zero_init=True,
+                                                            fast_start=True)),
     # EDVR-M (BasicSR's EDVR_M config): 3,300,131 parameters; 2,996,259 without TSA.
     "edvr_m": ("edvr", "EDVR", dict(num_feat=64, num_frame=5, deformable_groups=8,
                                    num_extract_block=5, num_reconstruct_block=10,
@@ -60,10 +73,12 @@ MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
 
 
 # Configurations whose recipe starts SpyNet from pretrained weights: BasicVSR's (SpyNet trained on
-# Sintel, frozen for the first 5,000 iterations, then fine-tuned at 0.125 x LR).  Training one needs
-# the weights (``--spynet PATH``) or an explicit opt-out (``--spynet none``): see :func:`flow_init`.
-# The CPU models (basicvsr_cpu: a quarter-width SpyNet) learn their flow from scratch.
-PRETRAINED_FLOW = ("basicvsr", "basicvsr_m")
+# Sintel, frozen for the first 5,000 iterations, then fine-tuned at 0.125 x LR) and BasicVSR++'s
+# (the same, fine-tuned at 0.25 x LR).  Training one needs the weights (``--spynet PATH``) or an
+# explicit opt-out (``--spynet none``): see :func:`flow_init`.  The CPU models (basicvsr_cpu,
+# basicvsrpp_cpu: a quarter-width SpyNet) learn their flow from scratch.
+PRETRAINED_FLOW = ("basicvsr", "basicvsr_m", "basicvsrpp")
+FLOW_CLASSES = ("BasicVSR", "BasicVSRPlusPlus")  # the classes with a SpyNet
 NO_SPYNET = "none"  # ``--spynet none``: train a PRETRAINED_FLOW model from a random SpyNet, on purpose
 
 
@@ -133,7 +148,7 @@ def flow_init(model: str, spynet: str | Path | None, what: str = "") -> FlowInit
         return FlowInit(model, opted_out=needs)
     if not needs:
         module, cls, kwargs = MODEL_CONFIGS[model]
-        why = ("has no SpyNet" if cls != "BasicVSR" else
+        why = ("has no SpyNet" if cls not in FLOW_CLASSES else
                f"learns its own SpyNet (width {kwargs.get('spynet_width', 1.0)}) from scratch")
         raise MgvsrError(f"--spynet {spynet}: model {model} {why}; pretrained SpyNet weights are for "
                          f"{', '.join(PRETRAINED_FLOW)}")
@@ -144,11 +159,13 @@ def model_names() -> list[str]:
     return sorted(MODEL_CONFIGS)
 
 
-MODULES = {"basicvsr": basicvsr, "edvr": edvr}
+MODULES = {"basicvsr": basicvsr, "basicvsrpp": basicvsrpp, "edvr": edvr}
 # constructor options that only change the initial weights (not readable from trained weights)
 INIT_ONLY = ("spynet_zero_init", "fast_start")
 # the class defaults of the arguments config_from_weights reads, where a configuration omits them
-READ_DEFAULTS = {"BasicVSR": dict(hr_feat=64, spynet_width=1.0), "EDVR": dict(hr_feat=64)}
+READ_DEFAULTS = {"BasicVSR": dict(hr_feat=64, spynet_width=1.0),
+                 "BasicVSRPlusPlus": dict(hr_feat=64, spynet_width=1.0, deformable_groups=16),
+                 "EDVR": dict(hr_feat=64)}
 
 
 def build_model(name: str, **overrides) -> nn.Module:
@@ -163,10 +180,12 @@ def infer_config(state: Mapping[str, torch.Tensor]) -> tuple[str, dict]:
     """``(configuration name, constructor overrides)`` of the network whose weights ``state`` holds.
 
     Each family reads its arguments from the tensors (``basicvsr.config_from_weights``,
-    ``edvr.config_from_weights``); a registered configuration is named when it matches (no
-    overrides), else the family's base configuration with the arguments read.
+    ``basicvsrpp.config_from_weights``, ``edvr.config_from_weights``); a registered configuration is
+    named when it matches (no overrides), else the family's base configuration with the arguments read.
     """
-    for module, cls, base in (("basicvsr", "BasicVSR", "basicvsr"), ("edvr", "EDVR", None)):
+    families = (("basicvsr", "BasicVSR", "basicvsr"), ("basicvsrpp", "BasicVSRPlusPlus", "basicvsrpp"),
+                ("edvr", "EDVR", None))
+    for module, cls, base in families:
         found = MODULES[module].config_from_weights(state)
         if found is None:
             continue

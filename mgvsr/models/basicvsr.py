@@ -179,26 +179,8 @@ class BasicVSR(VSRModel):
         return out.view(b, t, 3, 4 * h, 4 * w)
 
     def compute_flows(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """SpyNet flows ``(forward, backward)``, each ``(b, t-1, 2, h, w)``, in one SpyNet call.
-
-        ``backward[:, i]`` is the flow from frame ``i`` to ``i+1`` (it warps frame ``i+1``'s
-        feature onto frame ``i``); ``forward[:, i]`` from frame ``i+1`` to ``i``.  Without
-        gradients when SpyNet is frozen (and ``x`` needs none); not computed at all when
-        SpyNet is also zero-initialised (:meth:`SpyNet.outputs_zero_flow`).
-        """
-        b, t, c, h, w = x.shape
-        needs_grad = torch.is_grad_enabled() and (
-            x.requires_grad or any(p.requires_grad for p in self.spynet.parameters()))
-        if not needs_grad and self.spynet.outputs_zero_flow():
-            # A frozen, zero-initialised SpyNet: its flows are exactly zero, skip computing them.
-            zeros = x.new_zeros(b, t - 1, 2, h, w)
-            return zeros, zeros
-        x_1 = x[:, :-1].reshape(-1, c, h, w)
-        x_2 = x[:, 1:].reshape(-1, c, h, w)
-        ref, supp = torch.cat([x_1, x_2]), torch.cat([x_2, x_1])
-        with torch.set_grad_enabled(needs_grad):
-            flows = self.spynet(ref, supp).view(2, b, t - 1, 2, h, w)
-        return flows[1], flows[0]
+        """SpyNet flows ``(forward, backward)``, each ``(b, t-1, 2, h, w)``: :func:`neighbour_flows`."""
+        return neighbour_flows(self.spynet, x)
 
     def compute_grids(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sampling grids of the flows, ``(t-1, b, h, w, 2)`` each (frame-major: one slice per step)."""
@@ -310,6 +292,34 @@ class BasicVSR(VSRModel):
             feats = torch.cat([torch.stack(backward, 1), torch.stack(forward, 1)], 2)  # (b, n, 2c, h, w)
             out = self.reconstruct(feats.flatten(0, 1), x[:, s:e].flatten(0, 1))
             yield s, out.view(b, e - s, 3, 4 * h, 4 * w)[0]
+
+
+def neighbour_flows(spynet: SpyNet, x: torch.Tensor, mirrored: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """SpyNet flows between neighbouring frames of ``x`` ``(b, t, 3, h, w)``: ``(forward, backward)``,
+    each ``(b, t-1, 2, h, w)``, in one SpyNet call.
+
+    ``backward[:, i]`` is the flow from frame ``i`` to ``i+1`` (it warps frame ``i+1``'s feature
+    onto frame ``i``); ``forward[:, i]`` from frame ``i+1`` to ``i``.  ``mirrored``: ``x`` is a
+    mirror-extended clip (frame ``i`` equals frame ``t-1-i``), whose forward flows are its backward
+    flows reversed in time: SpyNet then runs on the backward pairs only.  Without gradients when
+    SpyNet is frozen (and ``x`` needs none); not computed at all when SpyNet is also
+    zero-initialised (:meth:`SpyNet.outputs_zero_flow`).
+    """
+    b, t, c, h, w = x.shape
+    needs_grad = torch.is_grad_enabled() and (
+        x.requires_grad or any(p.requires_grad for p in spynet.parameters()))
+    if t < 2 or (not needs_grad and spynet.outputs_zero_flow()):
+        # no pairs, or a frozen, zero-initialised SpyNet: its flows are exactly zero, skip computing them
+        zeros = x.new_zeros(b, max(t - 1, 0), 2, h, w)
+        return zeros, zeros
+    x_1 = x[:, :-1].reshape(-1, c, h, w)
+    x_2 = x[:, 1:].reshape(-1, c, h, w)
+    with torch.set_grad_enabled(needs_grad):
+        if mirrored:
+            backward = spynet(x_1, x_2).view(b, t - 1, 2, h, w)
+            return backward.flip(1), backward
+        flows = spynet(torch.cat([x_1, x_2]), torch.cat([x_2, x_1])).view(2, b, t - 1, 2, h, w)
+    return flows[1], flows[0]
 
 
 def config_from_weights(state: Mapping[str, torch.Tensor]) -> dict | None:
