@@ -5,7 +5,7 @@ can buy is the step-time ratio of the two shapes, printed here beside the FLOP r
 the convolutions and matrix products, counted by ``torch.utils.flop_counter.FlopCounterMode``),
 and the whole cycle's (half the iterations at each size) against 64x64 throughout.  The paper's
 2.3x for EDVR-M also has the batch doubled (64, half the iterations), which a GPU runs in
-parallel; on this CPU a larger batch is not faster per sample (REFERENCE.md section 4).
+parallel; on a CPU a larger batch is not faster per sample (docs/demo.md, "Why minibatch x2").
 
 Then the modulated deformable convolution at EDVR-M's full-resolution alignment shape: the
 pure-PyTorch version against a plain ``conv2d`` of the same shape, and against torchvision's

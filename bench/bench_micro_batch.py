@@ -1,10 +1,10 @@
 """A minibatch of 8 clips in one forward/backward against two micro-batches of 4 (the same update).
 
 The demo's ours trains minibatches of 8 where the baseline trains 4.  On a GPU the larger batch is
-parallel work; on a CPU it used to be slower per sample (REFERENCE.md section 4, BasicSR's code),
-so the demo accumulated micro-batches of 4.  With ``channels_last`` (the trainer's default for the
-BasicVSR family on a CPU) this measures both ways, side by side (interleaved), in fp32 and bf16, at
-the demo's stage shapes: > 1 means the whole batch at once is faster.
+parallel work; on a CPU it need not be faster per sample.  With ``channels_last`` (the trainer's
+default for the BasicVSR family on a CPU) this measures both ways, side by side (interleaved), in
+fp32 and bf16, at the demo's stage shapes: > 1 means the whole batch at once is faster (the numbers:
+docs/demo.md, "Why minibatch x2").
 
     python bench/bench_micro_batch.py
     python bench/bench_micro_batch.py --model basicvsr_cpu --batch 8 --micro 4 --steps 5

@@ -1,9 +1,9 @@
 """Whole-clip evaluation: super-resolve every clip of a :class:`ClipSource`, score, average.
 
-The protocol of the field (REFERENCE.md section 3): recurrent models see whole clips; the
-output is clamped to [0, 1] and rounded to uint8 before PSNR/SSIM; a clip's score is the
-mean over its frames and a dataset's the mean over its clips.  Each benchmark scores its
-own channel and frames (:data:`PROTOCOLS`):
+The protocol of the field (docs/paper-reading.md, "Data and evaluation protocols"):
+recurrent models see whole clips; the output is clamped to [0, 1] and rounded to uint8 before
+PSNR/SSIM; a clip's score is the mean over its frames and a dataset's the mean over its clips.
+Each benchmark scores its own channel and frames (:data:`PROTOCOLS`):
 
 - REDS4 (and the official REDS validation clips): RGB, every frame (BasicSR
   ``test_BasicVSR_REDS.yml``: ``test_y_channel: false``, ``crop_border: 0``);

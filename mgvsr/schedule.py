@@ -24,8 +24,8 @@ Conventions
   and accumulate gradients; the plan does not care.
 - ``patch`` is in LR pixels; the GT window is ``4 * patch`` for the x4 models.
 
-Eq. 1 (the dynamic LR scheduler), in the reading of REFERENCE.md section 1
--------------------------------------------------------------------------
+Eq. 1 (the dynamic LR scheduler), as docs/paper-reading.md reads it
+--------------------------------------------------------------------
 Inside stage j (first iteration ``start_j``, starting LR ``eta_j``)::
 
     lr(it) = eta_min + (eta_j - eta_min) * 0.5 * (1 + cos(pi * (it - start_j) / D_j))

@@ -120,7 +120,7 @@ def test_parameter_counts_match_basicsr():
 
 
 def expected_basicsr_keys(num_feat, num_block):
-    """BasicSR BasicVSR's state-dict names and shapes, from REFERENCE.md section 2."""
+    """BasicSR BasicVSR's state-dict names and shapes, as docs/paper-reading.md lists them."""
     keys = {"spynet.mean": (1, 3, 1, 1), "spynet.std": (1, 3, 1, 1)}
     channels = [8, 32, 64, 32, 16, 2]
     for level in range(6):

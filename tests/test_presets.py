@@ -13,7 +13,7 @@ from mgvsr.schedule import baseline, goyal_warmup, multigrid, scale_batch
 HIER6 = ["32&7", "32&11", "32&15", "64&7", "64&11", "64&15"]
 
 # name -> (total iterations, batch, the largest stage LR, stage labels in order).  From the paper
-# (Tables 1-9, Sec. 4.1) and REFERENCE.md section 1, written out by hand.
+# (Tables 1-9, Sec. 4.1) and docs/paper-reading.md ("The paper's recipe"), written out by hand.
 EXPECTED = {
     "table1/basicvsr_m/baseline": (300_000, 16, 2e-4, ["64&15"]),
     "table1/basicvsr_m/large-batch": (75_000, 64, 8e-4, ["64&15"]),

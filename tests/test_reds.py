@@ -64,7 +64,7 @@ def test_meta_lists_hold_the_papers_partitions():
     assert len(ALL_CLIPS) == 270 and ALL_CLIPS[0] == "000" and ALL_CLIPS[-1] == "269"
     assert PARTITIONS["reds4"] == ("000", "011", "015", "020")
     assert PARTITIONS["official"] == tuple(f"{i:03d}" for i in range(240, 270))
-    assert len(reds_split(ALL_CLIPS, "train", "reds4")) == 266  # REFERENCE.md: 266 training clips
+    assert len(reds_split(ALL_CLIPS, "train", "reds4")) == 266  # docs/paper-reading.md: 270 less REDS4
     assert len(reds_split(ALL_CLIPS, "train", "official")) == 240
     assert reds_split(ALL_CLIPS, "test", "reds4") == ["000", "011", "015", "020"]
 

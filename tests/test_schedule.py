@@ -35,7 +35,7 @@ def six_stage_plan(warmup: Warmup | None = None) -> Plan:
 
 
 def eq1(t: float, period: float, eta: float = ETA) -> float:
-    """Eq. 1 (REFERENCE reading) written out once more, for the hand checks below."""
+    """Eq. 1 (docs/paper-reading.md's reading) written out once more, for the hand checks below."""
     return ETA_MIN + (eta - ETA_MIN) * 0.5 * (1 + math.cos(math.pi * t / period))
 
 

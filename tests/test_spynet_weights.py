@@ -1,6 +1,7 @@
-"""The pretrained SpyNet files people have, written here in each project's layout (REFERENCE.md
-section 6, from BasicSR's and MMagic's source), loaded by ``--spynet``; any other layout refused
-with its missing and unexpected names; the requirement of BasicVSR's recipe (``flow_init``)."""
+"""The pretrained SpyNet files people have, written here in each project's layout
+(docs/paper-reading.md, from BasicSR's and MMagic's source), loaded by ``--spynet``; any other
+layout refused with its missing and unexpected names; the requirement of BasicVSR's recipe
+(``flow_init``)."""
 
 from __future__ import annotations
 

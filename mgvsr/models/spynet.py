@@ -15,7 +15,8 @@ size above 32).  Inputs smaller than 32 px (e.g. 16x16) use a shorter pyramid in
 finest modules), so that small multigrid stages cost their size.
 
 Pretrained weights (:func:`read_spynet_weights`, ``SpyNet(load_path=...)``): the files people
-have (:data:`SPYNET_FILES`), in the layouts of those projects' source (REFERENCE.md section 6):
+have (:data:`SPYNET_FILES`), in the layouts of those projects' source (docs/paper-reading.md,
+"SpyNet: sizes and pretrained weights"):
 
 - BasicSR's ``spynet_sintel_final-3d2a1287.pth``: ``{'params': {basic_module.N.basic_module.M.*}}``
   (M = 0, 2, 4, 6, 8: a Sequential of Conv2d and ReLU; ``mean``/``std`` may be absent);
