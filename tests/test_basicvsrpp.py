@@ -515,7 +515,8 @@ def test_the_trainer_trains_the_cpu_configuration(tmp_path):
     from mgvsr.models import load_model
     from mgvsr.runs import read_log
     from mgvsr.schedule import Plan, Stage
-    from mgvsr.train import TrainConfig, Trainer
+    from mgvsr.options import TrainConfig
+    from mgvsr.train import Trainer
 
     torch.manual_seed(0)
     model = build_model("basicvsrpp_cpu")
