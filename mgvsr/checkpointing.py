@@ -144,8 +144,8 @@ def read_verified(path: str | Path) -> dict:
     """Read a checkpoint written by :func:`write_checkpoint` and verify its checksum.
 
     Raises :class:`CheckpointError` (one line naming the file) when it is missing, unreadable,
-    not a trainer checkpoint, or its content does not match its checksum.  Checkpoints written
-    before checksums existed (no ``"checksum"``) are read unverified.
+    not a trainer checkpoint, or its content does not match its checksum.  A checkpoint without a
+    ``"checksum"`` is read unverified.
     """
     path = Path(path)
     if not path.is_file():

@@ -130,6 +130,25 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+CUDA_WORKERS = 4  # loader processes per GPU: the paper-scale shapes need about this many (docs/benchmarks.md)
+
+
+def default_workers(device: torch.device) -> int:
+    """Data-loader worker processes per device where a run does not say: none on a CPU (the loader and the
+    training share its cores; the sample clips are decoded in memory), :data:`CUDA_WORKERS` per GPU."""
+    return CUDA_WORKERS if device.type == "cuda" else 0
+
+
+def compute_settings(device: torch.device) -> dict:
+    """Settings that change what "fp32" computes and how fast, as a run log records them: on CUDA whether
+    matrix products and cuDNN convolutions may use TF32 (Ampere and later: cuDNN's default for
+    convolutions) and whether cuDNN benchmarks its algorithms; on a CPU the threads torch uses."""
+    if device.type == "cuda":
+        return {"tf32_matmul": torch.backends.cuda.matmul.allow_tf32, "tf32_conv": torch.backends.cudnn.allow_tf32,
+                "cudnn_benchmark": torch.backends.cudnn.benchmark}
+    return {"threads": torch.get_num_threads()}
+
+
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``'s, else what :mod:`platform` knows)."""
     with contextlib.suppress(OSError):

@@ -105,6 +105,15 @@ def barrier(world: int) -> None:
         dist.barrier()
 
 
+def max_over_ranks(value: float, world: int) -> float:
+    """The largest ``value`` of the processes (itself alone)."""
+    if world <= 1:
+        return value
+    box = torch.tensor([value], dtype=torch.float64)
+    dist.all_reduce(box, op=dist.ReduceOp.MAX)
+    return float(box.item())
+
+
 def mean_over_ranks(value: torch.Tensor, world: int) -> torch.Tensor:
     """``value`` averaged over the processes (itself alone)."""
     if world > 1:

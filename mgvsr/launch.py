@@ -26,10 +26,10 @@ import torch.nn as nn
 
 from mgvsr import runs
 from mgvsr.data.datasets import open_sources, verify_store
-from mgvsr.device import resolve_device
+from mgvsr.device import default_workers, resolve_device
 from mgvsr.distributed import decided_by_rank0, rank_world
 from mgvsr.models import FlowInit, build_model, flow_init
-from mgvsr.options import DEFAULT_WORKERS, RunOptions, TrainConfig
+from mgvsr.options import RunOptions, TrainConfig
 from mgvsr.presets import Preset
 from mgvsr.train import Trainer
 
@@ -42,7 +42,7 @@ def train_config(preset: Preset, options: RunOptions, flow: FlowInit | None = No
              "spynet": None if flow is None else flow.spec}
     return TrainConfig(frozen_iters=iterations, frozen=recipe or "flow", flow_lr_mult=preset.flow_lr_mult,
                        seed=options.seed, device=options.device, micro_batch=options.micro_batch, amp=options.amp,
-                       num_workers=DEFAULT_WORKERS if options.workers is None else options.workers, eval_every=options.eval_every,
+                       num_workers=default_workers(resolve_device(options.device)) if options.workers is None else options.workers, eval_every=options.eval_every,
                        checkpoint_every=options.checkpoint_every, progress=options.progress,
                        tensorboard=options.tensorboard, extra=extra)
 
@@ -59,15 +59,17 @@ class RunSetup:
     spec: dict = field(repr=False)
 
 
-def run_setup(preset: Preset, options: RunOptions) -> RunSetup:
-    """:class:`RunSetup` of ``preset`` with ``options``.  A model whose recipe needs pretrained SpyNet
-    weights (:data:`mgvsr.models.PRETRAINED_FLOW`) refuses to start without ``options.spynet``."""
+def run_setup(preset: Preset, options: RunOptions, world: int | None = None) -> RunSetup:
+    """:class:`RunSetup` of ``preset`` with ``options`` on ``world`` processes (None: this process group's).
+    A model whose recipe needs pretrained SpyNet weights (:data:`mgvsr.models.PRETRAINED_FLOW`) refuses to
+    start without ``options.spynet``."""
     spynet = options.spynet
     flow = spynet if isinstance(spynet, FlowInit) else flow_init(preset.model, spynet,
                                                                   what=f"{preset.name} ({preset.model})")
     cfg = train_config(preset, options, flow)
     spec = runs.run_spec(preset, cfg, device_type=resolve_device(options.device).type, root=options.root,
-                         spynet=flow.spec, spynet_file=None if flow.file is None else flow.file.path)
+                         spynet=flow.spec, spynet_file=None if flow.file is None else flow.file.path,
+                         world_size=rank_world()[1] if world is None else world)
     return RunSetup(preset, options, flow, cfg, spec)
 
 
@@ -103,13 +105,16 @@ def run_preset(preset: Preset, out: str | Path, options: RunOptions | None = Non
     options = options or RunOptions()
     out = Path(out)
     setup = run_setup(preset, options)
-    decision = decided_by_rank0(lambda: runs.decide(out, setup.spec, search=search, resume=resume, claim=True))
-    decision.check()
-    if decision.kind == "finished":
-        return RunResult(out, runs.finished_summary(out), "finished", setup.spec)
-    if decision.kind == "reuse":
-        options.say(f"{preset.name}: the same training as {runs.relative_name(decision.folder, search)}, reused")
-        return RunResult(decision.folder, runs.finished_summary(decision.folder), "reused", setup.spec)
+    for claim in (False, True):  # what the folder needs; then, to train, the same decision under its lock
+        decision = decided_by_rank0(lambda: runs.decide(out, setup.spec, search=search, resume=resume, claim=claim))
+        decision.check()
+        if decision.kind == "finished":
+            return RunResult(out, runs.finished_summary(out), "finished", setup.spec)
+        if decision.kind == "reuse":
+            options.say(f"{preset.name}: the same training as {runs.relative_name(decision.folder, search)}, reused")
+            return RunResult(decision.folder, runs.finished_summary(decision.folder), "reused", setup.spec)
+        if not claim:  # a frame store made from a tree changed since is refused before the folder is touched
+            verify_store(preset.dataset, options.root, options.store)
     try:
         summary = _train(setup, out, decision.kind == "resume", evaluate)
     finally:
@@ -120,7 +125,6 @@ def run_preset(preset: Preset, out: str | Path, options: RunOptions | None = Non
 
 def _train(setup: RunSetup, out: Path, resume: bool, evaluate) -> dict:
     preset, options, plan = setup.preset, setup.options, setup.preset.plan
-    verify_store(preset.dataset, options.root, options.store)  # a frame store made from a tree changed since is refused
     if rank_world()[0] == 0:
         runs.write_spec(out, setup.spec)
     options.say(f"{preset.name}: {'resuming' if resume else 'training'} {preset.model} on {preset.dataset}, "

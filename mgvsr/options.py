@@ -21,7 +21,6 @@ from typing import Callable
 # None = the frame store under the root when there is one, else the image files; True = the store under
 # the root (it must exist); False = the image files; a path = the store there.
 StoreChoice = str | Path | bool | None
-DEFAULT_WORKERS = 0  # loader worker processes where the options say None
 
 
 @dataclass(frozen=True)
@@ -37,8 +36,8 @@ class RunOptions:
     - ``spynet``: pretrained SpyNet weights (a path), ``"none"`` (opted out on purpose) or a
       :class:`mgvsr.models.FlowInit`, for the models whose recipe wants them;
     - ``store``: the frame store (:data:`StoreChoice`);
-    - ``workers``: data-loader worker processes per device (None: the default, :data:`DEFAULT_WORKERS`;
-      ``mgvsr reproduce``: the scale's);
+    - ``workers``: data-loader worker processes per device (None: the device's default,
+      :func:`mgvsr.device.default_workers`);
     - ``eval_every``, ``checkpoint_every``: evaluate / write ``last.pth`` every so many iterations
       (0: at the end / at stage ends only);
     - ``progress``: progress bars; ``log``: a function told what happens (None: silent);
@@ -113,4 +112,5 @@ class TrainConfig:
     progress: bool = True
     eval_channel: str | None = None  # None: the benchmark's protocol (RGB for REDS4, Y for Vid4 ...)
     tensorboard: bool = False
+    cudnn_benchmark: bool = True  # CUDA: cuDNN picks the fastest convolution per shape (a plan has a few shapes)
     extra: dict = field(default_factory=dict)  # free-form, kept in the log (preset name, ...)

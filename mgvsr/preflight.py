@@ -464,7 +464,7 @@ def _dataset_checks(dataset: str, test_dataset: str | None, root: Path | None, s
     return checks, train
 
 
-def _folder_states(items: list[_Run], flows: dict[str, FlowInit], search: Path | None) -> list[Check]:
+def _folder_states(items: list[_Run], flows: dict[str, FlowInit], search: Path | None, devices: int) -> list[Check]:
     """Set each run's status from the run decision of its folder (:func:`mgvsr.runs.decide`, with the spec
     :func:`mgvsr.launch.run_setup` builds, as the run itself will); another run's folder, or one another
     process is training in, is a problem."""
@@ -472,7 +472,7 @@ def _folder_states(items: list[_Run], flows: dict[str, FlowInit], search: Path |
     for run in items:
         flow = flows.get(run.preset.model)
         ignore = ("spynet",) if flow is None else ()
-        spec = run_setup(run.preset, run.options.replace(spynet=flow or FlowInit(run.preset.model))).spec
+        spec = run_setup(run.preset, run.options.replace(spynet=flow or FlowInit(run.preset.model)), devices).spec
         decision = runs.decide(run.folder, spec, search=search, ignore=ignore)
         if decision.kind in ("refused", "busy"):
             run.status = "problem"
@@ -566,7 +566,7 @@ def preflight(job: DryRun) -> Report:
     report = Report(job.title, str(dev), device_name(dev), devices, capacity, memory_kind)
     report.checks.append(_device_check(dev, devices))
     flow_of = _spynet_check(job.flows, report)
-    report.checks += _folder_states(job.items, flow_of, job.search)
+    report.checks += _folder_states(job.items, flow_of, job.search, devices)
     sources: dict[tuple, ClipSource | None] = {}
     for run in job.items:
         if _source_key(run) not in sources:

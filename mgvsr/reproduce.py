@@ -79,17 +79,16 @@ def micro_batch(preset: Preset, scale: str | Scale, device: str) -> int | None:
 
 def run_options(preset: Preset, scale: str | Scale, options: RunOptions) -> RunOptions:
     """The options a run of ``preset`` at ``scale`` trains with, from the table's ``options``: the
-    scale's micro-batches (unless ``options.micro_batch`` says), its loader workers (unless
-    ``options.workers`` says) and checkpoint interval; no dataset root for the embedded clips."""
+    scale's micro-batches (unless ``options.micro_batch`` says) and checkpoint interval; no dataset root
+    for the embedded clips."""
     scale = get_scale(scale)
     run = preset.at_scale(scale)
     return options.replace(micro_batch=options.micro_batch or micro_batch(preset, scale, options.device),
-                           workers=scale.num_workers if options.workers is None else options.workers,
                            checkpoint_every=scale.checkpoint_every,
                            root=None if run.dataset == "sample" else options.root)
 
 
-def run_spec(preset: Preset, scale: str | Scale, options: RunOptions) -> dict:
+def scaled_spec(preset: Preset, scale: str | Scale, options: RunOptions) -> dict:
     """What training ``preset`` at ``scale`` with the table's ``options`` means (:func:`mgvsr.runs.run_spec`
     through :func:`mgvsr.launch.run_setup`): two presets with equal specs train the same thing."""
     return run_setup(preset.at_scale(scale), run_options(preset, scale, options)).spec
@@ -145,7 +144,7 @@ def run_one(preset: Preset, scale: str | Scale, out: str | Path, options: RunOpt
         result: RunResult = run_preset(run, folder, run_options(preset, scale, options), search=out)
         return TableRun(preset, result.folder, result.summary, result.status)
     ignore = ("spynet",) if options.spynet is None and run.model in PRETRAINED_FLOW else ()
-    spec = run_spec(preset, scale, options.replace(spynet=options.spynet or FlowInit(run.model)))
+    spec = scaled_spec(preset, scale, options.replace(spynet=options.spynet or FlowInit(run.model)))
     decision = runs.decide(folder, spec, search=out, ignore=ignore)
     if decision.kind == "refused":
         decision.check()
@@ -236,7 +235,7 @@ def _row(result: TableRun, scale: Scale, results: dict[str, TableRun]) -> Row:
     speedup = speedup_device = None
     if base is not None and base.summary and s.get("compute_seconds"):
         speedup = base.summary["compute_seconds"] / s["compute_seconds"]
-        ours, theirs = s.get("device_seconds"), base.summary.get("device_seconds")  # None in older logs
+        ours, theirs = s.get("device_seconds"), base.summary.get("device_seconds")  # None in a log without them
         if ours and theirs:
             speedup_device = theirs / ours
     paper_speedup = (p.paper or {}).get("speedup")
@@ -265,12 +264,12 @@ def reproduce_table(table: str | int, scale: str | Scale = "smoke", out: str | P
     speedups need.  ``options``: how the runs are executed (:class:`~mgvsr.options.RunOptions`):
     ``options.root`` is the dataset root for the paper scale (REDS or Vimeo-90K; not needed for the
     sample clips); ``options.spynet`` pretrained SpyNet weights (or ``"none"``) for the
-    BasicVSR-family runs, which refuse to train without (:func:`table_flows`); ``options.workers``
-    None: the scale's.  ``train=False``: train nothing, report what is already finished under ``out``.
+    BasicVSR-family runs, which refuse to train without (:func:`table_flows`).  ``train=False``: train
+    nothing, report what is already finished under ``out``.
     """
     scale = get_scale(scale)
     out = Path(out)
-    options = options or RunOptions(workers=None)
+    options = options or RunOptions()
     presets = table_runs(table)
     if scale.dataset is None and options.root is None and any(p.dataset != "sample" for p in presets):
         datasets = sorted({p.dataset for p in presets})

@@ -12,9 +12,10 @@ each training of a notebook) holds:
 - ``last.pth`` (the state to resume from), ``previous.pth`` (the one before it, for when
   ``last.pth`` is damaged: :mod:`mgvsr.checkpointing`) and, once finished, ``final.pth`` (the
   weights);
-- ``tensorboard/`` when the run was watched with TensorBoard (``mgvsr train --tensorboard``).
+- ``tensorboard/`` when the run was watched with TensorBoard (``mgvsr train --tensorboard``);
+- ``.lock``: the folder's lock (:class:`RunLock`), held by the process training there.
 
-The rule, :func:`check_folder`, applied by everything that trains:
+The rule of the folder's state, :func:`check_folder`:
 
 - nothing there: a new run;
 - a ``spec.json`` equal to the one asked for: ``"finished"`` (its log ends with an ``end``
@@ -23,6 +24,12 @@ The rule, :func:`check_folder`, applied by everything that trains:
 - a different ``spec.json``: :class:`RunFolderError` naming the folder and what differs;
 - a log or checkpoint without ``spec.json``: :class:`RunFolderError` (what it trained is
   unknown).
+
+The one run decision, :func:`decide`, used by ``train``, ``reproduce``, ``demo`` and the dry run:
+new, resume, finished, reuse (a finished run of the same training elsewhere), busy (another
+process holds the folder's lock) or refused.  A decision to train takes the lock (``claim``) and
+holds it for the life of the run: one writer per folder; the kernel releases it when the process
+ends, however it ends.
 
 Nothing is ever silently overwritten.  Two specs are the same run when they differ at most
 in the preset's name (:func:`same_training`): Table 4's "w lr scaling" is Table 1's row (2),
@@ -62,7 +69,7 @@ class RunFolderError(MgvsrError):
 
 
 def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | Path | None = None,
-             spynet: str | None = None, spynet_file: str | Path | None = None) -> dict:
+             spynet: str | None = None, spynet_file: str | Path | None = None, world_size: int = 1) -> dict:
     """What training ``preset`` with ``cfg`` means, as JSON-ready data: the one place a spec is built.
 
     ``device_type`` is the device *type* the run trains on (``"cpu"``, ``"cuda"``); ``root`` the dataset
@@ -72,7 +79,8 @@ def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | 
     (``"sha256:<hex>"`` of the file, or ``"none"``: opted out; :class:`mgvsr.models.FlowInit`), with
     ``spynet_file`` the file's path as a label; both are left out when None (models that learn
     their own flow).  ``cfg.loss_eps`` (Charbonnier's eps) is recorded only where it is not
-    BasicSR's 1e-12.
+    BasicSR's 1e-12; ``world_size`` (the processes a distributed run trains on) only where it is more
+    than one: a run is resumed, and its times read, on the device count it started on.
     """
     plan = preset.plan.to_dict()
     plan.pop("name")
@@ -100,6 +108,8 @@ def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | 
         spec["spynet_file"] = str(spynet_file)
     if cfg.loss_eps != 1e-12:
         spec["loss_eps"] = cfg.loss_eps
+    if world_size > 1:
+        spec["world_size"] = world_size
     return spec
 
 
@@ -201,6 +211,10 @@ def check_folder(folder: str | Path, spec: dict, ignore: tuple[str, ...] = ()) -
         return "new"
     if not same_training(have, spec, ignore):
         held, wanted = have.get("preset"), spec.get("preset")
+        if same_training({**have, "world_size": 1}, {**spec, "world_size": 1}, ignore):
+            raise RunFolderError(f"{folder} holds a run of {held} on {have.get('world_size', 1)} process(es); this "
+                                 f"command has {spec.get('world_size', 1)}: resume it on as many (torchrun "
+                                 "--nproc_per_node, --nnodes), or use another folder")
         what = f"another run of {wanted}" if held == wanted else f"a run of {held}, not of {wanted}"
         raise RunFolderError(f"{folder} holds {what} ({spec_difference(have, spec, ignore)}); "
                              "use another folder or remove this one")

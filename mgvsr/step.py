@@ -16,6 +16,14 @@ in a multi-process run and the loss scaler of fp16.  Calling it runs one step:
 
 Time is kept in two parts: *compute* (forward, backward, update, with the device synchronised)
 and *data* (waiting for the micro-batch and its copy to the device).  The paper reports compute.
+In a distributed run a process waiting for data stalls the others at the gradients' all-reduce:
+each process's data wait is reduced (the maximum) every step, and compute is the step's time less
+that, on every process alike.
+
+DistributedDataParallel looks for unused parameters (``find_unused_parameters``, a cost per step) only
+where a step leaves some without a gradient (below 32 px SpyNet's coarsest levels:
+:func:`mgvsr.models.protocol.all_parameters_used`); the warm start's frozen parameters are left out of
+it (it wraps the model while they are frozen, and again when they thaw).
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mgvsr.data.windows import to_float
 from mgvsr.device import autocast, resolve_precision, synchronize
-from mgvsr.distributed import mean_over_ranks
+from mgvsr.distributed import max_over_ranks, mean_over_ranks
 from mgvsr.models import protocol
 from mgvsr.models.protocol import target_frames
 from mgvsr.options import TrainConfig
@@ -98,15 +106,16 @@ class TrainStep:
             self.model.to(memory_format=torch.channels_last)
         self.optimizer = make_optimizer(self.model, cfg)
         self.net = self.model
-        if world > 1:
-            ids = [device.index] if device.type == "cuda" else None
-            self.net = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=True)
+        self.ddp_key: tuple[bool, bool] | None = None  # (warm start frozen, all parameters used) of the DDP wrapper
         self.scaler = torch.amp.GradScaler(device.type) if self.precision == "fp16" else None
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = cfg.cudnn_benchmark
 
     def __call__(self, batches: Iterator, *, lr: float, it: int, samples: int) -> StepResult:
         """Step ``it`` at ``lr`` over ``samples`` samples (this process's share of the minibatch) drawn from
         ``batches``, an iterator of ``(lq, gt)`` micro-batches (uint8 or float; ``(b, t, 3, h, w)`` and
         ``(b, t, 3, 4h, 4w)``) that together hold ``samples`` samples."""
+        start = time.perf_counter()
         for group in self.optimizer.param_groups:
             group["lr"] = lr * group["lr_mult"]
         set_frozen(self.model, self.cfg, it)
@@ -121,6 +130,8 @@ class TrainStep:
             lq = _as_float(lq.to(self.device, non_blocking=True))
             gt = _as_float(gt.to(self.device, non_blocking=True))
             synchronize(self.device)
+            if self.world > 1:
+                self._wrap(it, lq.shape[-1])
             t1 = time.perf_counter()
             last = done + lq.shape[0] >= samples
             loss = self._forward_backward(lq, gt, samples, last)
@@ -137,7 +148,22 @@ class TrainStep:
             self.optimizer.step()
         loss_value = float(mean_over_ranks(loss_sum / samples, self.world))  # synchronises the device
         compute += time.perf_counter() - t2
+        if self.world > 1:  # the slowest loader stalled every process: its wait is data, not compute
+            data = max_over_ranks(data, self.world)
+            compute = time.perf_counter() - start - data
         return StepResult(loss_value, compute, data)
+
+    def _wrap(self, it: int, patch: int) -> None:
+        """Wrap the model in DistributedDataParallel for step ``it`` at LR patch ``patch``: again whenever the
+        warm start's frozen parameters thaw or the use of every parameter changes (after :func:`set_frozen`:
+        DDP leaves out parameters that need no gradient when it wraps)."""
+        frozen = bool(self.cfg.frozen_iters) and it < self.cfg.frozen_iters
+        all_used = protocol.all_parameters_used(self.model, patch)
+        if (frozen, all_used) == self.ddp_key:
+            return
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.net = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=not all_used)
+        self.ddp_key = (frozen, all_used)
 
     def _forward_backward(self, lq: torch.Tensor, gt: torch.Tensor, samples: int, last: bool) -> torch.Tensor:
         """Forward and backward of one micro-batch; its gradient weighted by its share of ``samples``.

@@ -45,11 +45,12 @@ from mgvsr import checkpointing, runs
 from mgvsr.callbacks import Callback, default_callbacks
 from mgvsr.data.source import ClipSource
 from mgvsr.data.windows import TrainingWindows
-from mgvsr.device import device_name, precision_note, resolve_device
+from mgvsr.device import compute_settings, device_name, precision_note, resolve_device
 from mgvsr.distributed import barrier, rank_world
 from mgvsr.errors import MgvsrError, PlanError
-from mgvsr.evaluate import evaluate_model, scoring_protocol
+from mgvsr.evaluate import DEFAULT_SEGMENT, evaluate_model, scoring_protocol
 from mgvsr.models import protocol
+from mgvsr.models.dcn import backend_in_use
 from mgvsr.models.protocol import unwrap
 from mgvsr.options import TrainConfig
 from mgvsr.preemption import ignore_in_worker
@@ -165,12 +166,16 @@ class Trainer:
         """How the run is computed, for reading its speed honestly: ``world_size`` (processes, one
         device each), ``device`` and ``device_name``, ``precision``, and per stage the
         ``per_device_batch`` (samples each device computes per step), the ``micro_batch`` (samples per
-        forward/backward) and ``micro_batches`` (forward/backward passes per step)."""
+        forward/backward) and ``micro_batches`` (forward/backward passes per step); ``compute`` (TF32 and
+        cuDNN's benchmark on CUDA: :func:`mgvsr.device.compute_settings`), the deformable convolution's
+        kernel (``dcn_backend``) and the ``loader``'s worker processes and memory pinning."""
         per_device = [s.batch // self.world for s in self.plan.stages]
         micro = [self.cfg.micro_batch or n for n in per_device]
         return {"world_size": self.world, "device": str(self.device), "device_name": device_name(self.device),
                 "precision": self.precision, "per_device_batch": per_device, "micro_batch": micro,
-                "micro_batches": [n // m for n, m in zip(per_device, micro)]}
+                "micro_batches": [n // m for n, m in zip(per_device, micro)], "compute": compute_settings(self.device),
+                "dcn_backend": backend_in_use(), "loader": {"workers": self.cfg.num_workers,
+                                                             "pin_memory": self.device.type == "cuda"}}
 
     # ---- the loop ----------------------------------------------------------------------------
     def run(self, resume: bool = False) -> dict:
@@ -196,7 +201,7 @@ class Trainer:
                 batches = iter(self._loader(index, self.it))
                 while self.it < stage.end:
                     in_step = True
-                    result = self.step(batches, lr=self.plan.lr(self.it), it=self.it, samples=stage.batch // self.world)
+                    result = self._step(batches, index)
                     if not math.isfinite(result.loss):
                         raise MgvsrError(f"loss became {result.loss} at iteration {self.it} (stage {index + 1}, "
                                          f"lr {self.plan.lr(self.it):.3g}); try a smaller LR or longer warmup")
@@ -214,6 +219,23 @@ class Trainer:
             if not in_step and self.saved_at != self.it:
                 self.save()  # the state after the last completed step
             raise
+
+    def _step(self, batches, index: int):
+        """One step of stage ``index``; an out-of-memory error named with the shape and what would fit."""
+        stage = self.plan.stages[index]
+        per_device = stage.batch // self.world
+        try:
+            return self.step(batches, lr=self.plan.lr(self.it), it=self.it, samples=per_device)
+        except torch.OutOfMemoryError as exc:
+            micro = self.cfg.micro_batch or per_device
+            smaller = max((d for d in range(1, micro) if per_device % d == 0 and d <= micro // 2), default=None)
+            hint = (f"--micro-batch {smaller} (or less) computes the same update in less memory" if smaller else
+                    "one sample per forward does not fit: use --amp, a smaller model or a device with more memory")
+            raise MgvsrError(f"out of memory at iteration {self.it} (stage {index + 1}, {stage.label}: {per_device} "
+                             f"clips of {stage.frames} frames of {stage.patch}x{stage.patch} LR pixels per device, "
+                             f"micro-batch {micro}) on {device_name(self.device)}; {hint}; `--dry-run` estimates "
+                             f"the peak memory of every shape. The last checkpoint ({self.saved_at}) is intact: "
+                             f"resume with --resume. ({str(exc).splitlines()[0]})") from None
 
     def _count(self, stage: int, compute: float, data: float) -> None:
         self.times.compute += compute
@@ -247,11 +269,17 @@ class Trainer:
         model = unwrap(self.model)
         was_training = model.training
         model.eval()
-        if self._evaluate is not None:
-            scores = self._evaluate(model, self.test_source)
-        else:
-            scores = evaluate_model(model, self.test_source, scoring_protocol(self.test_source, self.cfg.eval_channel),
-                                    device=self.device, progress=False)
+        try:
+            if self._evaluate is not None:
+                scores = self._evaluate(model, self.test_source)
+            else:
+                scores = evaluate_model(model, self.test_source, scoring_protocol(self.test_source, self.cfg.eval_channel),
+                                        device=self.device, progress=False, segment=DEFAULT_SEGMENT)
+        except torch.OutOfMemoryError as exc:
+            raise MgvsrError(f"out of memory evaluating on {self.test_source.name} at iteration {self.it} on "
+                             f"{device_name(self.device)} (recurrent models in segments of {DEFAULT_SEGMENT} frames); "
+                             f"the last checkpoint ({self.saved_at}) is intact. Evaluate its weights apart with "
+                             f"`mgvsr eval --segment N` (a smaller N) ({str(exc).splitlines()[0]})") from None
         model.train(was_training)
         if hasattr(scores, "to_dict"):
             scores = scores.to_dict()

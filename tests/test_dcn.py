@@ -172,7 +172,8 @@ def test_bad_shapes_are_named():
     with pytest.raises(ValueError, match="mask must be"):
         deform_conv2d_torch(x, torch.zeros(1, 18, 6, 6), weight, padding=1, mask=torch.ones(1, 18, 6, 6))
     with pytest.raises(ValueError, match="backend"):
-        deform_conv2d(x, torch.zeros(1, 18, 6, 6), weight, padding=1, backend="cuda")
+        with dcn_module.use_backend("cuda"):
+            pass
 
 
 def test_dcnv2pack_layout_and_init():
@@ -206,8 +207,13 @@ def test_dcnv2pack_chunk_order():
 def test_matches_torchvision_kernel():
     x, offset, weight, bias, mask, geom = random_case(4, c_in=8, c_out=4, h=9, w=7, ogroups=4)
     args = (x, offset, weight, bias, geom["stride"], geom["padding"], geom["dilation"], mask)
-    torch.testing.assert_close(deform_conv2d(*args, backend="torch"),
-                               deform_conv2d(*args, backend="torchvision"), rtol=1e-10, atol=1e-10)
+    with dcn_module.use_backend("torch"):
+        assert dcn_module.backend_in_use() == "torch"
+        ours = deform_conv2d(*args)
+    with dcn_module.use_backend("torchvision"):
+        assert dcn_module.backend_in_use() == "torchvision"
+        theirs = deform_conv2d(*args)
+    torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-10)
 
 
 def test_bfloat16_inputs_sample_in_float32():
@@ -231,8 +237,8 @@ def recording_deform_conv2d(monkeypatch):
     calls = []
     original = dcn_module.deform_conv2d
 
-    def wrapper(x, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None, backend="auto"):
-        out = original(x, offset, weight, bias, stride, padding, dilation, mask, backend=backend)
+    def wrapper(x, offset, weight, bias=None, stride=1, padding=0, dilation=1, mask=None):
+        out = original(x, offset, weight, bias, stride, padding, dilation, mask)
         calls.append(dict(x=x.dtype, offset=offset.dtype, mask=mask.dtype, weight=weight.dtype, out=out.dtype,
                           autocast=torch.is_autocast_enabled("cpu")))
         return out
@@ -403,3 +409,15 @@ def test_dcnv2pack_forward_does_not_synchronise_the_gpu():
             out.sum().backward()
     finally:
         torch.cuda.set_sync_debug_mode("default")
+
+
+def test_the_backend_in_use_is_named_and_restored():
+    expected = "torchvision" if torchvision_available() else "torch"
+    assert dcn_module.backend_in_use() == expected
+    with dcn_module.use_backend("torch"):
+        assert dcn_module.backend_in_use() == "torch"
+    assert dcn_module.backend_in_use() == expected
+    if not torchvision_available():
+        with pytest.raises(RuntimeError, match="torchvision does not import"):
+            with dcn_module.use_backend("torchvision"):
+                pass

@@ -250,8 +250,8 @@ def test_autocast_keeps_offsets_masks_and_deformable_convs_in_fp32(monkeypatch):
     model.conv_first.register_forward_hook(lambda mod, i, o: dtypes["conv_first"].append(o.dtype))
     deform, upsample = dcn_module.deform_conv2d, edvr_module.upsample_offsets
 
-    def recording_deform(x, offset, weight, bias, stride, padding, dilation, mask, backend):
-        out = deform(x, offset, weight, bias, stride, padding, dilation, mask, backend=backend)
+    def recording_deform(x, offset, weight, bias, stride, padding, dilation, mask):
+        out = deform(x, offset, weight, bias, stride, padding, dilation, mask)
         dtypes["deform"].append({x.dtype, offset.dtype, mask.dtype, weight.dtype, out.dtype})
         return out
 

@@ -5,9 +5,13 @@ The CPU's native bfloat16 is detected from torch's cpuinfo probes and ``/proc/cp
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
+from mgvsr import device as device_module
+from mgvsr import step as step_module
 from mgvsr.data.sample import sample_source
 from mgvsr.models import build_model
 from mgvsr.runs import read_log
@@ -103,3 +107,58 @@ def test_channels_last_by_default_only_where_the_model_measured_faster():
     assert prefers_channels_last(basicvsr, "cpu", "fp32") and prefers_channels_last(basicvsr, "cpu", "bf16")
     assert not prefers_channels_last(edvr, "cpu", "fp32") and not prefers_channels_last(edvr, "cpu", "bf16")
     assert not prefers_channels_last(basicvsr, "cuda", "bf16")  # not measured: left as it is
+
+
+# ---- precision chosen by the hardware (a V100 / T4 is compute capability 7.x: no native bfloat16) ----
+
+CUDA = torch.device("cuda")
+
+
+@pytest.mark.parametrize("capability, expected", [((7, 0), "fp16"), ((7, 5), "fp16"), ((8, 0), "bf16"),
+                                                  ((9, 0), "bf16")])
+def test_cuda_precision_follows_the_devices_compute_capability(monkeypatch, capability, expected):
+    """``torch.cuda.is_bf16_supported()`` says yes on a V100 (emulated bf16); the capability decides here."""
+    monkeypatch.delenv(BF16_ENV, raising=False)
+    monkeypatch.setattr(device_module, "cuda_capability", lambda device: capability)
+    assert bf16_supported(CUDA) is (expected == "bf16")
+    assert resolve_precision(CUDA, True) == expected
+    note = precision_note(CUDA, True)
+    assert note.startswith(f"precision {expected}")
+    if expected == "fp16":
+        assert f"compute capability {capability[0]}.{capability[1]}" in note and "loss scaling" in note
+
+
+def fp16_run(folder, monkeypatch, plan, stop_after=None):
+    """A run in fp16 autocast with loss scaling and micro-batches, as a compute capability 7.x GPU trains:
+    the same path on the CPU (its autocast computes float16 too)."""
+    monkeypatch.setattr(step_module, "resolve_precision", lambda device, amp: "fp16" if amp else "fp32")
+    torch.manual_seed(0)
+    model = build_model("basicvsr", num_feat=4, num_block=1, hr_feat=4, spynet_zero_init=True)
+    dtypes = []
+    model.conv_last.register_forward_hook(lambda m, args, out: dtypes.append(out.dtype))
+    if stop_after is not None:
+        calls = iter(range(10**6))
+        model.register_forward_pre_hook(lambda m, args: (_ for _ in ()).throw(KeyboardInterrupt)
+                                        if next(calls) == stop_after else None)
+    trainer = Trainer(model, plan, sample_source("train"), folder,
+                      TrainConfig(progress=False, amp=True, micro_batch=2, checkpoint_every=1))
+    return trainer, dtypes
+
+
+def test_the_fp16_path_scales_the_loss_per_micro_batch_and_resumes_exactly(tmp_path, monkeypatch):
+    plan = Plan((Stage(4, 8, 3, 4, 1e-3),))
+    trainer, dtypes = fp16_run(tmp_path / "whole", monkeypatch, plan)
+    assert trainer.precision == "fp16" and trainer.step.scaler is not None
+    trainer.run()
+    assert set(dtypes) == {torch.float16} and len(dtypes) == 8  # 4 steps of 2 micro-batches
+    whole = [r["loss"] for r in read_log(tmp_path / "whole") if r["event"] == "step"]
+    assert len(whole) == 4 and all(math.isfinite(v) for v in whole)
+    state = torch.load(tmp_path / "whole" / "last.pth", weights_only=False)
+    assert state["scaler"] is not None and state["scaler"]["scale"] > 0  # the scaler's state is checkpointed
+    # interrupted inside step 3 (its 5th forward), then resumed from the checkpoint after step 2
+    stopped, _ = fp16_run(tmp_path / "stopped", monkeypatch, plan, stop_after=5)
+    with pytest.raises(KeyboardInterrupt):
+        stopped.run()
+    resumed, _ = fp16_run(tmp_path / "stopped", monkeypatch, plan)
+    resumed.run(resume=True)
+    assert [r["loss"] for r in read_log(tmp_path / "stopped") if r["event"] == "step"] == whole

@@ -133,7 +133,7 @@ def test_a_full_disk_during_a_save_keeps_the_previous_checkpoint_and_stops_clear
     assert message.startswith("mgvsr train: error: cannot write ") and "last.pth.tmp: File too large" in message
     assert f"{out / 'last.pth'} (iteration {it}) is intact" in message and "--resume" in message
     assert {name: digest(out / name) for name in before} == before  # both checkpoints untouched
-    assert sorted(p.name for p in out.iterdir()) == ["last.pth", "log.jsonl", "previous.pth", "spec.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "last.pth", "log.jsonl", "previous.pth", "spec.json"]
 
     code, _, err = finish(mgvsr(out, "--resume"))
     assert code == 0, err

@@ -12,7 +12,7 @@ from mgvsr.cli import main
 from mgvsr.errors import MgvsrError
 from mgvsr.options import RunOptions
 from mgvsr.presets import SCALES, Scale, get_preset, get_scale, list_presets, table_presets, table_runs
-from mgvsr.reproduce import Row, render_table, reproduce_table, run_one, run_spec
+from mgvsr.reproduce import Row, render_table, reproduce_table, run_one, scaled_spec
 from mgvsr.runs import same_training
 
 CPU = RunOptions(device="cpu", workers=None)  # workers: the scale's
@@ -81,11 +81,11 @@ def test_every_ci_run_fits_the_sample_clips_and_keeps_the_papers_ratios(table):
 
 
 def test_identical_training_has_one_spec():
-    a = run_spec(get_preset("table4/lr-scaling"), "smoke", CPU)
-    assert same_training(a, run_spec(get_preset("table1/basicvsr_m/large-batch"), "smoke", CPU))
-    assert same_training(a, run_spec(get_preset("table5/linear-warmup"), "smoke", CPU))
-    assert not same_training(a, run_spec(get_preset("table5/no-warmup"), "smoke", CPU))
-    assert not same_training(a, run_spec(get_preset("table4/no-lr-scaling"), "smoke", CPU))
+    a = scaled_spec(get_preset("table4/lr-scaling"), "smoke", CPU)
+    assert same_training(a, scaled_spec(get_preset("table1/basicvsr_m/large-batch"), "smoke", CPU))
+    assert same_training(a, scaled_spec(get_preset("table5/linear-warmup"), "smoke", CPU))
+    assert not same_training(a, scaled_spec(get_preset("table5/no-warmup"), "smoke", CPU))
+    assert not same_training(a, scaled_spec(get_preset("table4/no-lr-scaling"), "smoke", CPU))
     assert a["preset"] == "table4/lr-scaling"  # a label: names do not make two trainings differ
     assert a["micro_batch"] == 1  # on a CPU: micro-batches of the baseline's minibatch
     json.dumps(a)  # written as spec.json
@@ -95,7 +95,7 @@ def test_a_folder_holding_another_run_is_refused(tmp_path: Path):
     preset = get_preset("table4/lr-scaling")
     folder = tmp_path / "table4" / "lr-scaling"
     folder.mkdir(parents=True)
-    other = run_spec(get_preset("table5/no-warmup"), "smoke", CPU)
+    other = scaled_spec(get_preset("table5/no-warmup"), "smoke", CPU)
     (folder / "spec.json").write_text(json.dumps(other))
     with pytest.raises(MgvsrError, match="holds a run of table5/no-warmup, not of table4/lr-scaling .differs in plan"):
         run_one(preset, "smoke", tmp_path, CPU)

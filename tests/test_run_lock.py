@@ -118,3 +118,15 @@ def test_two_trainings_into_one_folder_one_stops_at_once(tmp_path: Path):
     records = runs.read_log(out)
     steps = [r["it"] for r in records if r["event"] == "step"]
     assert steps == list(range(20)) and [r["event"] for r in records].count("end") == 1
+
+
+def test_a_run_resumes_only_on_the_device_count_it_started_on(tmp_path: Path):
+    one = spec()
+    two = runs.run_spec(get_preset("demo/basicvsr/baseline").shrunk(iterations=12), TrainConfig(),
+                        device_type="cpu", world_size=2)
+    assert "world_size" not in one and two["world_size"] == 2  # single-process specs are as they were
+    runs.write_spec(tmp_path, two)
+    (tmp_path / runs.CHECKPOINT).write_bytes(b"state")
+    refused = runs.decide(tmp_path, one, resume=True)
+    assert refused.kind == "refused"
+    assert "on 2 process(es); this command has 1: resume it on as many" in refused.reason

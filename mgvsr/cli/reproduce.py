@@ -47,7 +47,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--micro-batch", type=int, help="samples per forward/backward on each device (gradient "
                                                    "accumulation: the same update in less memory)")
     r.add_argument("--amp", action="store_true", help="mixed precision (bfloat16 autocast)")
-    r.add_argument("--workers", type=int, help="data loader worker processes per device")
+    r.add_argument("--workers", type=int, help="data loader worker processes per device (default: none on a CPU, "
+                                              "4 per GPU)")
     r.add_argument("--seed", type=int, default=0)
     add_dry_run_options(r)
 

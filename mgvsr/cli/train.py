@@ -70,7 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "AVX512-BF16/AMX, CUDA with bf16), float16 with loss scaling on older GPUs, fp32 otherwise; "
                         "the run says which")
     r.add_argument("--seed", type=int, default=0)
-    r.add_argument("--workers", type=int, default=2, help="data loader worker processes")
+    r.add_argument("--workers", type=int, help="data loader worker processes per device (default: none on a CPU, "
+                                              "4 per GPU)")
     r.add_argument("--eval-every", type=int, default=0, help="evaluate every N iterations (0: at the end)")
     r.add_argument("--checkpoint-every", type=int, default=1000, help="write last.pth every N iterations")
     r.add_argument("--spynet", metavar="PATH|none", help=SPYNET_HELP)

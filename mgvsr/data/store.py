@@ -470,8 +470,7 @@ def check_tree(path: str | Path) -> None:
     """Refuse the store at ``path`` (:class:`DataError` naming the store and the tree) when the files
     it was made from have changed since (added, removed, resized or modified frames).
 
-    Nothing is checked for a store that does not record its folders (written before they were
-    recorded) or whose tree is gone (a store kept on its own, the tree deleted or not mounted).
+    Nothing is checked for a store that does not record its folders or whose tree is gone (a store kept on its own, the tree deleted or not mounted).
     """
     index = _read_index(Path(path))
     folders = index.get("fingerprint_of") or []

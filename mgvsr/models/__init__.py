@@ -32,11 +32,11 @@ MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
     # The CPU demo's BasicVSR (`mgvsr demo`): trained from scratch in minutes on 2 cores.
     # BasicVSR's architecture and names at 16 features, 2 residual blocks per branch, with
     # two deviations that a from-scratch CPU model needs (BasicSR checkpoints do not load):
-    # a 16-channel HR tail (BasicSR's is 64 whatever num_feat; it was most of a step's FLOPs)
+    # a 16-channel HR tail (BasicSR's is 64 whatever num_feat, most of a step's FLOPs at 16 features)
     # and SpyNet at a quarter of its width, zero-initialised (no pretrained flow exists at
     # that size; the flow starts at identity warps and is learnt, BasicVSR's recipe).
     # fast_start: initial weights that start learning at once (blocks.fast_start_init; with
-    # BasicSR's init it sat at its bilinear skip's PSNR for ~150 steps: bench/bench_faster_start.py).
+    # BasicSR's init it sits at its bilinear skip's PSNR for its first ~150 steps: bench/bench_faster_start.py).
     "basicvsr_cpu": ("basicvsr", "BasicVSR", dict(num_feat=16, num_block=2, hr_feat=16, spynet_width=0.25,
                                                  spynet_zero_init=True, fast_start=True)),
     # BasicVSR++ as published (BasicSR's BasicVSRPlusPlus, MMagic's basicvsr-pp_c64n7 configs):
@@ -59,10 +59,10 @@ MODEL_CONFIGS: dict[str, tuple[str, str, dict]] = {
     "edvr_m_wotsa": ("edvr", "EDVR", dict(num_feat=64, num_frame=5, deformable_groups=8,
                                          num_extract_block=5, num_reconstruct_block=10,
                                          center_frame_idx=None, with_tsa=False)),
-    # The CPU demo's EDVR (for `mgvsr demo --model edvr_m`, wired by the project lead): EDVR-M's
-    # architecture (PCD, TSA, 5 frames) at 16 features, 4 offset groups, 2 + 2 blocks, and a
-    # 16-channel HR tail instead of BasicSR's 64 (which was 61% of a step's FLOPs; in one
-    # 600-iteration run on the sample clips, 16 trained 1.8x faster and ended 0.3 dB higher):
+    # The CPU demo's EDVR (`mgvsr demo --model edvr_m`): EDVR-M's architecture (PCD, TSA, 5 frames)
+    # at 16 features, 4 offset groups, 2 + 2 blocks, and a 16-channel HR tail instead of BasicSR's 64
+    # (64 is 61% of a step's FLOPs at 16 features; in one 600-iteration run on the sample clips, 16
+    # trained 1.8x faster and ended 0.3 dB higher):
     # 188,227 parameters.  Measured with bench/bench_edvr.py --model edvr_cpu and
     # bench/learn_edvr_cpu.py.  Not loadable from BasicSR checkpoints.
     # fast_start as basicvsr_cpu (steps to bicubic: more than 300 with BasicSR's init, 280 with it).

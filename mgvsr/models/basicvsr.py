@@ -61,7 +61,7 @@ import torch.nn.functional as F
 from mgvsr.models.blocks import fast_start_init, make_layer
 from mgvsr.models.ops import flow_to_grid, grid_warp
 from mgvsr.models.protocol import VSRModel
-from mgvsr.models.spynet import SpyNet, zero_init_flow_heads
+from mgvsr.models.spynet import NUM_LEVELS, SpyNet, pyramid_levels, zero_init_flow_heads
 
 # The reconstruction runs in chunks of frames whose largest tensor (``hr_feat`` channels
 # at 4h x 4w per frame) has at most this many elements (8 MiB of float32): on a CPU the
@@ -159,6 +159,11 @@ class BasicVSR(VSRModel):
     # ---- the protocol (mgvsr.models.protocol) ------------------------------------------------
     def flow_parameters(self) -> list[nn.Parameter]:
         return list(self.spynet.parameters())
+
+    def all_parameters_used(self, patch: int) -> bool:
+        """Below 32 px SpyNet's pyramid is shorter (:func:`mgvsr.models.spynet.pyramid_levels`): its
+        coarsest levels get no gradient."""
+        return pyramid_levels(patch, patch) == NUM_LEVELS
 
     def warm_start_frozen(self, recipe: str) -> list[nn.Parameter]:
         """``"flow"``: SpyNet stays fixed at first (BasicSR's ``fix_flow``)."""

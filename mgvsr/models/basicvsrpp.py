@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -75,19 +76,14 @@ import torch.nn.functional as F
 
 from mgvsr.models.basicvsr import RECON_CHUNK_ELEMENTS, ConvResidualBlocks, neighbour_flows
 from mgvsr.models.blocks import fast_start_init
-from mgvsr.models.dcn import deform_conv2d
+from mgvsr.models.dcn import deform_conv2d, in_fp32
 from mgvsr.models.ops import flow_warp
 from mgvsr.models.protocol import VSRModel
-from mgvsr.models.spynet import SpyNet, zero_init_flow_heads
+from mgvsr.models.spynet import NUM_LEVELS, SpyNet, pyramid_levels, zero_init_flow_heads
 
 BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
 NUM_EXTRACT_BLOCKS = 5  # feat_extract's residual blocks (BasicSR's, fixed)
 NUM_RECONSTRUCT_BLOCKS = 5  # reconstruction's residual blocks (BasicSR's, fixed)
-
-
-def _fp32(t: torch.Tensor) -> torch.Tensor:
-    """``t`` in float32, or as it is when it is already float32 or float64."""
-    return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
 class SecondOrderDeformableAlignment(nn.Module):
@@ -114,8 +110,7 @@ class SecondOrderDeformableAlignment(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, padding: int = 1,
-                 deformable_groups: int = 16, max_residue_magnitude: float = 10.0,
-                 backend: str = "auto") -> None:
+                 deformable_groups: int = 16, max_residue_magnitude: float = 10.0) -> None:
         super().__init__()
         if deformable_groups < 2 or deformable_groups % 2 or in_channels % deformable_groups:
             raise ValueError(f"deformable_groups must be even and divide in_channels ({in_channels}): half "
@@ -124,7 +119,6 @@ class SecondOrderDeformableAlignment(nn.Module):
         self.kernel_size, self.padding = kernel_size, padding
         self.deformable_groups = deformable_groups
         self.max_residue_magnitude = max_residue_magnitude
-        self.backend = backend
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels))
         taps = kernel_size * kernel_size
@@ -154,21 +148,23 @@ class SecondOrderDeformableAlignment(nn.Module):
         """``(offset (b, 2 * 9 g, h, w), mask (b, 9 g, h, w))``, ``g`` deformable groups, in
         torchvision's layout (per group and tap: dy then dx), float32 (or float64) whatever autocast does."""
         out = self.conv_offset(torch.cat([extra_feat, flow_1, flow_2], dim=1))
-        with torch.autocast(out.device.type, enabled=False):
-            o1, o2, mask = torch.chunk(_fp32(out), 3, dim=1)
-            offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
-            offset_1, offset_2 = torch.chunk(offset, 2, dim=1)
-            repeats = offset_1.shape[1] // 2  # (dy, dx) pairs: one per tap of each group of the half
-            offset_1 = offset_1 + _fp32(flow_1).flip(1).repeat(1, repeats, 1, 1)
-            offset_2 = offset_2 + _fp32(flow_2).flip(1).repeat(1, repeats, 1, 1)
-            return torch.cat([offset_1, offset_2], dim=1), torch.sigmoid(mask)
+        return in_fp32(self._offsets_around_flows, out, flow_1, flow_2)
+
+    def _offsets_around_flows(self, out: torch.Tensor, flow_1: torch.Tensor, flow_2: torch.Tensor
+                              ) -> tuple[torch.Tensor, torch.Tensor]:
+        o1, o2, mask = torch.chunk(out, 3, dim=1)
+        offset = self.max_residue_magnitude * torch.tanh(torch.cat((o1, o2), dim=1))
+        offset_1, offset_2 = torch.chunk(offset, 2, dim=1)
+        repeats = offset_1.shape[1] // 2  # (dy, dx) pairs: one per tap of each group of the half
+        offset_1 = offset_1 + flow_1.flip(1).repeat(1, repeats, 1, 1)
+        offset_2 = offset_2 + flow_2.flip(1).repeat(1, repeats, 1, 1)
+        return torch.cat([offset_1, offset_2], dim=1), torch.sigmoid(mask)
 
     def forward(self, x: torch.Tensor, extra_feat: torch.Tensor, flow_1: torch.Tensor,
                 flow_2: torch.Tensor) -> torch.Tensor:
         offset, mask = self.offset_and_mask(extra_feat, flow_1, flow_2)
-        with torch.autocast(x.device.type, enabled=False):
-            out = deform_conv2d(_fp32(x), offset, _fp32(self.weight), _fp32(self.bias), padding=self.padding,
-                                mask=mask, backend=self.backend)
+        out = in_fp32(lambda x, weight, bias: deform_conv2d(x, offset, weight, bias, padding=self.padding, mask=mask),
+                      x, self.weight, self.bias)
         return out.to(x.dtype)
 
     def extra_repr(self) -> str:
@@ -181,6 +177,22 @@ def is_mirror_extended(x: torch.Tensor) -> bool:
     to frame ``t-1-i`` in every clip (the references' ``check_if_mirror_extended``)."""
     t = x.shape[1]
     return t >= 2 and t % 2 == 0 and torch.equal(x[:, : t // 2], x[:, t // 2 :].flip(1))
+
+
+@dataclass(frozen=True)
+class BasicVSRPlusPlusConfig:
+    """The constructor arguments of :class:`BasicVSRPlusPlus` (BasicSR's names where it has them; see its Args)."""
+
+    mid_channels: int = 64
+    num_blocks: int = 7
+    max_residue_magnitude: float = 10.0
+    spynet_path: str | Path | None = None
+    cpu_cache_length: int | None = 100
+    deformable_groups: int = 16
+    hr_feat: int = 64
+    spynet_width: float = 1.0
+    spynet_zero_init: bool = False
+    fast_start: bool = False
 
 
 class BasicVSRPlusPlus(VSRModel):
@@ -214,17 +226,18 @@ class BasicVSRPlusPlus(VSRModel):
     # contiguous tensors; EDVR measured 0.87-1.02x with them on a CPU), so the default memory format
     channels_last_on: frozenset[tuple[str, str]] = frozenset()
 
-    def __init__(self, mid_channels: int = 64, num_blocks: int = 7, max_residue_magnitude: float = 10.0,
-                 spynet_path: str | Path | None = None, cpu_cache_length: int | None = 100,
-                 deformable_groups: int = 16, hr_feat: int = 64, spynet_width: float = 1.0,
-                 spynet_zero_init: bool = False, fast_start: bool = False) -> None:
+    def __init__(self, **config) -> None:
+        """``config``: keyword arguments, the fields of :class:`BasicVSRPlusPlusConfig` (see Args above)."""
         super().__init__()
+        cfg = BasicVSRPlusPlusConfig(**config)
+        mid_channels, num_blocks, hr_feat, spynet_path = cfg.mid_channels, cfg.num_blocks, cfg.hr_feat, cfg.spynet_path
+        spynet_zero_init, cpu_cache_length = cfg.spynet_zero_init, cfg.cpu_cache_length
         if spynet_path is not None and spynet_zero_init:
             raise ValueError("spynet_zero_init=True would erase the pretrained SpyNet from spynet_path; pick one")
         self.mid_channels = mid_channels
         self.hr_feat = hr_feat
         self.cpu_cache_length = cpu_cache_length
-        self.spynet = SpyNet(spynet_path, width=spynet_width)
+        self.spynet = SpyNet(spynet_path, width=cfg.spynet_width)
         if spynet_zero_init:
             zero_init_flow_heads(self.spynet)
         self.feat_extract = ConvResidualBlocks(3, mid_channels, NUM_EXTRACT_BLOCKS)
@@ -232,8 +245,8 @@ class BasicVSRPlusPlus(VSRModel):
         self.backbone = nn.ModuleDict()
         for i, name in enumerate(BRANCHES):
             self.deform_align[name] = SecondOrderDeformableAlignment(
-                2 * mid_channels, mid_channels, 3, padding=1, deformable_groups=deformable_groups,
-                max_residue_magnitude=max_residue_magnitude)
+                2 * mid_channels, mid_channels, 3, padding=1, deformable_groups=cfg.deformable_groups,
+                max_residue_magnitude=cfg.max_residue_magnitude)
             self.backbone[name] = ConvResidualBlocks((2 + i) * mid_channels, mid_channels, num_blocks)
         self.reconstruction = ConvResidualBlocks(5 * mid_channels, mid_channels, NUM_RECONSTRUCT_BLOCKS)
         self.upconv1 = nn.Conv2d(mid_channels, mid_channels * 4, 3, 1, 1, bias=True)
@@ -242,7 +255,7 @@ class BasicVSRPlusPlus(VSRModel):
         self.conv_hr = nn.Conv2d(hr_feat, hr_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(hr_feat, 3, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
-        if fast_start:
+        if cfg.fast_start:
             offset_convs = [m.conv_offset[i] for m in self.deform_align.values() for i in (0, 2, 4)]
             firsts = [self.feat_extract.main[0], *(b.main[0] for b in self.backbone.values()),
                       self.reconstruction.main[0]]
@@ -252,6 +265,11 @@ class BasicVSRPlusPlus(VSRModel):
     # ---- the protocol (mgvsr.models.protocol) ------------------------------------------------
     def flow_parameters(self) -> list[nn.Parameter]:
         return list(self.spynet.parameters())
+
+    def all_parameters_used(self, patch: int) -> bool:
+        """Below 32 px SpyNet's pyramid is shorter (:func:`mgvsr.models.spynet.pyramid_levels`): its
+        coarsest levels get no gradient."""
+        return pyramid_levels(patch, patch) == NUM_LEVELS
 
     def warm_start_frozen(self, recipe: str) -> list[nn.Parameter]:
         """``"flow"``: SpyNet stays fixed at first (the references' ``fix_iter``)."""

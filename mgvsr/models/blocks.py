@@ -51,7 +51,7 @@ def fast_start_init(convs: Iterable[nn.Conv2d], shuffled: Iterable[nn.Conv2d], l
     - ``last``: zero: the network starts exactly at its skip connection (bilinear x4) and its
       first steps move the residual from there, not from a random offset.
 
-    Shapes and parameter names are untouched (checkpoints load as before); only the initial
+    Shapes and parameter names are untouched (checkpoints load either way); only the initial
     weights differ.
     """
     for conv in convs:

@@ -13,7 +13,8 @@ Output pixel ``(y, x)`` reads, for every input channel ``c`` (in offset group ``
 j * dilation + dx)`` by bilinear interpolation, where a corner pixel outside the image counts
 as 0, multiplies it by the mask and sums ``weight[o, c, i, j]`` times that over ``c, i, j``.
 
-Where torchvision imports, its compiled kernel does the work. Elsewhere (torchvision does not
+Where torchvision imports, its compiled kernel does the work (:func:`backend_in_use` says which
+kernel runs; :func:`use_backend` picks one for a block of code). Elsewhere (torchvision does not
 import beside the CPU build of torch) a pure-PyTorch version does: one ``grid_sample`` call
 gathers every kernel tap (bilinear, zero padding: the same arithmetic as torchvision's
 kernel), the mask multiplies the samples, and one batched matrix product with the weight
@@ -42,6 +43,7 @@ calls (:data:`OFFSET_CHECK_EVERY` by default) or when asked (:func:`offset_absme
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Sequence
@@ -169,20 +171,40 @@ def deform_conv2d_torch(x: torch.Tensor, offset: torch.Tensor, weight: torch.Ten
     return out.to(x.dtype)
 
 
+BACKENDS = ("auto", "torch", "torchvision")
+_backend = ["auto"]  # the process's choice (:func:`use_backend`); a list so that the context can restore it
+
+
+@contextlib.contextmanager
+def use_backend(name: str):
+    """Compute every deformable convolution inside the context with ``name``: ``"auto"`` (torchvision's
+    kernel where it imports, else pure PyTorch), ``"torchvision"`` or ``"torch"``."""
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be 'auto', 'torch' or 'torchvision', got {name!r}")
+    if name == "torchvision" and _torchvision_deform_conv2d is None:
+        raise RuntimeError("backend='torchvision' asked for, but torchvision does not import here")
+    before = _backend[0]
+    _backend[0] = name
+    try:
+        yield
+    finally:
+        _backend[0] = before
+
+
+def backend_in_use() -> str:
+    """The kernel a deformable convolution runs now: ``"torchvision"`` or ``"torch"`` (mgvsr's pure PyTorch;
+    the run log's ``setup`` records it)."""
+    if _backend[0] == "torch" or _torchvision_deform_conv2d is None:
+        return "torch"
+    return "torchvision"
+
+
 def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
                   bias: torch.Tensor | None = None, stride: IntPair = 1, padding: IntPair = 0,
-                  dilation: IntPair = 1, mask: torch.Tensor | None = None,
-                  backend: str = "auto") -> torch.Tensor:
-    """Modulated deformable convolution with ``torchvision.ops.deform_conv2d``'s signature.
-
-    backend: ``"auto"`` (torchvision's kernel where it imports, else pure PyTorch),
-    ``"torchvision"`` or ``"torch"``. Shapes as in :func:`deform_conv2d_torch`.
-    """
-    if backend not in ("auto", "torch", "torchvision"):
-        raise ValueError(f"backend must be 'auto', 'torch' or 'torchvision', got {backend!r}")
-    if backend == "torchvision" and _torchvision_deform_conv2d is None:
-        raise RuntimeError("backend='torchvision' asked for, but torchvision does not import here")
-    if backend == "torch" or _torchvision_deform_conv2d is None:
+                  dilation: IntPair = 1, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Modulated deformable convolution with ``torchvision.ops.deform_conv2d``'s signature, by the kernel
+    of :func:`backend_in_use` (:func:`use_backend` chooses). Shapes as in :func:`deform_conv2d_torch`."""
+    if backend_in_use() == "torch":
         return deform_conv2d_torch(x, offset, weight, bias, stride, padding, dilation, mask)
     return _torchvision_deform_conv2d(x, offset, weight, bias, stride=_pair(stride, "stride"),
                                       padding=_pair(padding, "padding"),
@@ -215,14 +237,14 @@ def in_fp32(fn: Callable[..., torch.Tensor | tuple], *tensors: torch.Tensor | No
 def deform_conv2d_fp32(x: torch.Tensor, feats: torch.Tensor | Sequence[torch.Tensor],
                        offset_and_mask: Callable[..., tuple[torch.Tensor, torch.Tensor]],
                        weight: torch.Tensor, bias: torch.Tensor | None = None, stride: IntPair = 1,
-                       padding: IntPair = 0, dilation: IntPair = 1, backend: str = "auto") -> torch.Tensor:
+                       padding: IntPair = 0, dilation: IntPair = 1) -> torch.Tensor:
     """Deformable convolution v2 whose offsets, mask and convolution run in fp32 whatever the autocast.
 
     x: ``(b, c_in, h, w)``, the features convolved; feats: a tensor or a sequence of tensors from
     which ``offset_and_mask(*feats)`` computes the offset ``(b, 2 * g * kh * kw, h_out, w_out)``
     and the mask ``(b, g * kh * kw, h_out, w_out)`` (after its sigmoid), e.g.
     :meth:`DCNv2Pack.offset_and_mask`, or BasicVSR++'s head on ``(features, flow_1, flow_2)``.
-    ``offset_and_mask``, then :func:`deform_conv2d` (weight, bias, geometry, backend as there) run
+    ``offset_and_mask``, then :func:`deform_conv2d` (weight, bias and geometry as there) run
     inside :func:`in_fp32`: under autocast all of it is fp32 (x, feats, weight and bias cast up
     from fp16 / bf16); tensors ``offset_and_mask`` reads from elsewhere (a closure) are not cast.
 
@@ -234,7 +256,7 @@ def deform_conv2d_fp32(x: torch.Tensor, feats: torch.Tensor | Sequence[torch.Ten
 
     def compute(x, weight, bias, *feats):
         offset, mask = offset_and_mask(*feats)
-        return deform_conv2d(x, offset, weight, bias, stride, padding, dilation, mask, backend=backend)
+        return deform_conv2d(x, offset, weight, bias, stride, padding, dilation, mask)
 
     out = in_fp32(compute, x, weight, bias, *feats)
     if autocast_enabled(x) and x.dtype != torch.float64 and out.dtype == torch.float32:
@@ -313,7 +335,7 @@ class DCNv2Pack(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                  padding: int = 1, dilation: int = 1, deformable_groups: int = 8,
-                 backend: str = "auto", offset_check_every: int | None = OFFSET_CHECK_EVERY) -> None:
+                 offset_check_every: int | None = OFFSET_CHECK_EVERY) -> None:
         super().__init__()
         if in_channels % deformable_groups != 0:
             raise ValueError(f"in_channels {in_channels} is not divisible by deformable_groups "
@@ -322,7 +344,6 @@ class DCNv2Pack(nn.Module):
         self.kernel_size = _pair(kernel_size, "kernel_size")
         self.stride, self.padding, self.dilation = stride, padding, dilation
         self.deformable_groups = deformable_groups
-        self.backend = backend
         self.offset_check = OffsetCheck(offset_check_every)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, *self.kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels))
@@ -348,7 +369,7 @@ class DCNv2Pack(nn.Module):
 
     def forward(self, x: torch.Tensor, feat: torch.Tensor) -> torch.Tensor:
         return deform_conv2d_fp32(x, feat, self._checked_offset_and_mask, self.weight, self.bias,
-                                  self.stride, self.padding, self.dilation, backend=self.backend)
+                                  self.stride, self.padding, self.dilation)
 
     def _checked_offset_and_mask(self, feat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         offset, mask = self.offset_and_mask(feat)

@@ -21,6 +21,7 @@ BasicSR's loop over frames: the same arithmetic, fewer and larger kernel calls.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
@@ -176,6 +177,24 @@ class TSAFusion(nn.Module):
 # --- EDVR -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class EDVRConfig:
+    """The constructor arguments of :class:`EDVR` (BasicSR's names and defaults, plus mgvsr's ``hr_feat``
+    and ``fast_start``; see the class docstring)."""
+
+    num_in_ch: int = 3
+    num_out_ch: int = 3
+    num_feat: int = 64
+    num_frame: int = 5
+    deformable_groups: int = 8
+    num_extract_block: int = 5
+    num_reconstruct_block: int = 10
+    center_frame_idx: int | None = None
+    with_tsa: bool = True
+    hr_feat: int = 64
+    fast_start: bool = False
+
+
 class EDVR(VSRModel):
     """EDVR for x4 video super-resolution of the centre frame (BasicSR's EDVR, ``hr_in=False``).
 
@@ -210,11 +229,13 @@ class EDVR(VSRModel):
     # grid_sample and batched matmul want contiguous tensors): `python bench/bench_channels_last.py`
     channels_last_on: frozenset[tuple[str, str]] = frozenset()
 
-    def __init__(self, num_in_ch: int = 3, num_out_ch: int = 3, num_feat: int = 64,
-                 num_frame: int = 5, deformable_groups: int = 8, num_extract_block: int = 5,
-                 num_reconstruct_block: int = 10, center_frame_idx: int | None = None,
-                 with_tsa: bool = True, hr_feat: int = 64, fast_start: bool = False) -> None:
+    def __init__(self, **config) -> None:
+        """``config``: keyword arguments, the fields of :class:`EDVRConfig` (BasicSR's names)."""
         super().__init__()
+        cfg = EDVRConfig(**config)
+        num_in_ch, num_out_ch, num_feat, num_frame = cfg.num_in_ch, cfg.num_out_ch, cfg.num_feat, cfg.num_frame
+        deformable_groups, center_frame_idx, with_tsa, hr_feat = (cfg.deformable_groups, cfg.center_frame_idx,
+                                                                  cfg.with_tsa, cfg.hr_feat)
         self.num_frame = num_frame
         self.center_frame_idx = num_frame // 2 if center_frame_idx is None else center_frame_idx
         if not 0 <= self.center_frame_idx < num_frame:
@@ -222,7 +243,7 @@ class EDVR(VSRModel):
         self.with_tsa = with_tsa
 
         self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
-        self.feature_extraction = make_layer(num_extract_block, num_feat)
+        self.feature_extraction = make_layer(cfg.num_extract_block, num_feat)
         self.conv_l2_1 = nn.Conv2d(num_feat, num_feat, 3, 2, 1)
         self.conv_l2_2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_l3_1 = nn.Conv2d(num_feat, num_feat, 3, 2, 1)
@@ -234,7 +255,7 @@ class EDVR(VSRModel):
         else:
             self.fusion = nn.Conv2d(num_frame * num_feat, num_feat, 1, 1)
 
-        self.reconstruction = make_layer(num_reconstruct_block, num_feat)
+        self.reconstruction = make_layer(cfg.num_reconstruct_block, num_feat)
         self.upconv1 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
         self.upconv2 = nn.Conv2d(num_feat, hr_feat * 4, 3, 1, 1)  # BasicSR: 64 whatever num_feat
         self.conv_hr = nn.Conv2d(hr_feat, hr_feat, 3, 1, 1)
@@ -242,7 +263,7 @@ class EDVR(VSRModel):
         for name, module in self.named_modules():  # the offset diagnostic's warning names its pack
             if isinstance(module, DCNv2Pack):
                 module.offset_check.name = name
-        if fast_start:
+        if cfg.fast_start:
             pcd = self.pcd_align
             convs = [self.conv_first, self.conv_l2_1, self.conv_l2_2, self.conv_l3_1, self.conv_l3_2,
                      *pcd.offset_conv1.values(), *pcd.offset_conv2.values(), *pcd.offset_conv3.values(),

@@ -14,6 +14,8 @@ answers, without being run:
 - :meth:`~VSRModel.warm_start_frozen`: the parameters a warm-start recipe keeps frozen at the
   start of training (``"flow"``: SpyNet, BasicVSR's recipe; ``"fusion-only"``: everything but
   the TSA fusion module, EDVR's);
+- :meth:`~VSRModel.all_parameters_used`: whether a training step at a patch size reaches every
+  parameter (DistributedDataParallel must otherwise look for unused ones);
 - :meth:`~VSRModel.target`: the ground-truth frames its output is compared with;
 - :meth:`~VSRModel.stream`: its output on a long clip, in pieces, in bounded memory (BasicVSR
   propagates in segments with the same result; the default runs the whole clip at once);
@@ -56,6 +58,12 @@ class VSRModel(nn.Module):
         """The parameters the warm-start ``recipe`` (one of :data:`WARM_STARTS`) keeps frozen."""
         raise MgvsrError(f"{type(self).__name__} has no {recipe!r} warm start "
                          f"(recipes: {', '.join(WARM_STARTS)})")
+
+    def all_parameters_used(self, patch: int) -> bool:
+        """Whether a training step on LR patches of ``patch`` pixels gives every parameter a gradient
+        (DistributedDataParallel must look for unused ones where not: SpyNet's coarsest levels are
+        skipped below 32 px)."""
+        return True
 
     def target(self, gt: torch.Tensor) -> torch.Tensor:
         """The frames of ``gt`` ``(b, t, 3, H, W)`` the output is compared with: all of them, or the
@@ -108,6 +116,12 @@ def warm_start_frozen(model: nn.Module, recipe: str) -> list[nn.Parameter]:
         raise MgvsrError(f"{type(unwrap(model)).__name__} declares no {recipe!r} warm start "
                          "(it is not an mgvsr.models.protocol.VSRModel)")
     return m.warm_start_frozen(recipe)
+
+
+def all_parameters_used(model: nn.Module, patch: int) -> bool:
+    """:meth:`VSRModel.all_parameters_used`; a plain module is assumed to use all its parameters."""
+    m = _declared(model)
+    return m is None or m.all_parameters_used(patch)
 
 
 def prefers_channels_last(model: nn.Module, device_type: str, precision: str) -> bool:

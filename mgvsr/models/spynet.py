@@ -97,6 +97,9 @@ class SpyNet(nn.Module):
         if width <= 0:
             raise ValueError(f"SpyNet width must be positive, got {width}")
         self.basic_module = nn.ModuleList([BasicModule(width) for _ in range(NUM_LEVELS)])
+        # set by zero_init_flow_heads: only such a SpyNet is asked (one host read per forward on a GPU)
+        # whether its heads are still zero; a pretrained or random one never outputs zero flow
+        self.zero_heads_possible = False
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         if load_path is not None:
@@ -118,7 +121,10 @@ class SpyNet(nn.Module):
     @torch.no_grad()
     def outputs_zero_flow(self) -> bool:
         """True when every level's last conv is all zero: the flow is then exactly zero for
-        any input (see :func:`zero_init_flow_heads`)."""
+        any input (see :func:`zero_init_flow_heads`).  Read (on the device) only for a SpyNet whose heads
+        :func:`zero_init_flow_heads` zeroed; any other answers False without reading."""
+        if not self.zero_heads_possible:
+            return False
         heads = [m.basic_module[-1] for m in self.basic_module]
         return not any(bool(conv.weight.any()) or bool(conv.bias.any()) for conv in heads)
 
@@ -232,6 +238,7 @@ def zero_init_flow_heads(spynet: SpyNet) -> None:
         last = module.basic_module[-1]
         last.weight.zero_()
         last.bias.zero_()
+    spynet.zero_heads_possible = True
 
 
 def _up_to_multiple(size: int, multiple: int) -> int:

@@ -35,7 +35,6 @@ class Scale:
     lr_mult: float = 1.0
     frames_div: int = 1
     micro_batch_on_cpu: bool = False
-    num_workers: int = 0
     checkpoint_every: int = 0
     comparable: bool = True
     noise_seeds: int = 0
@@ -63,7 +62,7 @@ SCALES: dict[str, Scale] = {
                     models=CPU_MODELS, dataset="sample", iterations_div=500, batch_div=4, patch_div=2,
                     lr_mult=10.0, frames_div=2, micro_batch_on_cpu=False, comparable=False, noise_seeds=1),
     "paper": Scale("paper", "the paper's presets as they are (models, datasets, shapes, minibatches, iterations)",
-                   num_workers=4, checkpoint_every=1000),
+                   checkpoint_every=1000),
 }
 
 
