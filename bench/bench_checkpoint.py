@@ -1,13 +1,15 @@
 """What a trusted checkpoint costs: ``write_checkpoint`` (checksum, serialise in memory, write, fsync,
 rotate) and ``read_verified`` (load, verify) against a plain ``torch.save`` / ``torch.load``.
 
-The state is the trainer's for a model (parameters and Adam moments after one step).  Writes and
+The state is the trainer's for a model (parameters and Adam moments after one
+:class:`mgvsr.step.TrainStep` on a tiny batch).  Writes and
 reads are interleaved (plain, trusted, plain, trusted, ...) and the medians printed with their
 ratio.  A run writes a checkpoint every ``--checkpoint-every`` steps (1000 by default) and at
 stage ends, so even seconds per write are a small share of a run.
 
     python bench/bench_checkpoint.py                 # BasicVSR (6.3M parameters)
     python bench/bench_checkpoint.py --model basicvsr_cpu --repeats 9
+    python bench/bench_checkpoint.py --quick     # basicvsr_cpu, 1 repeat (a smoke test)
 
 Timings on a shared 2-core machine are noisy; read the ratio, and rerun.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,14 +27,15 @@ import torch
 
 from mgvsr import checkpointing
 from mgvsr.models import build_model
+from mgvsr.options import TrainConfig
+from mgvsr.step import TrainStep
 
 
 def trainer_state(model_name: str) -> dict:
-    model = build_model(model_name)
-    optimizer = torch.optim.Adam(model.parameters())
-    model(torch.rand(1, 5, 3, 16, 16)).mean().backward()
-    optimizer.step()
-    return {"version": 1, "params": model.state_dict(), "optimizer": optimizer.state_dict(), "iteration": 1,
+    """A checkpoint's state as the trainer writes it, after one training step of ``model_name``."""
+    step = TrainStep(build_model(model_name), TrainConfig(), torch.device("cpu"))
+    step(iter([(torch.rand(1, 5, 3, 16, 16), torch.rand(1, 5, 3, 64, 64))]), lr=1e-4, it=0, samples=1)
+    return {"version": 1, "params": step.model.state_dict(), **step.state_dict(), "iteration": 1,
             "evals": [], "plan": {}, "config": {}, "torch_rng": torch.get_rng_state()}
 
 
@@ -41,11 +45,14 @@ def timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="basicvsr")
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="basicvsr_cpu, 1 repeat (a smoke test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.model, args.repeats = "basicvsr_cpu", 1
     state = trainer_state(args.model)
     times = {"torch.save": [], "write_checkpoint": [], "torch.load": [], "read_verified": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +69,8 @@ def main() -> None:
         print(f"  {k:17s} {v:.3f} s")
     print(f"  write: {median['write_checkpoint'] / median['torch.save']:.1f}x a plain torch.save; "
           f"read: {median['read_verified'] / median['torch.load']:.1f}x a plain torch.load")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

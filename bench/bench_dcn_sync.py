@@ -27,14 +27,8 @@ import time
 
 import torch
 
+from mgvsr.device import DTYPES, synchronize
 from mgvsr.models.dcn import OFFSET_CHECK_EVERY, DCNv2Pack, torchvision_available
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def measure(channels: int, groups: int, size: int, n: int, device: torch.device, precision: str,
@@ -54,12 +48,12 @@ def measure(channels: int, groups: int, size: int, n: int, device: torch.device,
     autocast = torch.autocast(device.type, dtype=DTYPES[precision], enabled=precision != "fp32")
 
     def run(pack) -> float:
-        sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         with torch.no_grad(), autocast:
             for _ in range(calls):
                 pack(x, feat)
-        sync(device)
+        synchronize(device)
         return time.perf_counter() - t0
 
     for pack in packs.values():

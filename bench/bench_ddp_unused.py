@@ -10,7 +10,9 @@ below 32 px: the demo's 16-px stages).  This measures what ``True`` costs on a s
 else gloo with both ranks on the one GPU), each holding two DDP copies of one model, one per
 setting, trained step by step in alternation (forward, Charbonnier loss, backward with its
 all-reduce, Adam) so that the machine's noise hits both alike.  It prints each setting's median
-step time (the slower rank's) and the ratio True / False (> 1: ``True`` is slower).
+step time (the slower rank's) and the ratio True / False (> 1: ``True`` is slower).  The step is
+written here rather than :class:`mgvsr.step.TrainStep`, which always wraps with
+``find_unused_parameters=True``; its loss is :func:`mgvsr.step.charbonnier`.
 
     python bench/bench_ddp_unused.py                      # basicvsr_cpu, 32 px, 5 frames, 2 clips a rank
     python bench/bench_ddp_unused.py --device cpu --model basicvsr_m --patch 64 --frames 7 --iters 10
@@ -32,14 +34,11 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
+from mgvsr.device import synchronize
 from mgvsr.models import build_model
+from mgvsr.step import charbonnier
 
 WORLD = 2
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def free_port() -> int:
@@ -96,13 +95,13 @@ def worker(rank: int, args, port: int) -> None:
         gt = torch.rand(args.batch, args.frames, 3, 4 * args.patch, 4 * args.patch, generator=gen).to(device)
 
         def step(flag: bool) -> float:
-            sync(device)
+            synchronize(device)
             t0 = time.perf_counter()
             opts[flag].zero_grad(set_to_none=True)
             out = ddps[flag](lq)
-            torch.sqrt((out - gt) ** 2 + 1e-12).mean().backward()
+            charbonnier(out, gt).backward()
             opts[flag].step()
-            sync(device)
+            synchronize(device)
             return time.perf_counter() - t0
 
         for _ in range(2):  # warm-up: DDP's first iterations rebuild its buckets

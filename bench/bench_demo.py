@@ -10,6 +10,7 @@ process, on the same machine, so their ratios are measured side by side.
 
     python bench/bench_demo.py                  # trains into a temporary folder
     python bench/bench_demo.py --out runs/demo  # trains there (fresh), keeping the runs
+    python bench/bench_demo.py --quick          # the demo shrunk to 12 baseline iterations (a smoke test)
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ import sys
 import tempfile
 
 from mgvsr.demo import format_table, run_demo
+from mgvsr.options import RunOptions
+
+QUICK_ITERATIONS = 12  # --quick: baseline iterations (ours: the same samples), one evaluation each
 
 
 def targets(report: dict) -> list[tuple[str, bool, str]]:
@@ -56,9 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="demo folder (default: a temporary one, trained from scratch)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--quick", action="store_true", help=f"the demo shrunk to {QUICK_ITERATIONS} baseline "
+                        "iterations, one evaluation per run (a smoke test: the targets are not meant to be met)")
     args = parser.parse_args(argv)
+    shrink = dict(iterations=QUICK_ITERATIONS, evals=1) if args.quick else {}
     with tempfile.TemporaryDirectory() as tmp:
-        report = run_demo(args.out or tmp, device=args.device, progress=sys.stderr.isatty(), fresh=True)
+        report = run_demo(args.out or tmp, options=RunOptions(device=args.device, progress=sys.stderr.isatty()),
+                          fresh=True, **shrink)
     print(format_table(report))
     print()
     for name, met, measured in targets(report):

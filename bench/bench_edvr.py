@@ -11,74 +11,66 @@ Then the modulated deformable convolution at EDVR-M's full-resolution alignment 
 pure-PyTorch version against a plain ``conv2d`` of the same shape, and against torchvision's
 kernel where torchvision imports (a GPU machine; on CPU-only torch it does not).
 
+A training step is the trainer's :class:`mgvsr.step.TrainStep` in fp32 (forward, Charbonnier loss,
+backward, Adam; ``channels_last`` where the trainer uses it for the model on this device, printed).
+
     python bench/bench_edvr.py                      # batch 2, 1 warm-up + 3 timed steps per size
     python bench/bench_edvr.py --batch 4 --steps 2 --threads 1
     python bench/bench_edvr.py --model edvr_cpu --batch 4 --sizes 16 32 --steps 5 --threads 1 --skip-dcn
+    python bench/bench_edvr.py --quick              # edvr_cpu, batch 1, 8 and 16 px, 1 step (a smoke test)
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from mgvsr.device import synchronize
 from mgvsr.models import build_model
 from mgvsr.models.dcn import deform_conv2d, torchvision_available
+from mgvsr.options import TrainConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timed_step import TimedStep  # noqa: E402
+
+LR = 4e-4
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def charbonnier(out: torch.Tensor, gt: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
-    return torch.sqrt((out - gt) ** 2 + eps).mean()
-
-
-def train_step(model, opt, lq, gt) -> None:
-    opt.zero_grad(set_to_none=True)
-    charbonnier(model(lq), gt).backward()
-    opt.step()
-
-
-def step_flops(model, lq, gt) -> int:
-    """FLOPs of one forward + backward (convolutions, matrix products; not grid_sample)."""
+def step_flops(step: TimedStep) -> int:
+    """FLOPs of one training step's forward + backward (convolutions, matrix products; not grid_sample)."""
     with FlopCounterMode(display=False) as counter:
-        charbonnier(model(lq), gt).backward()
-    model.zero_grad(set_to_none=True)
+        step()
     return counter.get_total_flops()
 
 
 def time_training(size: int, batch: int, steps: int, device: torch.device, model_name: str = "edvr_m") -> dict:
     torch.manual_seed(0)
-    model = build_model(model_name).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=4e-4, betas=(0.9, 0.99))
+    model = build_model(model_name)
     lq = torch.rand(batch, 5, 3, size, size, device=device)
-    gt = torch.rand(batch, 3, 4 * size, 4 * size, device=device)
-    flops = step_flops(model, lq, gt)
-    train_step(model, opt, lq, gt)  # warm-up
-    times = []
-    for _ in range(steps):
-        sync(device)
-        t0 = time.perf_counter()
-        train_step(model, opt, lq, gt)
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return dict(size=size, seconds=statistics.median(times), all=times, flops=flops)
+    gt = torch.rand(batch, 5, 3, 4 * size, 4 * size, device=device)  # the step compares the centre frame
+    step = TimedStep(model, TrainConfig(), lq, gt, lr=LR, device=device)
+    flops = step_flops(step)
+    step()  # warm-up
+    times = [step() for _ in range(steps)]
+    return dict(size=size, seconds=statistics.median(times), all=times, flops=flops,
+                channels_last=step.step.channels_last)
 
 
 def time_fn(fn, reps: int, device: torch.device) -> float:
     fn()  # warm-up
     times = []
     for _ in range(reps):
-        sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         fn()
-        sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
 
@@ -117,7 +109,7 @@ def dcn_comparison(n: int, size: int, reps: int, device: torch.device) -> None:
     print(f"  float64 max |pure-PyTorch - torchvision| = {diff:.2e}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="edvr_m", help="an EDVR of mgvsr.models.MODEL_CONFIGS (edvr_cpu ...)")
     parser.add_argument("--batch", type=int, default=2)
@@ -126,13 +118,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-dcn", action="store_true", help="skip the deformable-conv comparison")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="edvr_cpu, batch 1, LR 8 and 16 px, 1 step, the "
+                        "deformable convolution at 16 px (a smoke test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.model, args.batch, args.sizes, args.steps = "edvr_cpu", 1, [8, 16], 1
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(f"{args.model} training step (forward + backward + Adam), batch {args.batch}, 5 frames, fp32, "
           f"{device.type}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     results = [time_training(s, args.batch, args.steps, device, args.model) for s in args.sizes]
+    print(f"channels_last: {'yes' if results[0]['channels_last'] else 'no'} (as the trainer runs {args.model} here)")
     base = results[0]
     print(f"{'LR size':>8} {'s/step':>8} {'steps (s)':>24} {'GFLOP/step':>11} {'GFLOP/s':>8} "
           f"{'time ratio':>11} {'FLOP ratio':>11}")
@@ -154,7 +151,8 @@ def main() -> None:
               f"{last['flops'] / cycle_flops:.2f}x by FLOPs")
     if not args.skip_dcn:
         dcn_comparison(5 * args.batch, max(args.sizes), reps=args.steps, device=device)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,6 +10,7 @@ compared: segmented inference must give the same bytes.
 
     python bench/bench_eval_memory.py                       # 30 and 60 frames, segment 10
     python bench/bench_eval_memory.py --frames 100 --blocks 30
+    python bench/bench_eval_memory.py --quick             # 4 frames cropped to 64x64, segment 2 (a smoke test)
 
 On a CPU the numbers are host memory; on a GPU the same split bounds device memory.
 Timings on a shared 2-core machine are noisy; the memory is not.
@@ -28,8 +29,9 @@ import time
 import numpy as np
 
 
-def clip(frames: int) -> np.ndarray:
-    """``(frames, 180, 320, 3)`` uint8 real LR frames (synthetic if the shared data is absent)."""
+def clip(frames: int, crop: int | None = None) -> np.ndarray:
+    """``(frames, 180, 320, 3)`` uint8 real LR frames (synthetic if the shared data is absent); ``crop``: their
+    top-left ``crop x crop`` pixels only."""
     from mgvsr.data.io import list_frames, read_frame
     from mgvsr.paths import shared_data_dir
 
@@ -37,12 +39,13 @@ def clip(frames: int) -> np.ndarray:
     if shared is not None and (shared / "reds_demo_lr").is_dir():
         real = np.stack([read_frame(p) for p in list_frames(shared / "reds_demo_lr")])
         loop = np.concatenate([real, real[::-1]])
-        return np.stack([loop[i % len(loop)] for i in range(frames)])
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, size=(frames, 180, 320, 3), dtype=np.uint8)
+        frames_ = np.stack([loop[i % len(loop)] for i in range(frames)])
+    else:
+        frames_ = np.random.default_rng(0).integers(0, 256, size=(frames, 180, 320, 3), dtype=np.uint8)
+    return np.ascontiguousarray(frames_[:, :crop, :crop])
 
 
-def child(frames: int, segment: int, blocks: int) -> None:
+def child(frames: int, segment: int, blocks: int, crop: int | None = None) -> None:
     import torch
 
     from mgvsr.evaluate import super_resolve_clip
@@ -50,7 +53,7 @@ def child(frames: int, segment: int, blocks: int) -> None:
 
     torch.manual_seed(0)
     model = build_model("basicvsr", num_feat=64, num_block=blocks).eval()
-    lq = clip(frames)
+    lq = clip(frames, crop)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # MB (Linux: KB)
     start = time.perf_counter()
     sr = super_resolve_clip(model, lq, segment=segment or None)
@@ -61,30 +64,37 @@ def child(frames: int, segment: int, blocks: int) -> None:
                       "sha256": hashlib.sha256(sr.tobytes()).hexdigest()}))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--frames", type=int, nargs="+", default=[30, 60])
     parser.add_argument("--segment", type=int, default=10)
     parser.add_argument("--blocks", type=int, default=1)
     parser.add_argument("--child", type=int, nargs=2, metavar=("FRAMES", "SEGMENT"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--crop", type=int, help="crop the LR frames to CROPxCROP (not REDS's memory then)")
+    parser.add_argument("--quick", action="store_true", help="--frames 4 --segment 2 --crop 64 (a smoke test)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.frames, args.segment, args.crop = [4], 2, 64
     if args.child:
-        child(*args.child, args.blocks)
-        return
-    print(f"BasicVSR, 64 features, {args.blocks} block(s) per branch, 320x180 LR -> 1280x720; peak resident memory "
+        child(*args.child, args.blocks, args.crop)
+        return 0
+    size = f"{args.crop}x{args.crop} LR crops" if args.crop else "320x180 LR -> 1280x720"
+    print(f"BasicVSR, 64 features, {args.blocks} block(s) per branch, {size}; peak resident memory "
           "of a fresh process (model, input and output included)")
     print(f"{'frames':>6} {'segment':>8} {'peak MB':>9} {'of which output':>16} {'seconds':>8}  same output")
     for frames in args.frames:
         runs = []
         for segment in (0, args.segment):
+            crop = ["--crop", str(args.crop)] if args.crop else []
             out = subprocess.run([sys.executable, __file__, "--child", str(frames), str(segment),
-                                  "--blocks", str(args.blocks)], capture_output=True, text=True, check=True)
+                                  "--blocks", str(args.blocks), *crop], capture_output=True, text=True, check=True)
             runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
         for r in runs:
             same = "-" if r is runs[0] else ("yes" if r["sha256"] == runs[0]["sha256"] else "NO")
             print(f"{r['frames']:>6} {r['segment'] or 'whole':>8} {r['peak_mb']:>9.0f} {r['output_mb']:>16.0f} "
                   f"{r['seconds']:>8.1f}  {same}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,19 +1,23 @@
 """Steps to bicubic: how many optimizer steps a from-scratch model needs before it beats bicubic.
 
 The demo's baseline (``demo/basicvsr/baseline``: LR 32x32, 8 frames, minibatch 4, LR 2e-3; or
-``--run ours``, ``--family edvr_m``) is trained by the real trainer from the same seed, evaluated on
-the held-out sample clips (Y channel) every ``--every`` steps, and stopped after ``--steps``;
-printed: the PSNR at every evaluation and the first step whose PSNR is above bicubic's.
+``--run ours``, ``--family edvr_m``) is trained on the CPU by the real :class:`~mgvsr.train.Trainer`
+(its training step, its callbacks, the run's configuration as ``mgvsr train`` derives it:
+:func:`mgvsr.launch.train_config`) from the same seed, evaluated on the held-out sample clips (Y
+channel) every ``--every`` steps, and stopped after ``--steps``; printed: the PSNR at every
+evaluation and the first step whose PSNR is above bicubic's.
 
 Compared, from the same seed and samples: the model as BasicSR initialises it (``--init basicsr``:
-PyTorch's default init outside the residual blocks) and mgvsr's fast start (``--init fast``:
-:func:`mgvsr.models.blocks.fast_start_init`), each with Charbonnier's eps (``--loss-eps``; BasicSR's
-1e-12 is an L1 loss).  PSNR does not depend on the machine's load; the seconds printed do.
+``build_model(..., fast_start=False)``, PyTorch's default init outside the residual blocks) and
+mgvsr's fast start (``--init fast``: ``fast_start=True``, :func:`mgvsr.models.blocks.fast_start_init`),
+each with Charbonnier's eps (``--loss-eps``; BasicSR's 1e-12 is an L1 loss).  PSNR does not depend
+on the machine's load; the seconds printed do.
 
     python bench/bench_faster_start.py                               # basicvsr_cpu: basicsr and fast init, 150 steps
     python bench/bench_faster_start.py --init fast --loss-eps 1e-3 --steps 200 --every 10
     python bench/bench_faster_start.py --family edvr_m --steps 300 --every 20
     python bench/bench_faster_start.py --diagnose     # why: signal scales and gradients at initialisation
+    python bench/bench_faster_start.py --quick        # 2 steps, evaluated at 0 and 2 (a smoke test)
 """
 
 from __future__ import annotations
@@ -22,17 +26,22 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
 
+from mgvsr.callbacks import Callback, default_callbacks
 from mgvsr.data.datasets import open_sources
 from mgvsr.data.windows import TrainingWindows, to_float
-from mgvsr.evaluate import evaluate_bicubic, evaluate_model
+from mgvsr.evaluate import evaluate_bicubic
+from mgvsr.launch import train_config
 from mgvsr.models import build_model
 from mgvsr.models.protocol import center_frame, target_frames
+from mgvsr.options import RunOptions
 from mgvsr.presets import get_preset
-from mgvsr.train import TrainConfig, Trainer, _warm_start, charbonnier
+from mgvsr.step import charbonnier
+from mgvsr.train import Trainer
 
 
 def diagnose(family: str = "basicvsr", init: str = "basicsr", seed: int = 0) -> None:
@@ -65,8 +74,24 @@ def diagnose(family: str = "basicvsr", init: str = "basicsr", seed: int = 0) -> 
     print("  gradient RMS " + ", ".join(f"{n} {grads[n].pow(2).mean().sqrt():.2g}" for n in shown))
 
 
-class _Stop(Exception):
-    """Raised by the evaluation callback once the asked number of steps is done."""
+class StopTraining(Exception):
+    """Raised by :class:`PsnrCurve` once the asked number of steps is done."""
+
+
+class PsnrCurve(Callback):
+    """The trainer's callback that keeps ``(iteration, PSNR)`` of every evaluation and stops the run after
+    the first evaluation at ``steps`` steps or more."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+        self.points: list[tuple[int, float]] = []
+
+    def on_eval(self, trainer, record: dict) -> None:
+        self.points.append((record["it"], record["psnr"]))
+
+    def on_step_end(self, trainer) -> None:
+        if self.points and self.points[-1][0] >= self.steps:
+            raise StopTraining
 
 
 def steps_to_bicubic(family: str = "basicvsr", run: str = "baseline", init: str = "fast", loss_eps: float = 1e-12,
@@ -74,33 +99,25 @@ def steps_to_bicubic(family: str = "basicvsr", run: str = "baseline", init: str 
     """Train the demo's ``run`` (its LRs x ``lr_mult``) for ``steps`` steps from scratch; the PSNR curve and
     the first step above bicubic."""
     preset = get_preset(f"demo/{family}/{run}").shrunk(lr_mult=lr_mult)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # as a run starts its model (mgvsr.launch.initial_model), the init chosen here
     net = build_model(preset.model, fast_start=(init == "fast"))
     train, test = open_sources(preset.dataset, None, preset.test_dataset)
     bicubic = evaluate_bicubic(test, channel="y", progress=False).to_dict()["mean"]["psnr"]
-    curve: list[tuple[int, float]] = []
-    holder: dict = {}
-
-    def evaluate(model, source):
-        scores = evaluate_model(model, source, channel="y", progress=False).to_dict()
-        curve.append((holder["trainer"].it, scores["mean"]["psnr"]))
-        if holder["trainer"].it >= steps:
-            raise _Stop
-        return scores
-
     batch = preset.plan.stages[0].batch
-    cfg = TrainConfig(**_warm_start(preset), seed=seed, eval_every=every, progress=False, device="cpu",
-                      micro_batch=min(batch, 4), loss_eps=loss_eps)
+    options = RunOptions(seed=seed, device="cpu", micro_batch=min(batch, 4), eval_every=every, progress=False)
+    cfg = replace(train_config(preset, options), loss_eps=loss_eps, eval_channel="y")
+    curve = PsnrCurve(steps)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = holder["trainer"] = Trainer(net, preset.plan, train, tmp, cfg, test=test, evaluate=evaluate)
-        curve.append((0, evaluate_model(net, test, channel="y", progress=False).to_dict()["mean"]["psnr"]))
+        trainer = Trainer(net, preset.plan, train, tmp, cfg, test=test, callbacks=[*default_callbacks(cfg), curve])
+        trainer.evaluate()  # at initialisation: step 0 of the curve
         try:
             trainer.run()
-        except _Stop:
+        except StopTraining:
             pass
-    first = next((it for it, psnr in curve if psnr > bicubic), None)
-    return {"bicubic": bicubic, "curve": curve, "steps_to_bicubic": first, "seconds": time.perf_counter() - start}
+    first = next((it for it, psnr in curve.points if psnr > bicubic), None)
+    return {"bicubic": bicubic, "curve": curve.points, "steps_to_bicubic": first,
+            "seconds": time.perf_counter() - start}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=10)
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (1 on a shared machine)")
     parser.add_argument("--diagnose", action="store_true", help="only print the scales and gradients at init")
+    parser.add_argument("--quick", action="store_true", help="--steps 2 --every 2 (a smoke test: no count to read)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.steps, args.every = 2, 2
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.diagnose:

@@ -25,18 +25,13 @@ import time
 
 import torch
 
+from mgvsr.device import DTYPES, synchronize
 from mgvsr.models import basicvsr as basicvsr_module
 from mgvsr.models import build_model
 from mgvsr.presets import get_preset
 
 PLANS = {"demo": ("demo/basicvsr/ours", "basicvsr_cpu"), "paper": ("table1/basicvsr_m/ours", "basicvsr_m")}
 DEMO_BATCH = 4  # the demo's micro-batch of clips (bench/run.py's too)
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def cases(plans: list[str], device: torch.device, quick: bool) -> list[tuple[str, str, int, int, int]]:
@@ -75,12 +70,12 @@ def measure(model_name: str, patch: int, frames: int, batch: int, device: torch.
 
     def step(chunked: bool) -> float:
         f = feats.detach().requires_grad_()
-        sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         with autocast:
             out = model.reconstruct(f, lr, chunked=chunked)
         out.float().square().mean().backward()
-        sync(device)
+        synchronize(device)
         model.zero_grad(set_to_none=True)
         return time.perf_counter() - t0
 

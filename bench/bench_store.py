@@ -16,6 +16,7 @@ divided by an assumed sustained throughput (``--gpu-tflops``, see ``--help``).
 
     python bench/bench_store.py                  # 4 clips x 30 frames, 3 rounds
     python bench/bench_store.py --rounds 5 --gpu-tflops 300
+    python bench/bench_store.py --quick          # 1 clip of 15 frames, 1 round, no workers (a smoke test)
 
 Timings on a shared 2-core machine are noisy: every reader is measured ``--rounds`` times,
 interleaved, and the median, minimum and maximum are printed.  The temporary tree is
@@ -184,7 +185,7 @@ def flops_per_window(model_name: str = "basicvsr_m") -> float:
     return float(counter.get_total_flops())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clips", type=int, default=4)
     parser.add_argument("--frames", type=int, default=30, help="frames per clip (>= 15)")
@@ -202,7 +203,12 @@ def main() -> None:
                         help="assumed sustained fp32 throughput of one V100 (the paper's GPU; 15.7 peak)")
     parser.add_argument("--h100-batch", type=int, default=16, help="BasicVSR-M's baseline batch, on one GPU")
     parser.add_argument("--v100-batch", type=int, default=4, help="the paper's samples per GPU (Table 6)")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="1 clip of 15 frames, batch 2, no workers, 1 round of "
+                        "a few batches (a smoke test: its rates mean little)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.clips, args.frames, args.batch, args.workers, args.rounds = 1, FRAMES, 2, 0, 1
+        args.png_batches, args.store_batches = 1, 2
     if args.frames < FRAMES:
         sys.exit(f"--frames must be at least {FRAMES}")
 
@@ -260,6 +266,8 @@ def main() -> None:
           f"from the store, uint8 batches {statistics.median(rates['store, uint8 batches']) / store_med:.1f}x, "
           f"batches flipped on the GPU {statistics.median(rates['store, batches, flip on GPU']) / store_med:.1f}x "
           "the trainer's windows")
+    return 0
+
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

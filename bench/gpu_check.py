@@ -49,10 +49,12 @@ from pathlib import Path
 
 import torch
 
+from mgvsr.device import device_name
+from mgvsr.launch import initial_model, run_preset
 from mgvsr.models.dcn import deform_conv2d, torchvision_available
+from mgvsr.options import RunOptions
 from mgvsr.presets import get_preset
 from mgvsr.runs import read_log
-from mgvsr.train import device_name, initial_model, run_preset
 
 CHECKS = ("cuda-vs-cpu", "dcn", "bf16", "ddp", "speedup")
 NO_CUDA = "no CUDA device visible to torch"
@@ -187,8 +189,8 @@ def check_bf16(sizes: Sizes, args) -> list[Result]:
     out = Path(tempfile.mkdtemp(prefix="mgvsr-gpu-check-bf16-"))
     summaries = {}
     for name, amp in (("fp32", False), ("bf16", True)):
-        summaries[name] = run_preset(preset, out / name, device=sizes.device, amp=amp, spynet="none",
-                                     num_workers=sizes.workers, progress=False).summary
+        options = RunOptions(device=sizes.device, amp=amp, spynet="none", workers=sizes.workers, progress=False)
+        summaries[name] = run_preset(preset, out / name, options).summary
     fp32, bf16 = _losses(out / "fp32"), _losses(out / "bf16")
     finite = all(map(lambda v: v == v and abs(v) != float("inf"), fp32 + bf16))
     tail = max(1, n // 3)
@@ -250,8 +252,9 @@ def check_speedup(sizes: Sizes, args) -> list[Result]:
     out = Path(tempfile.mkdtemp(prefix="mgvsr-gpu-check-speedup-"))
     s = {}
     for name, preset in presets.items():
-        s[name] = run_preset(preset, out / name, device=sizes.device, amp=not args.fp32_timing, spynet="none",
-                             num_workers=2 * sizes.workers, progress=False).summary
+        options = RunOptions(device=sizes.device, amp=not args.fp32_timing, spynet="none", workers=2 * sizes.workers,
+                             progress=False)
+        s[name] = run_preset(preset, out / name, options).summary
     speedup = s["baseline"]["compute_seconds"] / s["ours"]["compute_seconds"]
     samples = {k: presets[k].plan.samples for k in presets}
     lines = [f"{k}: {presets[k].plan.total_iterations} iterations of {presets[k].plan.stages[0].batch} clips, "

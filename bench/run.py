@@ -10,12 +10,12 @@ demo (``demo/<family>/ours``, at the demo's micro-batch of 4 clips) and of the p
 short, 8 on a GPU), in fp32 and in bf16 (fp16 on a GPU without bf16; bf16 is skipped on a CPU
 that would only emulate it):
 
-- **step time**: the median of ``--steps`` training steps (forward, Charbonnier loss, backward,
-  Adam) after one warm-up step, as the trainer runs them: autocast in the low precision, the
-  loss in fp32, ``channels_last`` where the model measured it faster
+- **step time**: the median of ``--steps`` training steps after one warm-up step, each the trainer's
+  :class:`mgvsr.step.TrainStep` (forward, Charbonnier loss, backward, Adam): autocast in the low
+  precision, the loss in fp32, ``channels_last`` where the model measured it faster
   (:func:`mgvsr.models.protocol.prefers_channels_last`), SpyNet trained;
-- **FLOPs per step**: counted by ``torch.utils.flop_counter.FlopCounterMode`` over one forward
-  and backward (convolutions and matrix products; ``grid_sample``, pointwise operations and the
+- **FLOPs per step**: counted by ``torch.utils.flop_counter.FlopCounterMode`` over one training
+  step's forward and backward (convolutions and matrix products; ``grid_sample``, pointwise operations and the
   optimizer are not counted, so MFU is a lower bound of the arithmetic done);
 - **achieved FLOP/s** = FLOPs / step time, and **MFU** = achieved / peak, where the peak is the
   larger of a large matrix product's and a large convolution's FLOP/s, measured in this run in
@@ -49,13 +49,14 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mgvsr.data.datasets import open_dataset
 from mgvsr.data.windows import TrainingWindows, to_float
+from mgvsr.device import DTYPES, bf16_supported, cpu_bf16_native, cpu_flags, cpu_model, synchronize
 from mgvsr.models import build_model
-from mgvsr.models.protocol import prefers_channels_last, target_frames
+from mgvsr.options import TrainConfig
 from mgvsr.presets import get_preset
-from mgvsr.train import _cpuinfo_flags, charbonnier, cpu_bf16_native, cpu_model, make_optimizer, TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_reference import compare as compare_reference  # noqa: E402
+from timed_step import TimedStep, precisions  # noqa: E402
 
 MODELS = {"basicvsr": ("basicvsr_cpu", "basicvsr_m"), "edvr_m": ("edvr_cpu", "edvr_m")}
 PLANS = {"basicvsr": ("demo/basicvsr/ours", "table1/basicvsr_m/ours"), "edvr_m": ("demo/edvr_m/ours", "table2/edvr_m/ours")}
@@ -68,7 +69,7 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def machine_lines(devices: list[torch.device]) -> list[str]:
-    flags = _cpuinfo_flags()
+    flags = cpu_flags()
     isa = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
     lines = [f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores, torch on {torch.get_num_threads()} thread(s); "
              f"{', '.join(isa) or 'no AVX flags read'}; native bfloat16: {'yes' if cpu_bf16_native() else 'no'}",
@@ -77,23 +78,8 @@ def machine_lines(devices: list[torch.device]) -> list[str]:
         if d.type == "cuda":
             p = torch.cuda.get_device_properties(d)
             lines.append(f"- GPU: {p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability {p.major}.{p.minor}, "
-                         f"bf16 {'yes' if torch.cuda.is_bf16_supported() else 'no'}")
+                         f"native bf16 {'yes' if bf16_supported(d) else 'no'}")
     return lines
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def precisions(device: torch.device) -> list[str]:
-    """fp32 and the low precision the device computes natively (none on a CPU that would emulate bf16)."""
-    if device.type == "cuda":
-        return ["fp32", "bf16" if torch.cuda.is_bf16_supported() else "fp16"]
-    return ["fp32", "bf16"] if cpu_bf16_native() else ["fp32"]
-
-
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 # ---- the peak ---------------------------------------------------------------------------------
@@ -102,12 +88,12 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 def best_rate(fn, flops: float, device: torch.device, seconds: float = 1.0) -> float:
     """The best FLOP/s of ``fn`` (``flops`` a call) over repeated calls for about ``seconds``."""
     fn()
-    sync(device)
+    synchronize(device)
     best, start = 0.0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         t0 = time.perf_counter()
         fn()
-        sync(device)
+        synchronize(device)
         best = max(best, flops / (time.perf_counter() - t0))
     return best
 
@@ -151,49 +137,27 @@ def cases(device: torch.device, quick: bool, models: list[str] | None) -> list[C
     return out
 
 
-def step_flops(model, lq, gt) -> int:
+def step_flops(step: TimedStep) -> int:
+    """FLOPs of one training step's forward and backward (the optimizer's are not counted)."""
     with FlopCounterMode(display=False) as counter:
-        charbonnier(model(lq).float(), target_frames(model, gt)).backward()
-    model.zero_grad(set_to_none=True)
+        step()
     return counter.get_total_flops()
 
 
 def time_steps(case: Case, device: torch.device, precision: str, steps: int) -> dict:
-    """Median step seconds and FLOPs of ``case`` trained as the trainer does."""
+    """Median step seconds and FLOPs of ``case`` trained as the trainer does (:class:`mgvsr.step.TrainStep`
+    with ``--amp`` for a low ``precision``, ``channels_last`` where the model prefers it)."""
     torch.manual_seed(0)
-    model = build_model(case.model).to(device)
-    channels_last = prefers_channels_last(model, device.type, precision)
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, TrainConfig())
-    for group in optimizer.param_groups:
-        group["lr"] = 1e-5
+    model = build_model(case.model)
     lq = torch.rand(case.batch, case.frames, 3, case.patch, case.patch, device=device)
     gt = torch.rand(case.batch, case.frames, 3, 4 * case.patch, 4 * case.patch, device=device)
-    flops = step_flops(model, lq, gt)
-    autocast = torch.autocast(device.type, dtype=DTYPES[precision], enabled=precision != "fp32")
-    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
-
-    def step() -> float:
-        sync(device)
-        t0 = time.perf_counter()
-        optimizer.zero_grad(set_to_none=True)
-        with autocast:
-            out = model(lq)
-        loss = charbonnier(out.float(), target_frames(model, gt))
-        if scaler is None:
-            loss.backward()
-            optimizer.step()
-        else:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        sync(device)
-        return time.perf_counter() - t0
-
+    step = TimedStep(model, TrainConfig(amp=precision != "fp32"), lq, gt, lr=1e-5, device=device)
+    if step.step.precision != precision:
+        raise RuntimeError(f"{precision} asked for, the training step runs {step.step.precision} on {device}")
+    flops = step_flops(step)
     step()  # warm-up
     seconds = statistics.median(step() for _ in range(steps))
-    return {"seconds": seconds, "flops": flops, "channels_last": channels_last}
+    return {"seconds": seconds, "flops": flops, "channels_last": step.step.channels_last}
 
 
 # ---- the data loader ------------------------------------------------------------------------------
@@ -278,8 +242,8 @@ def run_device(device: torch.device, args, lines: list[str]) -> None:
     if device.type == "cpu" and not args.no_reference:
         lines += ["### Against the reference (fp32)", "",
                   "Our training step against BasicSR's per-frame forward on the same modules and weights "
-                  "(`bench/bench_reference.py`; BasicSR is not importable here, its forwards are the test oracles "
-                  "of `tests/test_models_basicvsr.py` and `tests/test_edvr.py`), interleaved, "
+                  "(`bench/bench_reference.py`; BasicSR is not importable here, its forwards are written in "
+                  "`bench/reference_models.py`, the oracles of the model tests), interleaved, "
                   f"median of {args.steps} steps each.  Ours: the same memory format as the reference; as trained: "
                   "`channels_last` where the model measured it faster, as the trainer runs it.", "",
                   "| model | LR patch & frames | batch | reference (s) | ours (s) | ours vs reference | ours as trained (s) "

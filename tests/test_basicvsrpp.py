@@ -11,11 +11,12 @@ gathers (not ``grid_sample``), per-frame reconstruction.
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
-from test_models_basicvsr import reference_flow_warp
 
 from mgvsr.errors import MgvsrError
 from mgvsr.models import SpynetRequiredError, build_model, flow_init, infer_config, protocol
@@ -23,6 +24,9 @@ from mgvsr.models.basicvsrpp import BRANCHES, BasicVSRPlusPlus, SecondOrderDefor
 from mgvsr.models.checkpoints import load_pretrained, read_state_dict
 from mgvsr.models.dcn import deform_conv2d
 from mgvsr.paths import shared_data_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from reference_models import reference_flow_warp  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,6 +16,9 @@ from mgvsr.models import edvr as edvr_module
 from mgvsr.models.dcn import DCNv2Pack
 from mgvsr.models.edvr import EDVR
 from mgvsr.paths import shared_data_dir
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from reference_models import edvr_reference_forward  # noqa: E402
 
 
 def num_params(model):
@@ -128,44 +133,10 @@ def test_batched_alignment_equals_per_frame_loop():
     torch.testing.assert_close(batched, looped, rtol=1e-5, atol=1e-5)
 
 
-def reference_forward(model: EDVR, x: torch.Tensor) -> torch.Tensor:
-    """BasicSR's ``EDVR.forward`` (``hr_in=False``, no pre-deblurring) on mgvsr's modules: features of all
-    frames at once, then the PCD alignment frame by frame in a loop (with BasicSR's ``.clone()`` of every
-    level), stacked, fused, reconstructed.  The test oracle of the batched forward and the reference of
-    ``bench/bench_reference.py``."""
-    b, t, c, h, w = x.size()
-    x_center = x[:, model.center_frame_idx, :, :, :].contiguous()
-    feat_l1 = F.leaky_relu(model.conv_first(x.view(-1, c, h, w)), 0.1)
-    feat_l1 = model.feature_extraction(feat_l1)
-    feat_l2 = F.leaky_relu(model.conv_l2_1(feat_l1), 0.1)
-    feat_l2 = F.leaky_relu(model.conv_l2_2(feat_l2), 0.1)
-    feat_l3 = F.leaky_relu(model.conv_l3_1(feat_l2), 0.1)
-    feat_l3 = F.leaky_relu(model.conv_l3_2(feat_l3), 0.1)
-    feat_l1 = feat_l1.view(b, t, -1, h, w)
-    feat_l2 = feat_l2.view(b, t, -1, h // 2, w // 2)
-    feat_l3 = feat_l3.view(b, t, -1, h // 4, w // 4)
-    idx = model.center_frame_idx
-    ref_feat_l = [feat_l1[:, idx].clone(), feat_l2[:, idx].clone(), feat_l3[:, idx].clone()]
-    aligned_feat = []
-    for i in range(t):
-        nbr_feat_l = [feat_l1[:, i].clone(), feat_l2[:, i].clone(), feat_l3[:, i].clone()]
-        aligned_feat.append(model.pcd_align(nbr_feat_l, ref_feat_l))
-    aligned_feat = torch.stack(aligned_feat, dim=1)  # (b, t, c, h, w)
-    if not model.with_tsa:
-        aligned_feat = aligned_feat.view(b, -1, h, w)
-    feat = model.fusion(aligned_feat)
-    out = model.reconstruction(feat)
-    out = F.leaky_relu(F.pixel_shuffle(model.upconv1(out), 2), 0.1)
-    out = F.leaky_relu(F.pixel_shuffle(model.upconv2(out), 2), 0.1)
-    out = F.leaky_relu(model.conv_hr(out), 0.1)
-    out = model.conv_last(out)
-    return out + F.interpolate(x_center, scale_factor=4, mode="bilinear", align_corners=False)
-
-
 @pytest.mark.parametrize("with_tsa", [True, False])
 def test_forward_equals_basicsr_per_frame_reference(with_tsa):
-    """mgvsr's forward (alignment of all frames at once) equals BasicSR's per-frame forward: outputs and
-    gradients, in float64 with non-trivial offsets."""
+    """mgvsr's forward (alignment of all frames at once) equals BasicSR's per-frame forward
+    (``bench/reference_models.py``): outputs and gradients, in float64 with non-trivial offsets."""
     torch.manual_seed(0)
     model = small_edvr(with_tsa=with_tsa).double()
     with torch.no_grad():
@@ -175,7 +146,7 @@ def test_forward_equals_basicsr_per_frame_reference(with_tsa):
                 m.conv_offset.bias.normal_(0, 0.5)
     x = torch.rand(2, 5, 3, 8, 12, dtype=torch.float64)
     grads = []
-    for forward in (model, lambda x_: reference_forward(model, x_)):
+    for forward in (model, lambda x_: edvr_reference_forward(model, x_)):
         model.zero_grad()
         out = forward(x)
         out.square().mean().backward()

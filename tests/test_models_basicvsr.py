@@ -1,14 +1,18 @@
 """BasicVSR, SpyNet and flow_warp: sizes, BasicSR's names, and the fast forward against a
-straightforward per-frame forward written here the way BasicSR writes it (the oracle).
+straightforward per-frame forward written the way BasicSR writes it (the oracle).
 
-The oracle functions (``reference_*``) are also what ``bench/bench_basicvsr_step.py``
-times against the fast implementation.
+The oracle functions (``reference_*``, ``basicvsr_reference_forward``) live in
+``bench/reference_models.py`` (the references' equations, written independently of mgvsr), where
+``bench/bench_basicvsr_step.py`` and ``bench/bench_reference.py`` time them against the fast
+implementation.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -21,86 +25,13 @@ from mgvsr.models.ops import flow_warp
 from mgvsr.models.spynet import SpyNet, zero_init_flow_heads
 from mgvsr.paths import shared_data_dir
 
-
-# ---------------------------------------------------------------------------------------
-# The oracle: BasicSR's algorithms, written plainly and independently of mgvsr.models.ops.
-
-def reference_flow_warp(x, flow, padding_mode="zeros"):
-    """BasicSR's ``flow_warp``: build the pixel grid, add the flow, normalise, grid_sample."""
-    _, _, h, w = x.shape
-    grid_y, grid_x = torch.meshgrid(torch.arange(0, h).type_as(x), torch.arange(0, w).type_as(x), indexing="ij")
-    grid = torch.stack((grid_x, grid_y), 2)
-    vgrid = grid + flow
-    vgrid_x = 2.0 * vgrid[:, :, :, 0] / max(w - 1, 1) - 1.0
-    vgrid_y = 2.0 * vgrid[:, :, :, 1] / max(h - 1, 1) - 1.0
-    return F.grid_sample(x, torch.stack((vgrid_x, vgrid_y), dim=3), mode="bilinear",
-                         padding_mode=padding_mode, align_corners=True)
-
-
-def reference_spynet(spynet, ref, supp):
-    """BasicSR's SpyNet forward (its ``process`` starts from ``floor(size / 64)``, so it
-    fails for sizes of 32 px or less)."""
-    h, w = ref.shape[2:]
-    h_up, w_up = math.ceil(h / 32) * 32, math.ceil(w / 32) * 32
-    ref = F.interpolate(ref, size=(h_up, w_up), mode="bilinear", align_corners=False)
-    supp = F.interpolate(supp, size=(h_up, w_up), mode="bilinear", align_corners=False)
-    refs = [(ref - spynet.mean) / spynet.std]
-    supps = [(supp - spynet.mean) / spynet.std]
-    for _ in range(5):
-        refs.insert(0, F.avg_pool2d(refs[0], kernel_size=2, stride=2, count_include_pad=False))
-        supps.insert(0, F.avg_pool2d(supps[0], kernel_size=2, stride=2, count_include_pad=False))
-    flow = refs[0].new_zeros([refs[0].size(0), 2, refs[0].size(2) // 2, refs[0].size(3) // 2])
-    for level in range(len(refs)):
-        up = F.interpolate(flow, scale_factor=2, mode="bilinear", align_corners=True) * 2.0
-        if up.size(2) != refs[level].size(2):
-            up = F.pad(up, [0, 0, 0, 1], mode="replicate")
-        if up.size(3) != refs[level].size(3):
-            up = F.pad(up, [0, 1, 0, 0], mode="replicate")
-        warped = reference_flow_warp(supps[level], up.permute(0, 2, 3, 1), padding_mode="border")
-        flow = spynet.basic_module[level](torch.cat([refs[level], warped, up], 1)) + up
-    flow = F.interpolate(flow, size=(h, w), mode="bilinear", align_corners=False)
-    flow[:, 0, :, :] *= float(w) / float(w_up)
-    flow[:, 1, :, :] *= float(h) / float(h_up)
-    return flow
-
-
-def reference_forward(model, x, spynet_fn=reference_spynet):
-    """BasicSR's ``BasicVSR.forward``: two SpyNet calls, then per-frame loops with the
-    reconstruction of each frame inside the forward loop."""
-    b, n, c, h, w = x.shape
-    x_1 = x[:, :-1].reshape(-1, c, h, w)
-    x_2 = x[:, 1:].reshape(-1, c, h, w)
-    flows_backward = spynet_fn(model.spynet, x_1, x_2).view(b, n - 1, 2, h, w)
-    flows_forward = spynet_fn(model.spynet, x_2, x_1).view(b, n - 1, 2, h, w)
-
-    out_l = []
-    feat_prop = x.new_zeros(b, model.num_feat, h, w)
-    for i in range(n - 1, -1, -1):
-        x_i = x[:, i]
-        if i < n - 1:
-            feat_prop = reference_flow_warp(feat_prop, flows_backward[:, i].permute(0, 2, 3, 1))
-        feat_prop = model.backward_trunk(torch.cat([x_i, feat_prop], dim=1))
-        out_l.insert(0, feat_prop)
-
-    feat_prop = torch.zeros_like(feat_prop)
-    for i in range(0, n):
-        x_i = x[:, i]
-        if i > 0:
-            feat_prop = reference_flow_warp(feat_prop, flows_forward[:, i - 1].permute(0, 2, 3, 1))
-        feat_prop = model.forward_trunk(torch.cat([x_i, feat_prop], dim=1))
-        out = torch.cat([out_l[i], feat_prop], dim=1)
-        out = model.lrelu(model.fusion(out))
-        out = model.lrelu(model.pixel_shuffle(model.upconv1(out)))
-        out = model.lrelu(model.pixel_shuffle(model.upconv2(out)))
-        out = model.lrelu(model.conv_hr(out))
-        out = model.conv_last(out)
-        out += F.interpolate(x_i, scale_factor=4, mode="bilinear", align_corners=False)
-        out_l[i] = out
-    return torch.stack(out_l, dim=1)
-
-
-def mgvsr_spynet(spynet, ref, supp):
-    return spynet(ref, supp)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from reference_models import (  # noqa: E402
+    basicvsr_reference_forward,
+    mgvsr_spynet,
+    reference_flow_warp,
+    reference_spynet,
+)
 
 
 # ---------------------------------------------------------------------------------------
@@ -333,7 +264,7 @@ def test_fast_forward_equals_basicsr_per_frame_reference():
     """Against BasicSR's whole algorithm (SpyNet included), float32, sizes above 32 px."""
     model, x = small_model_and_clip(36, 44, t=3, b=1, dtype=torch.float32)
     fast = grads_after(model, x, lambda m, v: m(v))
-    ref = grads_after(model, x, reference_forward)
+    ref = grads_after(model, x, basicvsr_reference_forward)
     assert len(fast[1]) == len(dict(model.named_parameters()))  # SpyNet's included
     assert_same_outputs_and_grads(fast, ref, atol=1e-5, grad_rtol=1e-4)
 
@@ -342,7 +273,7 @@ def test_fast_forward_equals_per_frame_reference_float64():
     """The loops, flow batching and batched reconstruction, tightly, at an odd small size."""
     model, x = small_model_and_clip(12, 20, t=3, b=2)
     fast = grads_after(model, x, lambda m, v: m(v))
-    ref = grads_after(model, x, lambda m, v: reference_forward(m, v, spynet_fn=mgvsr_spynet))
+    ref = grads_after(model, x, lambda m, v: basicvsr_reference_forward(m, v, spynet_fn=mgvsr_spynet))
     # at 12 px SpyNet's pyramid has four levels: its two coarsest modules take no part
     unused = {n for n, _ in model.named_parameters() if n.startswith(("spynet.basic_module.0.", "spynet.basic_module.1."))}
     assert set(fast[1]) == set(dict(model.named_parameters())) - unused
