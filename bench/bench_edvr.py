@@ -34,7 +34,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mgvsr.device import synchronize
 from mgvsr.models import build_model
-from mgvsr.models.dcn import deform_conv2d, torchvision_available
+from mgvsr.models.dcn import deform_conv2d, torchvision_available, use_backend
 from mgvsr.options import TrainConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -85,7 +85,10 @@ def dcn_comparison(n: int, size: int, reps: int, device: torch.device) -> None:
     bias = torch.zeros(64, device=device, requires_grad=True)
 
     def dcn(backend):
-        return lambda: deform_conv2d(x, offset, weight, bias, 1, 1, 1, mask, backend=backend).sum().backward()
+        def run():
+            with use_backend(backend):
+                deform_conv2d(x, offset, weight, bias, 1, 1, 1, mask).sum().backward()
+        return run
 
     def conv():
         F.conv2d(x, weight, bias, padding=1).sum().backward()
@@ -104,8 +107,11 @@ def dcn_comparison(n: int, size: int, reps: int, device: torch.device) -> None:
           f"{t_torch / t_tv:.2f}x)")
     args64 = [t.detach().double() for t in (x, offset, weight, bias)]
     m64 = mask.detach().double()
-    diff = (deform_conv2d(*args64, 1, 1, 1, m64, backend="torch")
-            - deform_conv2d(*args64, 1, 1, 1, m64, backend="torchvision")).abs().max().item()
+    with use_backend("torch"):
+        ours = deform_conv2d(*args64, 1, 1, 1, m64)
+    with use_backend("torchvision"):
+        theirs = deform_conv2d(*args64, 1, 1, 1, m64)
+    diff = (ours - theirs).abs().max().item()
     print(f"  float64 max |pure-PyTorch - torchvision| = {diff:.2e}")
 
 

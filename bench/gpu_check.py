@@ -51,7 +51,7 @@ import torch
 
 from mgvsr.device import device_name
 from mgvsr.launch import initial_model, run_preset
-from mgvsr.models.dcn import deform_conv2d, torchvision_available
+from mgvsr.models.dcn import deform_conv2d, torchvision_available, use_backend
 from mgvsr.options import RunOptions
 from mgvsr.presets import get_preset
 from mgvsr.runs import read_log
@@ -149,8 +149,9 @@ def _dcn_inputs(device: str, dtype: torch.dtype) -> dict:
 def _dcn_run(backend: str, inputs: dict) -> list[torch.Tensor]:
     for t in inputs.values():
         t.grad = None
-    out = deform_conv2d(inputs["x"], inputs["offset"], inputs["weight"], inputs["bias"], padding=1,
-                        mask=inputs["mask"], backend=backend)
+    with use_backend(backend):
+        out = deform_conv2d(inputs["x"], inputs["offset"], inputs["weight"], inputs["bias"], padding=1,
+                            mask=inputs["mask"])
     (out * torch.linspace(-1, 1, out.numel(), device=out.device, dtype=out.dtype).view_as(out)).sum().backward()
     return [out.detach()] + [inputs[k].grad.detach().clone() for k in ("x", "offset", "mask", "weight")]
 
