@@ -39,6 +39,17 @@ def test_the_checker_finds_a_cycle_and_a_lazy_import():
     assert module_graph.lazy_imports(graph) == {"b": {"a"}}
 
 
+def test_no_module_imports_a_higher_layer():
+    assert module_graph.upward_imports(module_graph.module_graph()) == []
+
+
+def test_the_layer_checker_finds_an_upward_import():
+    graph = {"mgvsr.schedule": ({"mgvsr.train"}, set()), "mgvsr.train": ({"mgvsr.schedule"}, set()),
+             "mgvsr.newthing": (set(), set())}
+    assert module_graph.upward_imports(graph) == ["mgvsr.newthing is in no layer of LAYERS",
+                                                  "mgvsr.schedule (layer 1) imports mgvsr.train (layer 5)"]
+
+
 def test_no_module_uses_another_modules_private_name():
     assert module_graph.private_uses() == []
 

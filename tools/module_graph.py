@@ -8,6 +8,8 @@ Read from the source with :mod:`ast` (nothing is imported).  ``from mgvsr import
 as an import of ``mgvsr.runs``.  The rules ``--check`` enforces (``tests/test_layout.py`` runs it):
 
 - no import cycle; no mgvsr import inside a function outside ``mgvsr.cli`` (:func:`lazy_imports`);
+- no upward import: a module imports only from its own layer of :data:`LAYERS` or those below
+  (:func:`upward_imports`);
 - no module of ``mgvsr/``, ``bench/`` or ``tools/`` uses another module's private name (``_x``): neither
   ``from mgvsr.m import _x`` nor ``m._x`` on an imported mgvsr module (:func:`private_uses`);
 - in ``mgvsr/``, no function or method takes more than :data:`MAX_PARAMETERS` parameters (``self`` and
@@ -30,6 +32,18 @@ MAX_PARAMETERS = 8
 MAX_FUNCTION_LINES = 80
 MAX_CLASS_LINES = 250
 PARAMETER_EXEMPT = {("mgvsr.schedule", "baseline"), ("mgvsr.schedule", "multigrid")}
+# The layers, lowest first: a module imports only from its own layer or the layers below (docs/architecture.md).
+LAYERS = (
+    ("mgvsr.errors", "mgvsr.paths", "mgvsr.metrics", "mgvsr.schedule"),
+    ("mgvsr.presets", "mgvsr.data", "mgvsr.models", "mgvsr.figures"),
+    ("mgvsr.runs", "mgvsr.options"),
+    ("mgvsr.device", "mgvsr.distributed", "mgvsr.checkpointing", "mgvsr.preemption", "mgvsr.watch",
+     "mgvsr.evaluate", "mgvsr.step"),
+    ("mgvsr.callbacks", "mgvsr.train"),
+    ("mgvsr.launch",),
+    ("mgvsr.demo", "mgvsr.report", "mgvsr.reproduce", "mgvsr.preflight"),
+    ("mgvsr.cli", "mgvsr.tutorial", "mgvsr.__main__"),
+)
 
 
 def module_name(path: Path, root: Path = PACKAGE) -> str:
@@ -97,6 +111,31 @@ def lazy_imports(graph: dict[str, tuple[set[str], set[str]]]) -> dict[str, set[s
             if inner and not any(m == a or m.startswith(a + ".") for a in LAZY_ALLOWED)}
 
 
+def layer(module: str) -> int | None:
+    """The layer of ``module`` in :data:`LAYERS` (0 lowest), None for the package itself."""
+    for k, prefixes in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return k
+    return None
+
+
+def upward_imports(graph: dict[str, tuple[set[str], set[str]]]) -> list[str]:
+    """``"a imports b (layer i < j)"`` for every import of a higher layer, and every module in no layer."""
+    found = []
+    for module, (top, inner) in sorted(graph.items()):
+        if module == "mgvsr":
+            continue
+        here = layer(module)
+        if here is None:
+            found.append(f"{module} is in no layer of LAYERS")
+            continue
+        for target in sorted(top | inner):
+            there = layer(target)
+            if there is not None and there > here:
+                found.append(f"{module} (layer {here + 1}) imports {target} (layer {there + 1})")
+    return found
+
+
 def private_uses(root: Path = PACKAGE) -> list[str]:
     """``"file:line: name"`` for every use of another module's private name in the package and the scripts."""
     found = []
@@ -162,12 +201,14 @@ def main(argv: list[str] | None = None) -> int:
         print("cycle: " + " -> ".join(cycle))
     for module, inner in lazy.items():
         print(f"lazy import outside the CLI: {module} imports {', '.join(sorted(inner))} inside functions")
-    private, sizes = private_uses(), size_breaches()
+    upward, private, sizes = upward_imports(graph), private_uses(), size_breaches()
+    for line in upward:
+        print(f"upward import: {line}")
     for line in private:
         print(f"private name of another module: {line}")
     for line in sizes:
         print(f"too large: {line}")
-    return 1 if args.check and (found or lazy or private or sizes) else 0
+    return 1 if args.check and (found or lazy or upward or private or sizes) else 0
 
 
 if __name__ == "__main__":
