@@ -63,7 +63,7 @@ from mgvsr.launch import initial_model, run_setup, train_config
 from mgvsr.models import FlowInit, flow_init
 from mgvsr.options import RunOptions, StoreChoice
 from mgvsr.presets import Preset, Scale, get_scale, table_runs
-from mgvsr.reproduce import run_options, table_flows
+from mgvsr.reproduce import expand_tables, run_options, table_flows
 from mgvsr.step import TrainStep
 from mgvsr.train import check_plan, stage_loader
 
@@ -662,7 +662,7 @@ def dry_run_table(table: str | int, scale: str | Scale = "paper", out: str | Pat
     scale = get_scale(scale)
     out = Path(out)
     options = options or RunOptions(log=print)
-    presets = table_runs(table)
+    presets = list({p.name: p for t in expand_tables(table) for p in table_runs(t)}.values())
     items = [_Run(p.name, p.at_scale(scale), runs.run_folder(out, p.name), run_options(p, scale, options))
              for p in presets]
     if scale.dataset is None and options.root is None and any(r.preset.dataset != "sample" for r in items):

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mgvsr import runs
+from mgvsr.costs import compare_folders
 from mgvsr.data.datasets import open_dataset
 from mgvsr.errors import MgvsrError
 from mgvsr.evaluate import evaluate_bicubic
@@ -140,19 +141,42 @@ def comparison_table(entries: dict[str, dict], bicubic: dict | None = None, refe
     ref = entries[reference]
     rows = [
         "| run | minibatch | stages (LR patch & frames) | iterations | samples | wall-clock (s) | compute (s) "
-        "| speedup (wall) | speedup (compute) | PSNR (dB) | SSIM |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| speedup (wall) | speedup (compute) | speedup (calibrated) | FLOP bound | to the baseline's PSNR "
+        "| PSNR (dB) | SSIM |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     if bicubic is not None:
-        rows.append(f"| bicubic | - | - | - | - | - | - | - | - | {bicubic['psnr']:.2f} | {bicubic['ssim']:.4f} |")
+        rows.append(f"| bicubic | - | - | - | - | - | - | - | - | - | - | - | {bicubic['psnr']:.2f} "
+                    f"| {bicubic['ssim']:.4f} |")
     for name, r in entries.items():
         sw = "-" if name == reference else _speedup(ref, r, "wall_seconds")
         sc = "-" if name == reference else _speedup(ref, r, "compute_seconds")
+        calibrated = [_ratio(r.get(k)) for k in ("speedup_calibrated", "speedup_flops", "speedup_to_baseline_psnr")]
+        if name != reference and r.get("speedup_calibrated") is not None and r.get("speedup_to_baseline_psnr") is None:
+            calibrated[2] = "never"
         iterations = r["iterations"] if r.get("finished", True) else f"{r['it']} of {r['iterations']}"
         rows.append(f"| {name} | {r['batch']} | {' / '.join(r['stages'])} | {iterations} | {r['samples']} "
-                    f"| {r['wall_seconds']:.0f} | {r['compute_seconds']:.0f} | {sw} | {sc} "
+                    f"| {r['wall_seconds']:.0f} | {r['compute_seconds']:.0f} | {sw} | {sc} | {' | '.join(calibrated)} "
                     f"| {_score(r['psnr'], 2)} | {_score(r['ssim'], 4)} |")
     return "\n".join(rows)
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+SPEEDUP_KEYS = ("speedup_flops", "speedup_calibrated", "speedup_to_baseline_psnr")
+SPEEDUP_NOTE = ("Speedups: wall-clock and compute are measured (a shared machine moves them); calibrated = the "
+                "runs' iterations x each step configuration's fastest time in one round-robin calibration pass "
+                "(verdicts on speed use it); FLOP bound = the baseline's training FLOPs over the run's; to the "
+                "baseline's PSNR = the calibrated time the baseline took to reach its final PSNR over the time the "
+                "run took to reach it (never: it did not).")
+
+
+def flags_text(entries: dict[str, dict]) -> list[str]:
+    """The flags of the compared runs (:func:`mgvsr.costs.compare`), each once, as lines."""
+    flags = list(dict.fromkeys(f for e in entries.values() for f in e.get("flags") or []))
+    return [f"Flagged: {f}." for f in flags]
 
 
 def stage_share_table(entries: dict[str, dict]) -> str:
@@ -221,9 +245,12 @@ def bicubic_scores(folders: list[Path]) -> tuple[dict | None, str]:
 # ---- the report --------------------------------------------------------------------------------
 
 
-def make_report(folders: list[str | Path], names: list[str] | None = None, bicubic: bool = True) -> tuple[dict, dict]:
+def make_report(folders: list[str | Path], names: list[str] | None = None, bicubic: bool = True,
+                calibrate: bool = True, device: str = "auto") -> tuple[dict, dict]:
     """``(report, views)``: ``report.json``'s content for the runs in ``folders`` (speedups against
-    the first) and each run's :class:`RunView` by name."""
+    the first; with ``calibrate``, also the FLOP bound, the calibrated speedup and the speedup to the
+    first run's PSNR, with one calibration pass on ``device``: :func:`mgvsr.costs.compare_folders`) and
+    each run's :class:`RunView` by name."""
     folders = [Path(f) for f in folders]
     for f in folders:
         if not (f / runs.LOG_FILE).is_file():
@@ -234,6 +261,10 @@ def make_report(folders: list[str | Path], names: list[str] | None = None, bicub
     views = {name: read_view(f) for name, f in zip(names, folders)}
     scores, note = bicubic_scores(folders) if bicubic else (None, "bicubic: not scored (--no-bicubic)")
     entries = {name: v.entry for name, v in views.items()}
+    if calibrate and len(folders) > 1:
+        compared = compare_folders(folders[0], dict(zip(names[1:], folders[1:])), device=device)
+        for name, keys in compared.items():
+            entries[name].update(keys)
     return {"reference": names[0], "runs": entries, "bicubic": scores, "bicubic_note": note}, views
 
 
@@ -255,6 +286,9 @@ def write_report(report: dict, views: dict[str, RunView], out: str | Path) -> Pa
         f"last evaluation.  {report['bicubic_note']}.",
         "",
         comparison_table(entries, bicubic, report["reference"]),
+        "",
+        SPEEDUP_NOTE,
+        *flags_text(entries),
         "",
         *([f"Unfinished (still training, or stopped): {', '.join(unfinished)}: their numbers so far.", ""]
           if unfinished else []),

@@ -46,20 +46,21 @@ different run than the one asked for is refused, not overwritten.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 from mgvsr import runs
-from mgvsr.errors import MgvsrError
+from mgvsr.costs import Measured, calibrate, compare
 from mgvsr.device import resolve_device
+from mgvsr.errors import MgvsrError
 from mgvsr.launch import RunResult, run_preset, run_setup
 from mgvsr.models import PRETRAINED_FLOW, FlowInit, SpynetRequiredError, flow_init, spynet_required_message
 from mgvsr.options import RunOptions
-from mgvsr.presets import SCALES, PaperDevices, Preset, Scale, get_preset, get_scale, table_runs
+from mgvsr.presets import ALL_TABLES, PaperDevices, Preset, Scale, get_preset, get_scale, table_runs
 from mgvsr.report import bicubic_scores
+from mgvsr.tables import Row, add_verdicts
 
 # --------------------------------------------------------------------------------------
 # At which scale
@@ -173,60 +174,34 @@ def runs_text(table: str | int, scale: str | Scale) -> str:
 
 
 # --------------------------------------------------------------------------------------
-# The table
+# A table's rows
 # --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Row:
-    """One row of a reproduced table: the preset, the paper's numbers, ours, and how ours were computed.
-
-    Times are ``compute_seconds`` (training without data loading, the paper's measure) and
-    ``device_seconds`` (the same times the devices).  ``speedup``: the baseline's compute seconds over
-    this run's; ``speedup_device``: the same in device-seconds; ``paper_speedup_device``: the paper's
-    wall-clock speedup turned into device-time with the paper's device counts (:class:`PaperDevices`).
-    ``setup``: the run's :meth:`~mgvsr.train.Trainer.setup` (devices, per-device batch, micro-batches,
-    precision); ``spynet``: what its SpyNet started from, as its spec records it (``"none"``: opted out).
-    """
-
-    preset: str
-    table: str | None
-    row: str | None
-    description: str
-    paper: dict
-    psnr: float | None
-    ssim: float | None
-    compute_seconds: float | None
-    train_seconds: float | None
-    iterations: int
-    stages: list[str]
-    batch: int
-    speedup: float | None
-    status: str
-    folder: str
-    baseline: str | None
-    scale: str
-    comparable: bool
-    device_seconds: float | None = None
-    speedup_device: float | None = None
-    setup: dict | None = None
-    paper_devices: dict | None = None
-    baseline_paper_devices: dict | None = None
-    paper_speedup_device: float | None = None
-    spynet: str | None = None
-    bicubic_psnr: float | None = None
-    noise: dict | None = None
-    verdict: str | None = None
-
-    @property
-    def devices(self) -> int | None:
-        return (self.setup or {}).get("world_size")
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
+def seed_folder(out: str | Path, preset: Preset, seed: int, first: int) -> Path:
+    """Where seed ``seed`` of ``preset`` trains: ``out/<name>`` for the first seed, ``out/<name>-seed<k>``."""
+    return runs.run_folder(out, preset.name if seed == first else f"{preset.name}-seed{seed}")
 
 
-def _row(result: TableRun, scale: Scale, results: dict[str, TableRun]) -> Row:
+def train_runs(presets: Sequence[Preset], scale: Scale, out: Path, options: RunOptions, train: bool
+               ) -> dict[str, list[TableRun]]:
+    """Every preset at ``scale`` with the first seed and the scale's ``noise_seeds`` more (``{name: [runs]}``,
+    the first seed's first): trained, resumed, found finished or reused (:func:`run_one`)."""
+    say = options.log or (lambda message: None)
+    flows = table_flows(presets, scale, options.spynet, say) if (train or options.spynet is not None) else {}
+    seeds = [options.seed + k for k in range(scale.noise_seeds + 1)]
+    trained: dict[str, list[TableRun]] = {}
+    for seed in seeds:  # every preset with one seed, then the next: a table is readable after the first pass
+        for preset in presets:
+            flow = flows.get(preset.at_scale(scale).model)
+            trained.setdefault(preset.name, []).append(
+                run_one(preset, scale, out, options.replace(seed=seed, spynet=flow), train=train,
+                        folder=seed_folder(out, preset, seed, seeds[0])))
+    return trained
+
+
+def _row(runs_of: list[TableRun], scale: Scale, results: dict[str, TableRun]) -> Row:
+    result = runs_of[0]
     p = result.preset
     s = result.summary or {}
     plan = p.at_scale(scale).plan
@@ -253,217 +228,74 @@ def _row(result: TableRun, scale: Scale, results: dict[str, TableRun]) -> Row:
                paper_devices=None if p.paper_devices is None else p.paper_devices.to_dict(),
                baseline_paper_devices=(None if base_preset is None or base_preset.paper_devices is None
                                        else base_preset.paper_devices.to_dict()),
-               paper_speedup_device=paper_device, spynet=(spec or {}).get("spynet"))
+               paper_speedup_device=paper_device, spynet=(spec or {}).get("spynet"),
+               seeds=[t.summary["psnr"] for t in runs_of if t.summary and t.summary.get("psnr") is not None])
+
+
+def add_costs(rows: list[Row], device: str, progress: bool = False) -> None:
+    """Fill ``speedup_flops``, ``speedup_calibrated``, ``speedup_to_baseline_psnr`` and ``flags`` of every
+    finished row with a finished baseline among ``rows`` (:func:`mgvsr.costs.compare`), with one
+    calibration pass over all their step configurations on ``device``."""
+    done = {r.preset: r for r in rows if r.psnr is not None}
+    measured = {name: Measured.read(r.folder, name) for name, r in done.items()}
+    pairs = [(r, done[r.baseline]) for r in done.values() if r.baseline in done]
+    if not pairs:
+        return
+    configs = [c for r, b in pairs for m in (measured[r.preset], measured[b.preset]) for c, _ in m.cost.stages]
+    calibrated = calibrate(configs, device, progress=progress)
+    for r, b in pairs:
+        found = compare(measured[b.preset], measured[r.preset], calibrated)
+        r.speedup_flops, r.speedup_calibrated = found["speedup_flops"], found["speedup_calibrated"]
+        r.speedup_to_baseline_psnr, r.flags = found["speedup_to_baseline_psnr"], found["flags"]
+
+
+def expand_tables(table: str | int) -> list[str]:
+    """``"all"``: every table of :data:`mgvsr.presets.ALL_TABLES`; else the table itself."""
+    return list(ALL_TABLES) if str(table) == "all" else [str(table)]
+
+
+def reproduce_tables(tables: Sequence[str | int], scale: str | Scale = "smoke", out: str | Path = "runs/reproduce",
+                     options: RunOptions | None = None, *, train: bool = True, costs: bool = True) -> dict[str, list[Row]]:
+    """Run (or find) every preset of each of ``tables`` at ``scale`` into ``out`` (a run shared by two
+    tables, or identical to another's, trains once) and return each table's rows, with the costs of
+    one calibration pass (:func:`add_costs`; not with ``costs=False``) and the verdicts
+    (:func:`mgvsr.tables.add_verdicts`)."""
+    scale = get_scale(scale)
+    out = Path(out)
+    options = options or RunOptions()
+    presets = {str(t): table_runs(t) for t in tables}
+    every = list({p.name: p for ps in presets.values() for p in ps}.values())
+    if scale.dataset is None and options.root is None and any(p.dataset != "sample" for p in every):
+        datasets = sorted({p.dataset for p in every})
+        raise MgvsrError(f"table {', '.join(presets)} at scale {scale.name} trains on {', '.join(datasets)}: give its "
+                         "root (--root DIR), or use scale 'smoke' (the sample clips)")
+    trained = train_runs(every, scale, out, options, train)
+    firsts = {name: t[0] for name, t in trained.items()}
+    rows = {name: _row(t, scale, firsts) for name, t in trained.items()}
+    if costs:
+        add_costs(list(rows.values()), options.device, options.progress)
+    finished = [Path(r.folder) for r in rows.values() if r.psnr is not None]
+    # bicubic on the clips (and channel) the runs were scored on; on the sample clips only (cheap)
+    bicubic = bicubic_scores(finished)[0] if scale.dataset == "sample" and finished else None
+    result = {}
+    for table, ps in presets.items():
+        result[table] = add_verdicts([_copy(rows[p.name]) for p in ps], None if bicubic is None else bicubic["psnr"])
+    return result
+
+
+def _copy(row: Row) -> Row:
+    return Row(**{k: v for k, v in row.__dict__.items()})
 
 
 def reproduce_table(table: str | int, scale: str | Scale = "smoke", out: str | Path = "runs/reproduce",
                     options: RunOptions | None = None, *, train: bool = True) -> list[Row]:
-    """Run (or find) every preset of ``table`` at ``scale`` into ``out`` and return its rows.
+    """Run (or find) every preset of ``table`` at ``scale`` into ``out`` and return its rows
+    (:func:`reproduce_tables`): the table's presets in the paper's order, followed by their baselines.
 
-    The rows are the table's presets in the paper's order, followed by the baselines that only its
-    speedups need.  ``options``: how the runs are executed (:class:`~mgvsr.options.RunOptions`):
-    ``options.root`` is the dataset root for the paper scale (REDS or Vimeo-90K; not needed for the
-    sample clips); ``options.spynet`` pretrained SpyNet weights (or ``"none"``) for the
-    BasicVSR-family runs, which refuse to train without (:func:`table_flows`).  ``train=False``: train
-    nothing, report what is already finished under ``out``.
+    ``options``: how the runs are executed (:class:`~mgvsr.options.RunOptions`): ``options.root`` is
+    the dataset root for the paper scale (REDS or Vimeo-90K; not needed for the sample clips);
+    ``options.spynet`` pretrained SpyNet weights (or ``"none"``) for the BasicVSR-family runs, which
+    refuse to train without (:func:`table_flows`).  ``train=False``: train nothing, report what is
+    already finished under ``out``.
     """
-    scale = get_scale(scale)
-    out = Path(out)
-    options = options or RunOptions()
-    presets = table_runs(table)
-    if scale.dataset is None and options.root is None and any(p.dataset != "sample" for p in presets):
-        datasets = sorted({p.dataset for p in presets})
-        raise MgvsrError(f"table {table} at scale {scale.name} trains on {', '.join(datasets)}: give its root "
-                         "(--root DIR), or use scale 'smoke' (the sample clips)")
-    say = options.log or (lambda message: None)
-    flows = table_flows(presets, scale, options.spynet, say) if (train or options.spynet is not None) else {}
-
-    def one(preset: Preset, seed: int, folder: Path | None = None) -> TableRun:
-        flow = flows.get(preset.at_scale(scale).model)
-        return run_one(preset, scale, out, options.replace(seed=seed, spynet=flow), train=train, folder=folder)
-
-    results = {preset.name: one(preset, options.seed) for preset in presets}
-    repeats: dict[str, list[TableRun]] = {}  # each baseline again with other seeds: the run-to-run noise
-    for preset in (p for p in presets if p.baseline is None):
-        repeats[preset.name] = [one(preset, options.seed + k, runs.run_folder(out, f"{preset.name}-seed{options.seed + k}"))
-                                for k in range(1, scale.noise_seeds + 1)]
-    rows = [_row(results[p.name], scale, results) for p in presets]
-    finished = [r.folder for r in rows if r.psnr is not None]
-    # bicubic on the clips (and channel) the runs were scored on; on the sample clips only (cheap)
-    bicubic = bicubic_scores(finished)[0] if scale.dataset == "sample" and finished else None
-    return add_verdicts(rows, {name: [results[name], *more] for name, more in repeats.items()},
-                        None if bicubic is None else bicubic["psnr"])
-
-
-def baseline_noise(trained: list[TableRun]) -> dict | None:
-    """The run-to-run noise of one baseline trained with several seeds: ``seeds``, the spread (max -
-    min) of its PSNR in dB, and of its compute time as a fraction of the fastest; None if fewer than
-    two finished."""
-    done = [t.summary for t in trained if t.summary and t.summary.get("psnr") is not None]
-    if len(done) < 2:
-        return None
-    psnrs, times = [d["psnr"] for d in done], [d["compute_seconds"] for d in done]
-    return {"seeds": len(done), "psnrs": psnrs, "psnr_spread": max(psnrs) - min(psnrs),
-            "time_spread": max(times) / min(times) - 1}
-
-
-def verdict(row: Row, base: Row, noise: dict | None, bicubic: float | None) -> str:
-    """What a row shows against its baseline, decided against the measured noise: faster or not
-    (the speedup against 1 +- the baseline's spread in time), and its PSNR above, below or within
-    the baseline's spread between seeds (and against bicubic when known)."""
-    parts = []
-    t = noise["time_spread"] if noise else 0.0
-    if row.speedup is not None:
-        parts.append(f"{row.speedup:.2f}x faster" if row.speedup > 1 + t else
-                     f"{1 / row.speedup:.2f}x slower" if row.speedup < 1 / (1 + t) else "not faster (within the noise)")
-    if row.psnr is not None and base.psnr is not None:
-        gap, n = row.psnr - base.psnr, noise["psnr_spread"] if noise else None
-        if n is None:
-            parts.append(f"PSNR {gap:+.2f} dB (noise not measured)")
-        elif abs(gap) <= n:
-            parts.append(f"PSNR {gap:+.2f} dB: within the noise (±{n:.2f})")
-        else:
-            parts.append(f"PSNR {gap:+.2f} dB: {'better' if gap > 0 else 'worse'} beyond the noise ({n:.2f})")
-    if row.psnr is not None and bicubic is not None:
-        parts.append(f"{row.psnr - bicubic:+.2f} dB vs bicubic")
-    return "; ".join(parts)
-
-
-def add_verdicts(rows: list[Row], trained: dict[str, list[TableRun]], bicubic: float | None) -> list[Row]:
-    """Fill each row's ``bicubic_psnr``, ``noise`` (its baseline's, :func:`baseline_noise`) and
-    ``verdict`` (:func:`verdict`; a baseline's says how far it is from bicubic)."""
-    by_name = {r.preset: r for r in rows}
-    noises = {name: baseline_noise(t) for name, t in trained.items()}
-    for r in rows:
-        r.bicubic_psnr = bicubic
-        base_name = r.baseline or r.preset
-        r.noise = noises.get(base_name)
-        base = by_name.get(r.baseline) if r.baseline else None
-        if base is not None and r.psnr is not None:
-            r.verdict = verdict(r, base, r.noise, bicubic)
-        elif r.baseline is None and r.psnr is not None and bicubic is not None:
-            r.verdict = f"{r.psnr - bicubic:+.2f} dB vs bicubic"
-    return rows
-
-
-def _fmt(value: float | None, digits: int, suffix: str = "") -> str:
-    return "-" if value is None else f"{value:.{digits}f}{suffix}"
-
-
-def _per_device(r: Row) -> str:
-    """``"64 (8 x 8)"``: samples per device per step (micro-batches x their size), as trained."""
-    setup = r.setup or {}
-    if not setup.get("per_device_batch"):
-        return "-"
-    per, micro = setup["per_device_batch"][0], setup["micro_batch"][0]
-    return str(per) if micro == per else f"{per} ({per // micro} x {micro})"
-
-
-def _speedup_cell(r: Row, value: float | None) -> str:
-    if r.baseline is None and r.compute_seconds is not None:
-        return "1.00x"
-    return _fmt(value, 2, "x")
-
-
-def _paper_device_speedup(r: Row) -> str:
-    if r.paper_speedup_device is not None:
-        return _fmt(r.paper_speedup_device, 2, "x")
-    return "1.00x" if r.baseline is None and r.paper.get("psnr") is not None else "-"
-
-
-def device_notes(rows: Sequence[Row]) -> list[str]:
-    """What the rendered table says under itself about devices: which devices ran the rows, and for
-    every row with a speedup whose device counts differ from the paper's, on which axis to compare."""
-    notes = []
-    names = sorted({(r.setup or {}).get("device_name") for r in rows if r.setup} - {None})
-    if names:
-        notes.append("Devices: " + "; ".join(names) + ".")
-    by_name = {r.preset: r for r in rows}
-    differ: dict[tuple, list[str]] = {}  # (ours, our baseline's, the paper's, its baseline's) -> rows
-    for r in rows:
-        base = by_name.get(r.baseline) if r.baseline else None
-        if r.paper_devices is None or r.devices is None or base is None or base.devices is None:
-            continue
-        counts = (r.devices, base.devices, r.paper_devices["gpus"], (r.baseline_paper_devices or {}).get("gpus"))
-        if counts[:2] != counts[2:]:
-            differ.setdefault(counts, []).append(r.row or r.preset)
-    if differ:
-        groups = [f"{' '.join(labels)} (ours {a} against {b}, the paper's {c} against {d})"
-                  for (a, b, c, d), labels in differ.items()]
-        notes.append("The device counts differ from the paper's for " + "; ".join(groups) + ". The paper's "
-                     "speedups are wall-clock with its device counts (a 4x minibatch ran on 4x the GPUs): "
-                     "compare ours with the paper's on the device-time axis (wall-clock x devices), "
-                     "not on wall-clock.")
-    return notes
-
-
-def render_table(rows: Sequence[Row], title: str | None = None) -> str:
-    """The rows as a markdown table, ours beside the paper's, with notes on the scale and the devices.
-
-    Columns: the paper's row label, the preset, its stages and minibatch as trained, the devices
-    and samples per device (micro-batches) and precision of our run, PSNR and SSIM (ours / paper),
-    speedup in wall-clock time (ours / paper) and in device-time (ours / the paper's turned into
-    device-time), the paper's devices, compute seconds, how the run was obtained.  A row trained
-    with ``--spynet none`` is marked with a dagger.
-    """
-    if not rows:
-        raise MgvsrError("no rows to render")
-    scale = rows[0].scale
-    tables = sorted({r.table for r in rows if r.table})
-    head = title or f"Table {', '.join(tables)} of the paper at scale {scale!r}"
-    lines = [f"**{head}**", "",
-             "| row | preset | stages (trained) | batch | devices | per device | precision | PSNR ours | PSNR paper "
-             "| SSIM ours | SSIM paper | speedup ours | speedup paper | device-time speedup ours "
-             "| device-time speedup paper | paper's devices | compute (s) | run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        label = (r.row if r.row else "(baseline)") + (" †" if r.spynet == "none" else "")
-        paper_devices = "-" if r.paper_devices is None else f"{r.paper_devices['gpus']} {r.paper_devices['kind']}"
-        lines.append(
-            f"| {label} | {r.preset} | {' '.join(r.stages)} | {r.batch} | {_fmt(r.devices, 0)} | {_per_device(r)} "
-            f"| {(r.setup or {}).get('precision', '-')} | {_fmt(r.psnr, 2)} "
-            f"| {_fmt(r.paper.get('psnr'), 2)} | {_fmt(r.ssim, 4)} | {_fmt(r.paper.get('ssim'), 4)} "
-            f"| {_speedup_cell(r, r.speedup)} | {_fmt(r.paper.get('speedup'), 1, 'x')} | {_speedup_cell(r, r.speedup_device)} "
-            f"| {_paper_device_speedup(r)} | {paper_devices} | {_fmt(r.compute_seconds, 1)} | {r.status} |")
-    verdicts = [r for r in rows if r.verdict]
-    if verdicts:
-        lines += ["", "| row | preset | verdict (against its baseline, decided against the measured noise) |", "|---|---|---|"]
-        lines += [f"| {r.row if r.row else '(baseline)'} | {r.preset} | {r.verdict} |" for r in verdicts]
-    noises = {r.baseline or r.preset: r.noise for r in rows if r.noise}
-    lines.append("")
-    for name, n in noises.items():
-        lines.append(f"Noise: {name} trained with {n['seeds']} seeds ended {n['psnr_spread']:.2f} dB apart "
-                     f"(PSNR {', '.join(f'{p:.2f}' for p in n['psnrs'])}), its compute time {100 * n['time_spread']:.0f}% "
-                     "apart; a row's PSNR gap or speedup inside that spread is not a difference.")
-    if rows[0].bicubic_psnr is not None:
-        lines.append(f"Bicubic on the same test clips: {rows[0].bicubic_psnr:.2f} dB.")
-    if not rows[0].comparable:
-        lines.append(f"Scale {scale!r}: {SCALES[scale].description if scale in SCALES else scale}. "
-                     "These numbers exercise the pipeline; they are NOT comparable with the paper's "
-                     "(other model, other data, a few iterations).")
-    else:
-        lines.append("Ours: PSNR/SSIM on the preset's test set under its protocol; speedup = the baseline's "
-                     "training time without data loading over the run's (as the paper reports).")
-    lines.append("Speedups: wall-clock = the baseline's compute seconds over the run's; device-time = the same "
-                 "in device-seconds (compute seconds x devices). The paper's device-time speedups are its "
-                 "wall-clock speedups times its baseline's GPUs over the run's (4 samples per V100, Table 6).")
-    lines += device_notes(rows)
-    opted_out = [r.row or r.preset for r in rows if r.spynet == "none"]
-    if opted_out:
-        lines.append(f"† {', '.join(opted_out)}: trained with --spynet none, SpyNet from random weights instead "
-                     "of BasicVSR's pretrained flow; not the paper's recipe.")
-    missing = [r.preset for r in rows if r.psnr is None]
-    if missing:
-        lines.append(f"Not run yet: {', '.join(missing)}.")
-    return "\n".join(lines)
-
-
-def write_results(rows: Sequence[Row], out: str | Path, table: str | int) -> tuple[Path, Path]:
-    """``out/table<N>-<scale>.md`` (the rendered table) and ``.json`` (the rows)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = f"table{table}-{rows[0].scale}"
-    md, js = out / f"{stem}.md", out / f"{stem}.json"
-    md.write_text(render_table(rows) + "\n")
-    js.write_text(json.dumps([r.to_dict() for r in rows], indent=1) + "\n")
-    return md, js
+    return reproduce_tables([table], scale, out, options, train=train)[str(table)]

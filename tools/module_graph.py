@@ -40,7 +40,7 @@ LAYERS = (
     ("mgvsr.device", "mgvsr.distributed", "mgvsr.checkpointing", "mgvsr.preemption", "mgvsr.watch",
      "mgvsr.evaluate", "mgvsr.step"),
     ("mgvsr.callbacks", "mgvsr.train"),
-    ("mgvsr.launch",),
+    ("mgvsr.launch", "mgvsr.costs"),
     ("mgvsr.demo", "mgvsr.report", "mgvsr.reproduce", "mgvsr.preflight"),
     ("mgvsr.cli", "mgvsr.tutorial", "mgvsr.__main__"),
 )

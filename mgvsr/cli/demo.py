@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mgvsr.demo import fast_sentence, format_table, run_demo
+    from mgvsr.demo import fast_sentence, format_table, run_demo, speedup_sentence
+    from mgvsr.report import flags_text
     from mgvsr.options import RunOptions
 
     report = run_demo(args.out, args.model, RunOptions(device=args.device, progress=not args.no_progress),
@@ -40,6 +41,8 @@ def run(args: argparse.Namespace) -> int:
     print(format_table(report))
     print(f"\nspeedup {report['speedup_wall']:.2f}x wall-clock ({report['speedup_compute']:.2f}x compute), "
           f"PSNR ours - baseline {report['psnr_gap']:+.2f} dB")
+    print(speedup_sentence(report))
+    print("\n".join(flags_text({run: report[run] for run in ("ours", "fast") if report.get(run)})))
     print(fast_sentence(report))
     print(f"report: {args.out / 'report.md'}")
     return 0

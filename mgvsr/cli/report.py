@@ -25,17 +25,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--names", help="comma-separated names for the runs (default: their folder names)")
     parser.add_argument("--no-bicubic", action="store_true",
                         help="do not score bicubic on the runs' evaluation clips (it reads them all)")
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="do not time the runs' step configurations (the calibrated speedups and the FLOP bound)")
+    parser.add_argument("--device", default="auto", help="where the calibration times the steps (default: auto)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from mgvsr.report import comparison_table, make_report, stage_share_table, write_report
+    from mgvsr.report import comparison_table, flags_text, make_report, stage_share_table, write_report
 
     names = [n.strip() for n in args.names.split(",")] if args.names else None
     if names is not None and len(names) != len(args.runs):
         raise MgvsrError(f"--names gives {len(names)} names for {len(args.runs)} runs")
-    report, views = make_report(args.runs, names, bicubic=not args.no_bicubic)
+    report, views = make_report(args.runs, names, bicubic=not args.no_bicubic, calibrate=not args.no_calibrate,
+                                device=args.device)
     path = write_report(report, views, args.out)
     print(comparison_table(report["runs"], report["bicubic"], report["reference"]))
+    print("\n".join(flags_text(report["runs"])))
     print()
     print(stage_share_table(report["runs"]))
     print(f"\n{report['bicubic_note']}")

@@ -29,7 +29,8 @@ HELP = "train a table's presets (skipping finished ones) and print it beside the
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mgvsr.presets import SCALES, TABLES
 
-    parser.add_argument("--table", required=True, choices=TABLES, help="the paper's table (7 and 8: both parts)")
+    parser.add_argument("--table", required=True, choices=(*TABLES, "all"),
+                        help="the paper's table (7 and 8: both parts); all: Tables 1-9")
     parser.add_argument("--scale", default="smoke", choices=list(SCALES),
                         help="smoke: the mechanics, a few dozen steps (default); lesson: CPU models long enough to learn (Table 1 in under an hour on 2 cores); paper: the presets as they are")
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="runs and results (default runs/reproduce)")
@@ -72,7 +73,8 @@ def add_dry_run_options(r) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mgvsr.options import RunOptions
-    from mgvsr.reproduce import render_table, reproduce_table, write_results
+    from mgvsr.reproduce import expand_tables, reproduce_tables
+    from mgvsr.tables import render_table, write_results
 
     options = RunOptions(root=args.root, device=args.device, seed=args.seed, micro_batch=args.micro_batch,
                          amp=args.amp, spynet=args.spynet, workers=args.workers, progress=not args.no_progress,
@@ -85,14 +87,15 @@ def run(args: argparse.Namespace) -> int:
         return 0 if report.ok else 2
     from mgvsr.distributed import distributed
 
-    with distributed(args.device) as (rank, _, device):
-        rows = reproduce_table(args.table, args.scale, args.out,
-                               options.replace(device=device, log=print if rank == 0 else None),
-                               train=not args.no_train)
+    with distributed(args.device) as (rank, _, device):  # rank 0 alone calibrates the step costs
+        tables = reproduce_tables(expand_tables(args.table), args.scale, args.out,
+                                  options.replace(device=device, log=print if rank == 0 else None),
+                                  train=not args.no_train, costs=rank == 0)
     if rank != 0:
         return 0
-    md, js = write_results(rows, args.out, args.table)
-    print()
-    print(render_table(rows))
-    print(f"\nwritten: {md} and {js}")
+    for table, rows in tables.items():
+        md, js = write_results(rows, args.out, table)
+        print()
+        print(render_table(rows))
+        print(f"\nwritten: {md} and {js}")
     return 0

@@ -48,6 +48,7 @@ def list_presets(table: str | None = None, model: str | None = None, dataset: st
 
 
 TABLES = ("1", "2", "3", "4", "5", "6", "7", "7a", "7b", "8", "8a", "8b", "9")
+ALL_TABLES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")  # `mgvsr reproduce --table all`
 
 
 def table_presets(table: str | int) -> list[Preset]:
@@ -60,12 +61,11 @@ def table_presets(table: str | int) -> list[Preset]:
 
 
 def table_runs(table: str | int) -> list[Preset]:
-    """The presets to train for a table: its own, then the baselines its speedups need (once)."""
+    """The presets to train for a table: its own, then the baselines its rows are compared against (once)."""
     presets = table_presets(table)
     names = [p.name for p in presets]
     extra = []
     for p in presets:
-        wants_speedup = p.paper is not None and p.paper.get("speedup") is not None
-        if wants_speedup and p.baseline and p.baseline not in names and p.baseline not in extra:
+        if p.baseline and p.baseline not in names and p.baseline not in extra:
             extra.append(p.baseline)
     return presets + [get_preset(name) for name in extra]

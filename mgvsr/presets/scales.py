@@ -21,8 +21,9 @@ class Scale:
     - ``micro_batch_on_cpu``: on a CPU, split a step into micro-batches of the baseline's
       minibatch (the same update; a CPU is slower per sample on big batches).
     - ``comparable``: whether the numbers may be read beside the paper's.
-    - ``noise_seeds``: how many more times a table trains each of its baselines (seeds 1, 2, ...),
-      to measure the run-to-run noise its verdicts are read against (:mod:`mgvsr.reproduce`).
+    - ``noise_seeds``: how many more seeds (the first seed + 1, + 2, ...) a table trains each of its runs
+      with, so that every row's PSNR is a mean with its spread and the verdicts compare both sides'
+      noise (:mod:`mgvsr.tables`).
     """
 
     name: str
