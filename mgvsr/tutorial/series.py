@@ -33,7 +33,7 @@ import os
 from pathlib import Path
 
 from mgvsr import demo as demo_module
-from mgvsr import runs
+from mgvsr import reproduce, runs
 from mgvsr.errors import MgvsrError
 from mgvsr.models import load_model
 from mgvsr.paths import REPO_DIR, cache_dir
@@ -185,8 +185,6 @@ def demo_noise(scale: str, output_dir: str | Path | None, reproduce_out: str | P
     data, the plan and the warm start: the ``lesson`` scale), the spread between its seeds that
     ``mgvsr reproduce --table 1`` left finished in :func:`reproduce_dir`
     (:func:`mgvsr.reproduce.baseline_noise`: ``psnr_spread`` in dB, ``time_spread``); None otherwise."""
-    from mgvsr import reproduce  # noqa: PLC0415  (only here: the table runs' reader)
-
     table = get_preset(NOISE_PRESET).at_scale(scale)
     mine = demo_module.demo_presets(iterations=by_scale(DEMO_ITERATIONS, scale))["baseline"]
     same = (table.model == mine.model and table.dataset == mine.dataset and table.warm_start == mine.warm_start

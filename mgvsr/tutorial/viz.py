@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from mgvsr.figures import lr_axis, stage_bands
+from mgvsr.presets import get_preset
 from mgvsr.tutorial.fig2_shapes import relative_to
 
 # --------------------------------------------------------------------------------------
@@ -210,8 +211,6 @@ def _row_label(row) -> str:
 
 
 def _paper_baseline_psnr(row) -> float | None:
-    from mgvsr.presets import get_preset
-
     return ((get_preset(row.baseline).paper or {}).get("psnr")) if row.baseline else (row.paper or {}).get("psnr")
 
 
