@@ -124,6 +124,8 @@ def test_table_rows_read_their_baseline_from_another_table():
     without = plot_table_rows(rows).axes[0]
     with_base = plot_table_rows(rows, baselines=[base]).axes[0]
     assert bands(without) == 0 and bands(with_base) == 1  # the baseline's noise band
+    assert not any("baseline" in label for label in without.get_legend_handles_labels()[1])  # nothing drawn, nothing named
+    assert "the baseline's PSNR" in with_base.get_legend_handles_labels()[1]
     assert with_base.get_ylim()[1] > base.psnr
     with pytest.raises(ValueError, match="psnr"):
         plot_table_rows(rows, value="ssim")

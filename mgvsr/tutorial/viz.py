@@ -256,9 +256,9 @@ def plot_table_rows(rows: Sequence, *, value: str = "psnr", baselines: Sequence 
         ours_ax.set_ylabel("speedup against the baseline (x)")
         ours_ax.set_ylim(bottom=0)
     else:
-        ranges = []
+        ranges, levels = [], {}
         for ax, mine in ((ours_ax, True), (paper_ax, False)):
-            values = []
+            values, levels[mine] = [], 0
             for name, members in groups.items():
                 base = known.get(name)
                 level = (base.psnr if base is not None else None) if mine else _paper_baseline_psnr(rows[members[0]])
@@ -267,6 +267,7 @@ def plot_table_rows(rows: Sequence, *, value: str = "psnr", baselines: Sequence 
                 left, right = min(members) - 0.4, max(members) + 0.4
                 ax.hlines(level, left, right, color="0.3", lw=1.0)
                 values.append(level)
+                levels[mine] += 1
                 if mine and base is not None and base.noise:
                     n = base.noise["psnr_spread"]
                     ax.fill_between([left, right], level - n, level + n, color="0.5", alpha=0.25, lw=0)
@@ -283,10 +284,12 @@ def plot_table_rows(rows: Sequence, *, value: str = "psnr", baselines: Sequence 
             ax.set_ylabel("PSNR (dB)")
         equal_db_spans((ours_ax, paper_ax), ranges)
         # legend entries for the levels and the band (drawn as segments above)
-        ours_ax.plot([], [], color="0.3", lw=1.0, label="the baseline's PSNR")
+        if levels[True]:
+            ours_ax.plot([], [], color="0.3", lw=1.0, label="the baseline's PSNR")
         if any(known.get(name) is not None and known[name].noise for name in groups):
             ours_ax.fill_between([], [], [], color="0.5", alpha=0.25, lw=0, label="noise: two seeds of the baseline")
-        paper_ax.plot([], [], color="0.3", lw=1.0, label="the baseline's PSNR (no noise published)")
+        if levels[False]:
+            paper_ax.plot([], [], color="0.3", lw=1.0, label="the baseline's PSNR (no noise published)")
     ours_ax.set_title(f"ours ({scale} scale)", fontsize=10)
     paper_ax.set_title("the paper", fontsize=10)
     for ax in (ours_ax, paper_ax):
