@@ -115,11 +115,14 @@ def plot_plans(plans: dict[str, Plan]) -> Figure:
 
 
 def plot_psnr_vs_time(runs: dict[str, list[dict]], bicubic: float | None = None, *,
-                      key: str = "train_seconds", ax: Axes | None = None) -> Figure:
+                      key: str = "train_seconds", ax: Axes | None = None, noise: float | None = None,
+                      reference: str = "baseline") -> Figure:
     """PSNR on the held-out clips against training time, one line per run.
 
     ``runs`` maps a run's name to its evaluation records (``log.jsonl`` lines with
-    ``event == "eval"``: ``psnr`` and ``train_seconds`` / ``compute_seconds``).
+    ``event == "eval"``: ``psnr`` and ``train_seconds`` / ``compute_seconds``).  ``noise``: the PSNR
+    spread between two seeds of the ``reference`` run, drawn as a band around its last PSNR (a
+    run ending inside it is no different).
     """
     if ax is None:
         fig = Figure(figsize=(6.4, 4.2), layout="constrained")
@@ -130,6 +133,10 @@ def plot_psnr_vs_time(runs: dict[str, list[dict]], bicubic: float | None = None,
         ax.plot([e[key] for e in evals], [e["psnr"] for e in evals], "o-", color=f"C{k}", label=name)
     if bicubic is not None:
         ax.axhline(bicubic, color="0.4", ls=":", label=f"bicubic ({bicubic:.2f} dB)")
+    if noise is not None and runs.get(reference):
+        end = runs[reference][-1]["psnr"]
+        ax.axhspan(end - noise, end + noise, color="0.5", alpha=0.2, lw=0,
+                   label=f"noise: two seeds of the {reference} (±{noise:.2f} dB)")
     ax.set_xlabel("training time (s)" if key == "train_seconds" else "compute time (s)")
     ax.set_ylabel("PSNR on held-out clips (dB)")
     ax.grid(alpha=0.3)

@@ -254,3 +254,16 @@ def test_demo_noise_needs_the_same_training(tmp_path: Path):
     assert series.demo_noise("smoke", tmp_path / "01") is None
     assert series.demo_noise("lesson", tmp_path / "01", reproduce_out=tmp_path / "none") is None
 
+
+
+def test_psnr_against_time_draws_the_noise_band_around_the_reference():
+    from mgvsr.figures import plot_psnr_vs_time
+
+    evals = {"baseline": [{"train_seconds": 10, "psnr": 25.0}, {"train_seconds": 20, "psnr": 25.5}],
+             "ours": [{"train_seconds": 5, "psnr": 25.2}, {"train_seconds": 9, "psnr": 25.6}]}
+    ax = plot_psnr_vs_time(evals, bicubic=24.9, noise=0.04).axes[0]
+    (band,) = ax.patches
+    low, height = band.get_y(), band.get_height()  # axhspan: a rectangle, data coordinates in y
+    assert low == pytest.approx(25.46) and low + height == pytest.approx(25.54)  # around the baseline's last PSNR
+    assert "noise: two seeds of the baseline (±0.04 dB)" in ax.get_legend_handles_labels()[1]
+    assert len(plot_psnr_vs_time(evals).axes[0].patches) == 0
