@@ -104,11 +104,18 @@ def test_plot_plan_on_given_axes(tmp_path):
 
     plan = get_preset("table8/synchronous-3").plan
     fig = Figure()
-    top, bottom = fig.subplots(2, 1)
-    assert plot_plan(plan, (top, bottom)) is fig
+    patch_ax, frames_ax, lr_ax = fig.subplots(3, 1)
+    assert plot_plan(plan, (patch_ax, frames_ax, lr_ax)) is fig
     # the LR curve drawn is the plan's own: max 8e-4 at the restarts, eta_min at the end
-    (line,) = bottom.get_lines()
+    (line,) = lr_ax.get_lines()
     assert max(line.get_ydata()) == pytest.approx(8e-4) and line.get_ydata()[-1] == pytest.approx(1e-7)
+    # patch and frames each on their own axes, in their own unit (no twin axis)
+    assert [t.get_text() for t in patch_ax.get_yticklabels()] == ["32", "48", "64"]
+    assert [t.get_text() for t in frames_ax.get_yticklabels()] == ["7", "11", "15"]
+    assert len(fig.axes) == 3
+    assert "10^{-4}" in lr_ax.get_ylabel()  # the power of ten in the label, not in a corner over the stage labels
+    with pytest.raises(ValueError, match="three Axes"):
+        plot_plan(plan, (patch_ax, lr_ax))
     single = Figure()
     ax = single.subplots()
     plot_plan(plan, ax)

@@ -74,6 +74,44 @@ def test_stored_notebook_is_lean(path: Path):
     assert len(text) < 1_500_000, "figures at a modest resolution: the series stays under 5 MB"
 
 
+def headings(nb) -> list[str]:
+    """The markdown headings of a notebook, in order, without their ``#`` marks."""
+    return [line.lstrip("#").strip() for cell in nb.cells if cell.cell_type == "markdown"
+            for line in cell.source.splitlines() if line.startswith("#")]
+
+
+@pytest.mark.parametrize("path", stored_notebooks(), ids=lambda p: p.name)
+def test_every_notebook_ends_with_takeaways_and_exercises(path: Path):
+    """d2l's and fastbook's habit: a summary tied to the notebook's own numbers, then exercises. The
+    takeaways are printed by a code cell (numbers from this execution, never typed), and the
+    notebook's last two headings are "Takeaways" and "Exercises", in that order."""
+    nb = nbformat.read(str(path), as_version=4)
+    assert headings(nb)[-2:] == ["Takeaways", "Exercises"], headings(nb)[-3:]
+    start = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "# Takeaways" in c.source)
+    end = next(i for i, c in enumerate(nb.cells) if c.cell_type == "markdown" and "# Exercises" in c.source)
+    between = [c for c in nb.cells[start + 1:end] if c.cell_type == "code"]
+    assert between and any("print(" in c.source for c in between), "the takeaways are computed and printed"
+    exercises = nb.cells[end].source
+    items = [line for line in exercises.splitlines() if line[:2] in {f"{k}." for k in range(1, 10)}]
+    assert 2 <= len(items) <= 3, f"2-3 exercises, found {len(items)}"
+
+
+BUILT_BY_HAND = {"03_multigrid_schedule.ipynb": "multigrid(", "04_dynamic_learning_rate.ipynb": "check.lr(",
+                 "05_large_minibatches.ipynb": "linear_scaling(", "06_training_on_sample_clips.ipynb": "Trainer("}
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_BY_HAND))
+def test_the_algorithm_is_built_then_checked_against_mgvsr(name: str):
+    """Notebooks 3-6 write the idea they teach in plain Python (a function defined in a cell: the
+    multigrid plan, Eq. 1, the linear scaling rule and warmup, the training loop), then assert it
+    equal to mgvsr's implementation on the same inputs."""
+    nb = nbformat.read(str(NOTEBOOKS / name), as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    defined = [line for line in code.splitlines() if line.startswith("def ")]
+    assert defined, f"{name} defines no function"
+    assert "assert " in code and BUILT_BY_HAND[name] in code, f"{name} does not check its function against mgvsr's"
+
+
 def test_the_series_stays_under_5_mb():
     assert sum(p.stat().st_size for p in stored_notebooks()) < 5_000_000
 

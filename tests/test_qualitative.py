@@ -137,3 +137,18 @@ def test_frame_explorer_slider_redraws():
     assert first[:4] == b"\x89PNG" and slider.max == 3
     slider.value = 3
     assert image.value != first
+
+
+def test_frame_view_is_the_sliders_first_state():
+    """Notebook 8 shows frame_view beneath the slider: the picture a page without a kernel shows."""
+    pytest.importorskip("ipywidgets")
+    from mgvsr.tutorial.qualitative import frame_explorer, frame_view
+    from mgvsr.tutorial.widgets import figure_png
+
+    gt = ramp_frames()
+    outputs = {"dark": (gt // 2).astype(np.uint8), "GT": gt}
+    _, slider, image = frame_explorer(outputs, (0, 0, 16, 16), title="ramp")
+    assert image.value == figure_png(frame_view(outputs, (0, 0, 16, 16), "ramp"))
+    slider.value = 2
+    assert image.value == figure_png(frame_view(outputs, (0, 0, 16, 16), "ramp", index=2))
+    assert frame_view(outputs, (0, 0, 16, 16), "ramp").texts[0].get_text() == "ramp frame 0"

@@ -18,6 +18,7 @@ from mgvsr.tutorial.explore import (
     SGDR,
     compute_shares,
     eq1_facts,
+    eq1_facts_text,
     eq1_plan,
     eq1_rows,
     eq1_table_text,
@@ -34,6 +35,7 @@ from mgvsr.tutorial.explore import (
     summary_text,
 )
 from mgvsr.schedule import baseline, eq1_as_printed, multigrid
+from mgvsr.tutorial.widgets import eq1_view, schedule_view
 
 ETA = 8e-4
 ETA_MIN = 1e-7
@@ -267,3 +269,32 @@ def test_eq1_explorer_follows_its_controls():
     png = ex.figure.value
     ex.controls["sgdr"].value = True
     assert ex.figure.value != png
+
+
+# ---- the static views beneath the explorers ------------------------------------------------------
+
+
+def test_static_views_are_the_explorers_first_state():
+    """Notebooks 3 and 4 show schedule_view() and eq1_view() beneath the explorers: what a page without
+    a kernel shows must be what the explorer shows first (the same table, the same picture)."""
+    pytest.importorskip("ipywidgets")
+    from mgvsr.tutorial.widgets import eq1_explorer, eq1_view, figure_png, schedule_explorer, schedule_view
+
+    for explorer, view in ((schedule_explorer(), schedule_view()), (eq1_explorer(), eq1_view())):
+        assert explorer.table.value == view.html
+        assert explorer.figure.value == figure_png(view.figure)
+    ex = eq1_explorer()
+    ex.controls["stages"].value = 2
+    ex.controls["sgdr"].value = True
+    assert ex.figure.value == figure_png(eq1_view(stages=2, sgdr=True).figure)
+
+
+def test_static_views_text():
+    view = schedule_view()
+    assert view.text == summary_text(schedule_summary((32, 64), (7, 11, 15), "hierarchical", 75_000, 64, ETA))
+    assert len(view.figure.axes) == 3  # patch, frames, learning rate: one unit a panel
+    eq1 = eq1_view(warmup="none")
+    assert eq1.text == eq1_facts_text(eq1_plan(6)) + "\n\n" + eq1_table_text(eq1_plan(6))
+    assert "<pre>" in eq1.html
+    with pytest.raises(PlanError, match="spatial"):
+        schedule_view(spatial="32, x")

@@ -128,3 +128,21 @@ def restarts_text(results: dict[str, dict]) -> str:
             cells.append(f"{'-' if e is None else format(e['psnr'], '.2f'):>17}")
         lines.append(f"{it:>9}  " + "  ".join(cells))
     return "\n".join(lines)
+
+
+def restarts_verdict(results: dict[str, dict], bicubic: float, noise: float | None = None) -> str:
+    """What the two short trainings allow one to say, from their last evaluations: each against bicubic
+    and the restarts against one cosine, against ``noise`` (the PSNR spread between two seeds of a
+    run, where it was measured)."""
+    (name_a, a), (name_b, b) = list(results.items())[:2]
+    last_a, last_b = a["evals"][-1]["psnr"], b["evals"][-1]["psnr"]
+    text = (f"After {a['evals'][-1]['it']:,} steps: {name_a} {last_a:.2f} dB, {name_b} {last_b:.2f} dB "
+            f"({last_a - bicubic:+.2f} and {last_b - bicubic:+.2f} dB from bicubic); "
+            f"{name_a} {last_a - last_b:+.2f} dB from {name_b}")
+    if min(last_a, last_b) <= bicubic:
+        return text + ": a run at or below bicubic has not learnt enough for the comparison to mean anything."
+    if noise is None:
+        return text + " (the run-to-run noise is measured in notebook 7: compare this gap with it)."
+    if abs(last_a - last_b) <= noise:
+        return text + f", within the noise between two seeds (±{noise:.2f} dB): no difference."
+    return text + f", {abs(last_a - last_b) / noise:.1f} times the noise between two seeds ({noise:.2f} dB)."

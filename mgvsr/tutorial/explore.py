@@ -30,7 +30,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from mgvsr.errors import MgvsrError, PlanError
-from mgvsr.figures import stage_bands
+from mgvsr.figures import lr_axis, stage_bands
 from mgvsr.presets import get_preset
 from mgvsr.schedule import WARMUP_KINDS, Plan, Warmup, baseline, cosine, eq1_as_printed, multigrid
 
@@ -426,9 +426,8 @@ def plot_eq1(plan: Plan, ax=None, *, curves: Sequence[str] = (INTENDED, PRINTED,
     for name in curves:
         ax.plot(its, lrs[name], label=name, **styles[name])
     ax.set_xlabel("iteration (optimizer step)")
-    ax.set_ylabel("learning rate")
-    ax.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
     ax.set_ylim(bottom=0)
+    lr_axis(ax)
     if own:  # below the axes, clear of the curves
         fig.legend(loc="outside lower center", ncols=2, fontsize=8, frameon=False)
     else:

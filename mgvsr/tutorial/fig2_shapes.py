@@ -267,6 +267,45 @@ def runs_verdict(runs: Sequence[ShapeRun], bicubic: float) -> str:
     return text + f"{len(above)} of {len(runs)} beat bicubic ({bicubic:.2f} dB): {', '.join(above)}."
 
 
+def timing_comparison(costs: Sequence[ShapeCost], runs: Sequence[ShapeRun], base: Shape) -> list[dict]:
+    """The two measurements of a step's time side by side, for every shape that has both: ``timed``
+    (seconds of a step timed a few times on random pixels, :func:`measure_shape_costs`), ``run`` (the
+    short training's compute seconds per step) and ``run_data`` (its data loading per step), each also
+    relative to the ``base`` shape's (``timed_vs_base``, ``run_vs_base``, ``wall_vs_base``: compute and
+    data, what the runs' speedups divide).  Rows in ``runs``' order."""
+    timed = {(c.patch, c.frames): c.seconds for c in costs}
+    done = {(r.patch, r.frames): r for r in runs}
+    if tuple(base) not in timed or tuple(base) not in done:
+        raise MgvsrError(f"the base shape {base[0]}&{base[1]} needs both a timed step and a run")
+    ref_run = done[tuple(base)]
+    rows = []
+    for r in runs:
+        if (r.patch, r.frames) not in timed:
+            continue
+        rows.append({"shape": r.label, "timed": timed[r.patch, r.frames], "run": r.compute_seconds / r.iterations,
+                     "run_data": (r.train_seconds - r.compute_seconds) / r.iterations,
+                     "timed_vs_base": timed[r.patch, r.frames] / timed[tuple(base)],
+                     "run_vs_base": r.compute_seconds / ref_run.compute_seconds,
+                     "wall_vs_base": r.train_seconds / ref_run.train_seconds})
+    return rows
+
+
+def timing_comparison_text(costs: Sequence[ShapeCost], runs: Sequence[ShapeRun], base: Shape) -> str:
+    """:func:`timing_comparison` as a table, and the shape where the two measurements disagree most."""
+    rows = timing_comparison(costs, runs, base)
+    label = f"{base[0]}&{base[1]}"
+    lines = [f"{'shape':>6}  {'timed s/step':>12}  {'run s/step':>10}  {'run data s/step':>15}  "
+             f"{'timed vs ' + label:>14}  {'run vs ' + label:>12}  {'run+data vs ' + label:>17}"]
+    for r in rows:
+        lines.append(f"{r['shape']:>6}  {r['timed']:>12.3f}  {r['run']:>10.3f}  {r['run_data']:>15.3f}  "
+                     f"{r['timed_vs_base']:>14.2f}  {r['run_vs_base']:>12.2f}  {r['wall_vs_base']:>17.2f}")
+    worst = max(rows, key=lambda r: abs(r["timed_vs_base"] - r["run_vs_base"]))
+    lines.append(f"largest disagreement: {worst['shape']}, a timed step at {worst['timed_vs_base']:.2f} of a "
+                 f"{label} step, the run's steps at {worst['run_vs_base']:.2f} (speedup "
+                 f"{1 / worst['timed_vs_base']:.2f}x against {1 / worst['run_vs_base']:.2f}x)")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------------------
 # Fig. 2 at a scale
 # --------------------------------------------------------------------------------------

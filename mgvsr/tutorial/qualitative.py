@@ -209,8 +209,14 @@ def comparison_figure(outputs: Mapping[str, np.ndarray], index: int, box: Box, *
     return plot_crops(crops, crop_scores(crops), context=context, box=box, title=heading)
 
 
+def frame_view(outputs: Mapping[str, np.ndarray], box: Box, title: str = "", index: int = 0):
+    """What :func:`frame_explorer` shows with its slider at frame ``index`` (0: its first state), as
+    a static figure (:func:`comparison_figure`): the picture a page without a kernel can show."""
+    return comparison_figure(outputs, index, box, title=f"{title} frame {index}".strip())
+
+
 def frame_explorer(outputs: Mapping[str, np.ndarray], box: Box, title: str = ""):
-    """An ipywidgets slider over the frames, showing :func:`comparison_figure` of the chosen one.
+    """An ipywidgets slider over the frames, showing :func:`frame_view` of the chosen one.
 
     Returns ``(box_widget, slider, image)``; display the first.  Needs a running kernel.
     """
@@ -221,7 +227,7 @@ def frame_explorer(outputs: Mapping[str, np.ndarray], box: Box, title: str = "")
     image = w.Image(format="png", layout=w.Layout(max_width="900px"))
 
     def show(index: int) -> None:
-        image.value = figure_png(comparison_figure(outputs, index, box, title=f"{title} frame {index}".strip()))
+        image.value = figure_png(frame_view(outputs, box, title, index))
 
     slider.observe(lambda change: show(change["new"]), names="value")
     show(0)

@@ -33,7 +33,7 @@ import os
 from pathlib import Path
 
 from mgvsr import demo as demo_module
-from mgvsr import runs
+from mgvsr import reproduce, runs
 from mgvsr.errors import MgvsrError
 from mgvsr.models import load_model
 from mgvsr.options import RunOptions
@@ -177,6 +177,28 @@ def demo_runs(scale: str, output_dir: str | Path | None, demo_out: str | Path | 
     return found
 
 
+NOISE_PRESET = "table1/basicvsr_m/baseline"  # at the lesson scale, exactly the demo's baseline
+
+
+def demo_noise(scale: str, output_dir: str | Path | None, reproduce_out: str | Path | None = None,
+               device: str = "auto") -> dict | None:
+    """The run-to-run noise of the demo's baseline, where it was measured and nothing needs training:
+    at a scale where Table 1's BasicVSR-M baseline trains exactly the demo's baseline (the model, the
+    data, the plan and the warm start: the ``lesson`` scale), the spread between its seeds that
+    ``mgvsr reproduce --table 1`` left finished in :func:`reproduce_dir`
+    (:func:`mgvsr.reproduce.baseline_noise`: ``psnr_spread`` in dB, ``time_spread``); None otherwise."""
+    table = get_preset(NOISE_PRESET).at_scale(scale)
+    mine = demo_module.demo_presets(iterations=by_scale(DEMO_ITERATIONS, scale))["baseline"]
+    same = (table.model == mine.model and table.dataset == mine.dataset and table.warm_start == mine.warm_start
+            and {k: v for k, v in table.plan.to_dict().items() if k not in ("name", "description")}
+            == {k: v for k, v in mine.plan.to_dict().items() if k not in ("name", "description")})
+    if not same:
+        return None
+    rows = reproduce.reproduce_table("1", None, scale, reproduce_dir(scale, output_dir, reproduce_out), device,
+                                     train=False, progress=False, log=lambda message: None)
+    return next(r.noise for r in rows if r.preset == NOISE_PRESET)
+
+
 def demo_verdict(report: dict) -> str:
     """What the demo's numbers allow one to say, in a sentence or two: a speed comparison means
     something only where both runs beat bicubic."""
@@ -229,4 +251,60 @@ def stage_times_text(runs: dict[str, dict]) -> str:
         total = sum(seconds)
         stages = ", ".join(f"{s.label} {t:.1f} s ({100 * t / total:.0f}%)" for s, t in zip(run["plan"].stages, seconds))
         lines.append(f"{name}: {stages}; total {total:.1f} s")
+    return "\n".join(lines)
+
+
+def stage_costs(runs: dict[str, dict], reference: str = "baseline") -> list[dict]:
+    """Every stage of every run (:func:`demo_runs`' dict) against the ``reference`` run's cost per
+    training sample: what LR pixels predict and what the compute time measured.
+
+    Rows: ``run``, ``stage`` (label), ``batch``, ``micro_batches`` (forward/backward passes per step, from
+    the run's setup), ``samples``, ``pixels`` (LR pixels per sample relative to the reference's) and
+    ``seconds`` (compute seconds per sample relative to the reference's; None before a run finished).
+    """
+    if reference not in runs:
+        raise MgvsrError(f"no run {reference!r} among {', '.join(runs)}")
+
+    def per_sample(run: dict) -> list[float | None]:
+        seconds = (run["summary"] or {}).get("stage_compute_seconds")
+        if seconds is None:
+            return [None] * len(run["plan"])
+        return [t / s.samples for t, s in zip(seconds, run["plan"].stages)]
+
+    ref_plan = runs[reference]["plan"]
+    ref_pixels = ref_plan.work / ref_plan.samples
+    ref_total = (runs[reference]["summary"] or {}).get("compute_seconds")
+    ref_seconds = ref_total / ref_plan.samples if ref_total else None
+    rows = []
+    for name, run in runs.items():
+        micro = ((run["summary"] or {}).get("setup") or {}).get("micro_batches") or [None] * len(run["plan"])
+        for s, t, m in zip(run["plan"].stages, per_sample(run), micro):
+            rows.append({"run": name, "stage": s.label, "batch": s.batch, "micro_batches": m, "samples": s.samples,
+                         "pixels": s.frames * s.patch**2 / ref_pixels,
+                         "seconds": None if t is None or not ref_seconds else t / ref_seconds})
+    return rows
+
+
+def stage_costs_text(runs: dict[str, dict], reference: str = "baseline") -> str:
+    """:func:`stage_costs` as a table, then the speedup of every other run over ``reference`` as LR
+    pixels predict it and as compute time measured it (the two differ by what the pixel count leaves
+    out: per-call and per-frame costs that do not shrink with the shape, and the minibatch's)."""
+    rows = stage_costs(runs, reference)
+    lines = [f"{'run':>10}  {'stage':>6}  {'batch':>5}  {'passes/step':>11}  {'samples':>7}  "
+             f"{'LR pixels/sample':>16}  {'compute s/sample':>16}",
+             f"{'':>10}  {'':>6}  {'':>5}  {'':>11}  {'':>7}  {f'(x {reference})':>16}  {f'(x {reference})':>16}"]
+    for r in rows:
+        seconds = "-" if r["seconds"] is None else f"{r['seconds']:.2f}"
+        passes = "-" if r["micro_batches"] is None else str(r["micro_batches"])
+        lines.append(f"{r['run']:>10}  {r['stage']:>6}  {r['batch']:>5}  {passes:>11}  {r['samples']:>7,}  "
+                     f"{r['pixels']:>16.2f}  {seconds:>16}")
+    ref = runs[reference]
+    for name, run in runs.items():
+        if name == reference:
+            continue
+        predicted = ref["plan"].work / run["plan"].work
+        ref_s, run_s = ((r["summary"] or {}).get("compute_seconds") for r in (ref, run))
+        measured = f"{ref_s / run_s:.2f}x" if ref_s and run_s else "not measured yet"
+        lines.append(f"{name} against {reference} (the same samples): {predicted:.2f}x by LR pixels, "
+                     f"{measured} measured (compute time)")
     return "\n".join(lines)

@@ -10,7 +10,10 @@
 
 Each returns an :class:`Explorer`: make it a cell's last expression to display it, or
 drive it from code (``explorer.controls["batch"].value = 32``; ``explorer.table.value`` is
-the HTML the reader sees).  Nothing here computes: every callback calls one function of
+the HTML the reader sees).  A page without a kernel (GitHub, nbviewer) shows no widget:
+:func:`schedule_view` and :func:`eq1_view`, with the explorers' arguments and defaults, give what
+an explorer shows in a state (its table as text, its figure) as static outputs; the explorers
+draw every state with them.  Nothing here computes: every callback calls one function of
 :mod:`mgvsr.tutorial.explore` and renders what it returns.  Torch is never imported; ipywidgets is
 imported when an explorer is built.
 """
@@ -39,6 +42,7 @@ from mgvsr.tutorial.explore import (
     plot_eq1,
     schedule_summary,
     summary_html,
+    summary_text,
 )
 from mgvsr.schedule import COMBINE_MODES
 
@@ -86,6 +90,50 @@ def _log_lr_slider(value: float):
                             readout_format=".1e", continuous_update=False)
 
 
+@dataclass
+class ExplorerView:
+    """What an explorer shows in one state, as static outputs: ``text`` (its table as plain text: print
+    it), ``figure`` (a matplotlib Figure: a cell's last value) and ``html`` (the table as the widget
+    renders it)."""
+
+    text: str
+    figure: Any = field(repr=False)
+    html: str = field(repr=False, default="")
+
+
+def schedule_view(
+    spatial: str = "32, 64",
+    temporal: str = "7, 11, 15",
+    combine: str = "hierarchical",
+    iterations: int = 75_000,
+    batch: int = 64,
+    lr: float = 8e-4,
+    step_times: StepTimes | None = None,
+) -> ExplorerView:
+    """What :func:`schedule_explorer` shows for these controls (the defaults: its first state): the
+    stage table with each stage's share of compute and the expected speedup, and the plan's figure.
+    Raises :class:`~mgvsr.errors.PlanError` for sizes it cannot build."""
+    summary = schedule_summary(parse_sizes(spatial, "spatial sizes"), parse_sizes(temporal, "temporal sizes"),
+                               combine, iterations, batch, lr, step_times)
+    return ExplorerView(summary_text(summary), plot_plan(summary["plan"]), summary_html(summary))
+
+
+def eq1_view(
+    stages: int = 6,
+    warmup: str = "linear",
+    warmup_iterations: int = 5_000,
+    lr: float = 8e-4,
+    iterations: int = 75_000,
+    sgdr: bool = False,
+) -> ExplorerView:
+    """What :func:`eq1_explorer` shows for these controls (the defaults: its first state): Eq. 1 as
+    intended beside as printed (and one cosine; SGDR too when ``sgdr``), as numbers and as a figure."""
+    plan = eq1_plan(stages, iterations, lr, warmup, warmup_iterations)
+    curves = (INTENDED, PRINTED, ONE_COSINE) + ((SGDR,) if sgdr else ())
+    text = eq1_facts_text(plan) + "\n\n" + eq1_table_text(plan)
+    return ExplorerView(text, plot_eq1(plan, curves=curves), f"<pre>{html.escape(text)}</pre>")
+
+
 def schedule_explorer(
     spatial: str = "32, 64",
     temporal: str = "7, 11, 15",
@@ -119,15 +167,13 @@ def schedule_explorer(
     def refresh() -> None:
         c = controls
         try:
-            summary = schedule_summary(parse_sizes(c["spatial"].value, "spatial sizes"),
-                                       parse_sizes(c["temporal"].value, "temporal sizes"),
-                                       c["combine"].value, c["iterations"].value, c["batch"].value,
-                                       c["lr"].value, step_times)
+            view = schedule_view(c["spatial"].value, c["temporal"].value, c["combine"].value, c["iterations"].value,
+                                 c["batch"].value, c["lr"].value, step_times)
         except MgvsrError as exc:
             table.value = error_html(exc)
             return
-        table.value = summary_html(summary)
-        figure.value = figure_png(plot_plan(summary["plan"]))
+        table.value = view.html
+        figure.value = figure_png(view.figure)
 
     _wire(controls, refresh)
     refresh()
@@ -168,15 +214,13 @@ def eq1_explorer(
     def refresh() -> None:
         c = controls
         try:
-            plan = eq1_plan(c["stages"].value, iterations, c["lr"].value, c["warmup"].value,
-                            c["warmup_iterations"].value)
+            view = eq1_view(c["stages"].value, c["warmup"].value, c["warmup_iterations"].value, c["lr"].value,
+                            iterations, c["sgdr"].value)
         except MgvsrError as exc:
             table.value = error_html(exc)
             return
-        curves = (INTENDED, PRINTED, ONE_COSINE) + ((SGDR,) if c["sgdr"].value else ())
-        text = eq1_facts_text(plan) + "\n\n" + eq1_table_text(plan)
-        table.value = f"<pre>{html.escape(text)}</pre>"
-        figure.value = figure_png(plot_eq1(plan, curves=curves))
+        table.value = view.html
+        figure.value = figure_png(view.figure)
 
     _wire(controls, refresh)
     refresh()
