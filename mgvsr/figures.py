@@ -136,7 +136,7 @@ def plot_psnr_vs_time(runs: dict[str, list[dict]], bicubic: float | None = None,
     if noise is not None and runs.get(reference):
         end = runs[reference][-1]["psnr"]
         ax.axhspan(end - noise, end + noise, color="0.5", alpha=0.2, lw=0,
-                   label=f"noise: two seeds of the {reference} (±{noise:.2f} dB)")
+                   label=f"noise: 2 sd of the {reference}'s seeds (±{noise:.2f} dB)")
     ax.set_xlabel("training time (s)" if key == "train_seconds" else "compute time (s)")
     ax.set_ylabel("PSNR on held-out clips (dB)")
     ax.grid(alpha=0.3)

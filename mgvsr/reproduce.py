@@ -1,21 +1,23 @@
 """Reproducing a table of the paper: run its presets, then render our numbers beside the published ones.
 
-    rows = reproduce_table("1", root="/data/REDS", scale="paper", out="runs/table1", device="cuda",
-                           spynet="spynet_sintel_final-3d2a1287.pth")
-    print(render_table(rows))
+    options = RunOptions(root="/data/REDS", device="cuda", spynet="spynet_sintel_final-3d2a1287.pth")
+    rows = reproduce_table("1", "paper", "runs/table1", options)
+    print(mgvsr.tables.render_table(rows))
 
 ``mgvsr reproduce --table 1 --root DIR --scale paper --out DIR`` and notebook 7 both call
-:func:`reproduce_table`.  A table's runs are its presets (:func:`table_presets`) plus the
-baselines its speedups are measured against (Tables 6-8 compare with Table 1's baseline).
+:func:`reproduce_tables`.  A table's runs are its presets (:func:`mgvsr.presets.table_presets`) plus the
+baselines its rows are compared with (Tables 4-8 compare with Table 1's baseline); every run trains
+with the scale's seeds (:attr:`mgvsr.presets.Scale.noise_seeds`), the rows get the calibrated costs of
+one pass (:func:`add_costs`, :mod:`mgvsr.costs`) and the verdicts of :mod:`mgvsr.tables`, and
+:func:`summary` decides every claim of the paper from them (:mod:`mgvsr.claims`).
 
 Scales (:data:`mgvsr.presets.SCALES`, :meth:`mgvsr.presets.Preset.at_scale`)
 ----------------------------------------------------------------------------
 - ``paper``: the presets as they are: the paper's models, datasets (at ``root``), shapes,
   minibatches and iteration counts.  The full reproduction: a GPU job of days.
 - ``lesson``: the CPU models on the sample clips, long enough to learn (iterations / 500,
-  minibatch / 4, LR patch / 2, clip length / 2, LRs x 10: Table 1 in 25 minutes on 2 cores).
-  Each baseline trains again with the next seed (``Scale.noise_seeds``), and every row gets a
-  verdict against that measured noise and bicubic (:func:`add_verdicts`).
+  minibatch / 4, LR patch / 2, clip length / 2; see :data:`mgvsr.presets.SCALES`).  Every run trains
+  with three seeds, and every row gets a verdict against both sides' measured noise and bicubic.
 - ``smoke``: the same presets shrunk so that a table trains on a 2-core CPU in minutes: the
   CPU models (``basicvsr_cpu`` for BasicVSR and BasicVSR-M, ``edvr_cpu`` for EDVR-M), the
   embedded sample clips (held-out sample clips for testing), iterations / 12,500, minibatch
@@ -28,7 +30,8 @@ Speedups are measured as the paper does: training time without data loading
 (``compute_seconds`` of the run log) of the preset's baseline divided by the run's; and in
 device-time too (those seconds times the run's devices), beside the paper's speedups turned
 into device-time with the paper's device counts (:class:`~mgvsr.presets.PaperDevices`: its
-4x minibatch ran on 4x the GPUs).  A run's log records its devices, samples per device,
+4x minibatch ran on 4x the GPUs).  Verdicts on speed use the calibrated speedup, which a shared
+machine does not move (:mod:`mgvsr.costs`).  A run's log records its devices, samples per device,
 micro-batches and precision, and the rendered table shows them.
 
 SpyNet: the BasicVSR-family runs at scale ``paper`` need its pretrained weights
@@ -52,6 +55,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from mgvsr import runs
+from mgvsr.claims import render_claims, what_reproduced
 from mgvsr.costs import Measured, calibrate, compare
 from mgvsr.device import resolve_device
 from mgvsr.errors import MgvsrError
@@ -299,3 +303,23 @@ def reproduce_table(table: str | int, scale: str | Scale = "smoke", out: str | P
     already finished under ``out``.
     """
     return reproduce_tables([table], scale, out, options, train=train)[str(table)]
+
+
+def summary(scale: str | Scale, out: str | Path, options: RunOptions | None = None) -> list:
+    """What reproduced (:func:`mgvsr.claims.what_reproduced`): every claim of the paper decided from the
+    finished runs of every table under ``out`` at ``scale`` (nothing trains; one calibration pass)."""
+    scale = get_scale(scale)
+    tables = reproduce_tables(ALL_TABLES, scale, out, options, train=False)
+    rows = {r.preset: r for rows_of in tables.values() for r in rows_of}
+    return what_reproduced(rows, comparable_datasets=scale.dataset is None)
+
+
+def write_summary(scale: str | Scale, out: str | Path, options: RunOptions | None = None) -> tuple[str, Path]:
+    """:func:`summary` rendered (:func:`mgvsr.claims.render_claims`), and written to
+    ``out/what-reproduced-<scale>.md``; returns the text and the path."""
+    scale = get_scale(scale)
+    text = render_claims(summary(scale, out, options), scale.name)
+    path = Path(out) / f"what-reproduced-{scale.name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n")
+    return text, path

@@ -764,6 +764,49 @@ def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None, 
 
 
 # --------------------------------------------------------------------------------------
+# One cosine over a multigrid's stages (Eq. 1's ablation)
+# --------------------------------------------------------------------------------------
+
+
+def one_cosine_over_stages(plan: Plan) -> Plan:
+    """``plan``'s stages (shapes, lengths, batches) under one cosine from its first stage's LR to
+    ``eta_min`` over all iterations, restarts removed: Eq. 1's ablation.  A :class:`Plan` restarts its
+    cosine at every stage, so the one cosine is expressed stage by stage: stage ``j`` starts at the
+    one-cosine LR of its first iteration, and its period is chosen so that it also ends where the one
+    cosine ends the stage.  The first stage follows the one cosine exactly, the others within a few
+    percent of the peak LR (:func:`max_lr_gap`).  The warmup is kept."""
+    eta, eta_min, total = plan.stages[0].lr, plan.eta_min, plan.total_iterations
+
+    def global_lr(t: float) -> float:
+        return cosine(eta, eta_min, t, total)
+
+    stages = []
+    for s in plan.stages:
+        start_lr = global_lr(s.start)
+        # (start_lr - eta_min) * c(P / D) = global_lr(end) - eta_min, with c(x) = (1 + cos(pi x)) / 2
+        ratio = (global_lr(s.end) - eta_min) / (start_lr - eta_min)
+        x = math.acos(min(1.0, max(-1.0, 2.0 * ratio - 1.0))) / math.pi
+        period = s.iterations if x >= 1.0 else max(s.iterations, round(s.iterations / x))
+        stages.append(Stage(s.iterations, s.patch, s.frames, s.batch, start_lr, period=period))
+    return Plan(tuple(stages), eta_min=eta_min, warmup=plan.warmup, name="one cosine (no restarts)",
+                description="the same shapes under one cosine over the whole run")
+
+
+def max_lr_gap(plan: Plan, reference_lr: float | None = None) -> float:
+    """The largest gap between :func:`one_cosine_over_stages`'s LR and the exact one cosine over
+    every iteration of ``plan``, as a fraction of ``reference_lr`` (default: the first stage's LR)."""
+    import numpy as np  # as Plan.lrs: numpy only where arrays are asked for
+
+    approx = one_cosine_over_stages(plan)
+    its = np.arange(plan.total_iterations + 1)
+    eta = plan.stages[0].lr
+    exact = plan.eta_min + (eta - plan.eta_min) * 0.5 * (1 + np.cos(np.pi * its / plan.total_iterations))
+    if plan.warmup is not None:
+        exact = exact * np.array([plan.warmup.factor(int(i)) for i in its])
+    return float(np.max(np.abs(approx.lrs(its) - exact)) / (reference_lr or eta))
+
+
+# --------------------------------------------------------------------------------------
 # Eq. 1 as printed
 # --------------------------------------------------------------------------------------
 

@@ -93,6 +93,14 @@ class Row:
         """The standard deviation of the seeds' PSNRs (n - 1); None with fewer than two."""
         return statistics.stdev(self.seeds) if len(self.seeds) > 1 else None
 
+    @property
+    def noise(self) -> dict | None:
+        """The run-to-run noise of this row's PSNR: ``seeds``, their ``psnrs``, ``psnr_sd`` and ``band``, twice
+        the standard deviation (the verdict's threshold against a baseline as noisy); None below two seeds."""
+        if self.psnr_sd is None:
+            return None
+        return {"seeds": len(self.seeds), "psnrs": list(self.seeds), "psnr_sd": self.psnr_sd, "band": 2 * self.psnr_sd}
+
     def to_dict(self) -> dict:
         return {**self.__dict__, "psnr_mean": self.psnr_mean, "psnr_sd": self.psnr_sd}
 
@@ -222,18 +230,19 @@ def render_table(rows: Sequence[Row], title: str | None = None) -> str:
              "| row | preset | stages (trained) | batch | devices | per device | precision | PSNR ours | PSNR paper "
              "| SSIM ours | SSIM paper | speedup ours (calibrated) | FLOP bound | to the baseline's PSNR "
              "| speedup ours (measured) | speedup paper | device-time speedup ours | device-time speedup paper "
-             "| compute (s) | run |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| paper's devices | compute (s) | run |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         label = (r.row if r.row else "(baseline)") + (" †" if r.spynet == "none" else "")
+        paper_devices = "-" if r.paper_devices is None else f"{r.paper_devices['gpus']} {r.paper_devices['kind']}"
         lines.append(
             f"| {label} | {r.preset} | {' '.join(r.stages)} | {r.batch} | {fmt(r.devices, 0)} | {_per_device(r)} "
             f"| {(r.setup or {}).get('precision', '-')} | {_psnr_cell(r)} | {fmt(r.paper.get('psnr'), 2)} "
             f"| {fmt(r.ssim, 4)} | {fmt(r.paper.get('ssim'), 4)} | {_speedup_cell(r, r.speedup_calibrated)} "
             f"| {_speedup_cell(r, r.speedup_flops)} | {_speedup_cell(r, r.speedup_to_baseline_psnr)} "
             f"| {_speedup_cell(r, r.speedup)} | {fmt(r.paper.get('speedup'), 1, 'x')} "
-            f"| {_speedup_cell(r, r.speedup_device)} | {_paper_device_speedup(r)} | {fmt(r.compute_seconds, 1)} "
-            f"| {r.status} |")
+            f"| {_speedup_cell(r, r.speedup_device)} | {_paper_device_speedup(r)} | {paper_devices} "
+            f"| {fmt(r.compute_seconds, 1)} | {r.status} |")
     verdicts = [r for r in rows if r.verdict]
     if verdicts:
         lines += ["", "| row | preset | verdict |", "|---|---|---|"]

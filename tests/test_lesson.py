@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mgvsr import reproduce
 from mgvsr.errors import MgvsrError
 from mgvsr.presets import SCALES, get_preset, get_scale
-from mgvsr.reproduce import Row, TableRun, add_verdicts, baseline_noise, verdict
+from mgvsr.tables import VERDICT_RULE, Row, add_verdicts, render_table, verdict
 from mgvsr.schedule import shrink
 from mgvsr.tutorial import series
 
@@ -66,34 +65,32 @@ def test_lesson_reads_the_readme_demo_and_the_lesson_table_runs(tmp_path):
     assert series.reproduce_dir("smoke", str(tmp_path / "nb")) == tmp_path / "runs" / "reproduce-smoke"
 
 
-def _row(name, psnr, seconds, baseline=None):
-    return Row(preset=name, table="1", row=None, description="", paper={}, psnr=psnr, ssim=None,
-               compute_seconds=seconds, train_seconds=seconds, iterations=1, stages=[], batch=1,
-               speedup=None, status="finished", folder="", baseline=baseline, scale="lesson", comparable=False)
+def _row(name, seeds, baseline=None, calibrated=None):
+    return Row(preset=name, table="1", row=None, description="", paper={}, psnr=seeds[0], ssim=None,
+               compute_seconds=100.0, train_seconds=100.0, iterations=1, stages=[], batch=1, speedup=None,
+               status="finished", folder="", baseline=baseline, scale="lesson", comparable=False, seeds=list(seeds),
+               speedup_calibrated=calibrated)
 
 
-def _trained(psnr, seconds):
-    return TableRun(get_preset("table1/basicvsr_m/baseline"), None, {"psnr": psnr, "compute_seconds": seconds}, "finished")
+def test_the_verdict_rule_uses_both_sides_seeds_and_the_calibrated_speedup():
+    base = _row("b", [25.60, 25.55, 25.65])  # mean 25.60, sd 0.05
+    assert base.psnr_mean == pytest.approx(25.60) and base.psnr_sd == pytest.approx(0.05)
+    assert base.noise == {"seeds": 3, "psnrs": [25.60, 25.55, 25.65], "psnr_sd": pytest.approx(0.05),
+                          "band": pytest.approx(0.10)}
+    same = _row("s", [25.57, 25.52, 25.62], "b", calibrated=2.5)  # -0.03 dB, sd 0.05: pooled 0.05, threshold 0.10
+    assert verdict(same, base, 24.91) == ("2.50x faster (calibrated); PSNR -0.03 dB: within the noise (±0.10); "
+                                          "+0.66 dB vs bicubic")
+    worse = _row("w", [25.40, 25.42, 25.38], "b", calibrated=1.02)  # -0.20 dB beyond 2 x pooled sd 0.0395 = 0.079
+    assert verdict(worse, base, None) == "not faster (1.02x calibrated); PSNR -0.20 dB: worse beyond the noise (±0.08)"
+    noisy = _row("n", [24.37, 25.34, 24.32], "b", calibrated=0.5)  # the unstable recipe: sd 0.58
+    assert verdict(noisy, base, None) == "2.00x slower (calibrated); PSNR -0.92 dB: worse beyond the noise (±0.82)"
+    alone = _row("a", [25.0], "b")
+    assert verdict(alone, base, None) == "PSNR -0.60 dB (noise not measured)"
 
-
-def test_noise_and_verdicts_against_it():
-    noise = baseline_noise([_trained(25.60, 100.0), _trained(25.55, 110.0)])
-    assert noise["seeds"] == 2 and noise["psnr_spread"] == pytest.approx(0.05)
-    assert noise["time_spread"] == pytest.approx(0.10)
-    assert baseline_noise([_trained(25.6, 100.0), TableRun(None, None, None, "missing")]) is None
-
-    base = _row("b", 25.60, 100.0)
-    fast_same = _row("f", 25.57, 40.0, "b")
-    fast_same.speedup = 2.5
-    assert verdict(fast_same, base, noise, 24.91) == "2.50x faster; PSNR -0.03 dB: within the noise (±0.05); +0.66 dB vs bicubic"
-    slow_worse = _row("s", 25.40, 105.0, "b")
-    slow_worse.speedup = 100 / 105
-    assert verdict(slow_worse, base, noise, None).startswith("not faster (within the noise); PSNR -0.20 dB: worse beyond")
-
-    rows = add_verdicts([base, fast_same], {"b": [_trained(25.60, 100.0), _trained(25.55, 110.0)]}, 24.91)
-    assert rows[0].verdict == "+0.69 dB vs bicubic" and rows[1].noise["psnr_spread"] == pytest.approx(0.05)
-    text = reproduce.render_table(rows)
-    assert "Noise: b trained with 2 seeds ended 0.05 dB apart" in text and "| verdict (against its baseline" in text
+    rows = add_verdicts([base, same], 24.91)
+    assert rows[0].verdict == "+0.69 dB vs bicubic" and rows[1].bicubic_psnr == 24.91
+    text = render_table(rows)
+    assert "| verdict |" in text and VERDICT_RULE in text and "25.60 ± 0.05 (3)" in text
 
 
 def test_setup_check_names_a_missing_widget_front_end_with_its_fix(monkeypatch, capsys):

@@ -115,12 +115,12 @@ def test_a_run_that_will_not_fit_is_refused_naming_a_micro_batch(reds, tmp_path)
 @pytest.mark.usefixtures("one_thread")
 def test_a_table_dry_run_trains_nothing_and_sees_finished_runs(tmp_path):
     before = dry_run_table("4", TINY, tmp_path, CPU)
-    assert before.ok and [r.status for r in before.runs] == ["to train", "to train"]
+    assert before.ok and [r.status for r in before.runs] == ["to train", "to train", "to train"]
     assert [p.shape.label for p in before.probes] == ["basicvsr_cpu 8&15"]  # one distinct shape
     assert not (tmp_path / "table4").exists()
 
     reproduce_table("4", TINY, tmp_path, CPU.replace(progress=False))
     after = dry_run_table("4", TINY, tmp_path, CPU)
-    assert [r.status for r in after.runs] == ["finished", "finished"] and after.probes == [] and after.ok
+    assert [r.status for r in after.runs] == ["finished"] * 3 and after.probes == [] and after.ok
     five = dry_run_table("5", TINY, tmp_path, CPU)
     assert [r.status for r in five.runs][2] == "reused: table4/lr-scaling"

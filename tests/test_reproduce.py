@@ -12,7 +12,8 @@ from mgvsr.cli import main
 from mgvsr.errors import MgvsrError
 from mgvsr.options import RunOptions
 from mgvsr.presets import SCALES, Scale, get_preset, get_scale, list_presets, table_presets, table_runs
-from mgvsr.reproduce import Row, render_table, reproduce_table, run_one, scaled_spec
+from mgvsr.reproduce import reproduce_table, run_one, scaled_spec
+from mgvsr.tables import Row, render_table
 from mgvsr.runs import same_training
 
 CPU = RunOptions(device="cpu", workers=None)  # workers: the scale's
@@ -34,10 +35,11 @@ def test_table_presets_in_the_papers_order():
         table_presets("10")
 
 
-def test_table_runs_add_the_baselines_their_speedups_need():
+def test_table_runs_add_the_baselines_their_rows_compare_with():
     names = [p.name for p in table_runs("6")]
     assert names[-1] == "table1/basicvsr_m/baseline" and names.count("table1/basicvsr_m/baseline") == 1
-    assert [p.name for p in table_runs("4")] == ["table4/no-lr-scaling", "table4/lr-scaling"]  # no speedups
+    assert [p.name for p in table_runs("4")] == ["table4/no-lr-scaling", "table4/lr-scaling",
+                                                 "table1/basicvsr_m/baseline"]
     assert "table3/basicvsr/baseline-b32" in [p.name for p in table_runs("3")]
     assert [p.name for p in table_runs("1")] == [p.name for p in table_presets("1")]  # baselines are rows
 
@@ -143,7 +145,7 @@ def test_render_table_reads_speedups_on_the_right_axis():
                  paper_speedup_device=3.9 * 4 / 16, spynet="none")
     text = render_table([base, large])
     assert ("| ② † | table1/basicvsr_m/large-batch | 16&15 | 64 | 1 | 64 (4 x 16) | bf16 | 24.20 | 30.93 | 0.6100 | - "
-            "| 1.10x | 3.9x | 1.10x | 0.97x | 16 V100 |") in text
+            "| - | - | - | 1.10x | 3.9x | 1.10x | 0.97x | 16 V100 |") in text
     assert "| ① | table1/basicvsr_m/baseline | 16&15 | 16 | 1 | 16 | bf16 |" in text
     assert "Devices: NVIDIA H100 80GB HBM3." in text
     assert "device counts differ from the paper's for ② (ours 1 against 1, the paper's 16 against 4)" in text
@@ -160,24 +162,26 @@ TINY = Scale("tiny", "tests", models=SCALES["smoke"].models, dataset="sample", i
 def test_reproduce_trains_once_and_reuses(tmp_path: Path):
     logs: list[str] = []
     rows = reproduce_table("4", TINY, tmp_path, CPU.replace(progress=False, log=logs.append))
-    assert [r.preset for r in rows] == ["table4/no-lr-scaling", "table4/lr-scaling"]
-    assert [r.status for r in rows] == ["trained", "trained"]
+    assert [r.preset for r in rows] == ["table4/no-lr-scaling", "table4/lr-scaling", "table1/basicvsr_m/baseline"]
+    assert [r.status for r in rows] == ["trained", "trained", "trained"]
     for r in rows:
         assert r.psnr is not None and 10 < r.psnr < 50 and r.compute_seconds > 0
         assert (Path(r.folder) / "final.pth").is_file() and (Path(r.folder) / "spec.json").is_file()
-        assert r.stages == ["8&15"] and r.batch == 1
-        assert r.devices == 1 and r.setup["precision"] == "fp32" and r.setup["per_device_batch"] == [1]
+        assert r.stages == ["8&15"] and r.seeds == [r.psnr]
+        assert r.devices == 1 and r.setup["precision"] == "fp32" and r.setup["per_device_batch"] == [r.batch]
         assert r.device_seconds == r.compute_seconds and r.spynet is None  # basicvsr_cpu: its own flow
     log_file = Path(rows[0].folder) / "log.jsonl"
     before = log_file.read_text()
 
     again = reproduce_table("4", TINY, tmp_path, CPU.replace(progress=False, log=logs.append))
-    assert [r.status for r in again] == ["finished", "finished"]
+    assert [r.status for r in again] == ["finished", "finished", "finished"]
+    for r in rows[:2]:  # each row against the baseline: calibrated (one pass), its FLOP bound, a verdict
+        assert r.speedup_calibrated > 0 and r.speedup_flops > 0 and "vs bicubic" in r.verdict
     assert [r.psnr for r in again] == [r.psnr for r in rows]
     assert log_file.read_text() == before  # nothing retrained
 
     five = reproduce_table("5", TINY, tmp_path, CPU.replace(log=logs.append), train=False)
-    assert [r.status for r in five] == ["missing", "missing", "reused"]  # linear warmup = Table 4's run
+    assert [r.status for r in five] == ["missing", "missing", "reused", "finished"]  # linear warmup = Table 4's
     assert five[2].folder == rows[1].folder and five[2].psnr == rows[1].psnr
     assert any("the same training as table4/lr-scaling" in line for line in logs)
 
@@ -186,7 +190,8 @@ def test_cli_without_training_renders_an_empty_table(tmp_path: Path, capsys):
     assert main(["reproduce", "--table", "4", "--scale", "smoke", "--out", str(tmp_path), "--no-train",
                  "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "Not run yet: table4/no-lr-scaling, table4/lr-scaling." in out and "NOT comparable" in out
+    assert "Not run yet: table4/no-lr-scaling, table4/lr-scaling, table1/basicvsr_m/baseline." in out
+    assert "NOT comparable" in out
     written = tmp_path / "table4-smoke.md"
     assert written.is_file() and "| w lr scaling | table4/lr-scaling | 16&15 | 4 |" in written.read_text()
     assert json.loads((tmp_path / "table4-smoke.json").read_text())[0]["status"] == "missing"

@@ -9,15 +9,8 @@ import numpy as np
 import pytest
 
 from mgvsr.errors import MgvsrError
-from mgvsr.tutorial.eq1_restarts import (
-    SETTINGS,
-    compare_restarts,
-    max_lr_gap,
-    one_cosine_over_stages,
-    restart_plans,
-    restarts_text,
-)
-from mgvsr.schedule import cosine, goyal_warmup, multigrid
+from mgvsr.schedule import cosine, goyal_warmup, max_lr_gap, multigrid, one_cosine_over_stages
+from mgvsr.tutorial.eq1_restarts import SETTINGS, compare_restarts, restart_plans, restarts_text
 from mgvsr.tutorial.series import demo_dir, reproduce_dir, runs_dir
 from mgvsr.tutorial.viz import plot_restarts
 

@@ -41,7 +41,7 @@ LAYERS = (
      "mgvsr.evaluate", "mgvsr.step"),
     ("mgvsr.callbacks", "mgvsr.train"),
     ("mgvsr.launch", "mgvsr.costs"),
-    ("mgvsr.demo", "mgvsr.report", "mgvsr.reproduce", "mgvsr.preflight"),
+    ("mgvsr.demo", "mgvsr.report", "mgvsr.reproduce", "mgvsr.preflight", "mgvsr.tables", "mgvsr.claims"),
     ("mgvsr.cli", "mgvsr.tutorial", "mgvsr.__main__"),
 )
 

@@ -23,14 +23,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mgvsr.errors import MgvsrError
+
 HELP = "train a table's presets (skipping finished ones) and print it beside the paper's numbers"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mgvsr.presets import SCALES, TABLES
 
-    parser.add_argument("--table", required=True, choices=(*TABLES, "all"),
-                        help="the paper's table (7 and 8: both parts); all: Tables 1-9")
+    parser.add_argument("--table", choices=(*TABLES, "all"),
+                        help="the paper's table (7 and 8: both parts; eq1 and fig2: its claims outside the tables); "
+                             "all: every one of them")
+    parser.add_argument("--summary", action="store_true",
+                        help="print 'What reproduced': every claim of the paper decided from the finished runs of all "
+                             "tables under --out (trains nothing unless --table is given too)")
     parser.add_argument("--scale", default="smoke", choices=list(SCALES),
                         help="smoke: the mechanics, a few dozen steps (default); lesson: CPU models long enough to learn (Table 1 in under an hour on 2 cores); paper: the presets as they are")
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="runs and results (default runs/reproduce)")
@@ -73,8 +79,11 @@ def add_dry_run_options(r) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mgvsr.options import RunOptions
-    from mgvsr.reproduce import expand_tables, reproduce_tables
+    from mgvsr.reproduce import expand_tables, reproduce_tables, write_summary
     from mgvsr.tables import render_table, write_results
+
+    if args.table is None and not args.summary:
+        raise MgvsrError("give --table N (or all), --summary, or both")
 
     options = RunOptions(root=args.root, device=args.device, seed=args.seed, micro_batch=args.micro_batch,
                          amp=args.amp, spynet=args.spynet, workers=args.workers, progress=not args.no_progress,
@@ -88,9 +97,9 @@ def run(args: argparse.Namespace) -> int:
     from mgvsr.distributed import distributed
 
     with distributed(args.device) as (rank, _, device):  # rank 0 alone calibrates the step costs
-        tables = reproduce_tables(expand_tables(args.table), args.scale, args.out,
-                                  options.replace(device=device, log=print if rank == 0 else None),
-                                  train=not args.no_train, costs=rank == 0)
+        tables = {} if args.table is None else reproduce_tables(
+            expand_tables(args.table), args.scale, args.out, options.replace(device=device, log=print if rank == 0 else None),
+            train=not args.no_train, costs=rank == 0)
     if rank != 0:
         return 0
     for table, rows in tables.items():
@@ -98,4 +107,9 @@ def run(args: argparse.Namespace) -> int:
         print()
         print(render_table(rows))
         print(f"\nwritten: {md} and {js}")
+    if args.summary:
+        text, path = write_summary(args.scale, args.out, options.replace(log=None))
+        print()
+        print(text)
+        print(f"\nwritten: {path}")
     return 0

@@ -14,10 +14,12 @@ Facts used (the paper; BasicSR's configs; ``docs/paper-reading.md``):
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mgvsr.presets.preset import PaperDevices, Preset
 from mgvsr.presets.recipe import Entry, Recipe, add_baseline, add_run, paper
-from mgvsr.presets.registry import register
-from mgvsr.schedule import baseline
+from mgvsr.presets.registry import get_preset, register
+from mgvsr.schedule import baseline, one_cosine_over_stages
 
 BASICVSR_M_REDS = Recipe("basicvsr_m", "reds", "reds4", 300_000, 64, 15, 16, 2e-4, flow=True)
 BASICVSR_REDS = Recipe("basicvsr", "reds", "reds4", 300_000, 64, 15, 32, 2e-4, flow=True)
@@ -159,6 +161,25 @@ def _ablations() -> None:
                 multi=dict(combine="hierarchical", spatial=(32, 64), temporal=temporal))
 
 
+def _beyond_the_tables() -> None:
+    """Two claims the paper makes outside its tables, as runs against Table 1's BasicVSR-M baseline:
+    Eq. 1's restarts against one cosine over the same multigrid (``eq1``), and Fig. 2's small shapes
+    (``fig2``: half the LR patch, half the frames, the baseline's recipe otherwise)."""
+    r, base, ours = BASICVSR_M_REDS, "table1/basicvsr_m/baseline", get_preset("table1/basicvsr_m/ours")
+    name = "eq1/one-cosine"
+    plan = replace(one_cosine_over_stages(ours.plan), name=name,
+                   description="Table 1's multigrid (ours) under one cosine over the whole run: no restarts")
+    register(replace(ours, name=name, plan=plan, table="eq1", row="one cosine", paper=None, baseline=base,
+                     notes=MULTI_NOTE + " Eq. 1's ablation: the same shapes, batch and warmup, the LR one cosine "
+                                        "from 8e-4 instead of restarting at every stage (Sec. 3.3)."))
+    for name, patch, frames, row in (("fig2/half-patch", 32, 15, "32&15"), ("fig2/half-frames", 64, 7, "64&7")):
+        small = replace(r, patch=patch, frames=frames)
+        register(Preset(name=name, plan=small.base_plan(name, f"BasicVSR-M's baseline recipe at LR patch {patch} and "
+                                                               f"{frames} frames (Fig. 2)"),
+                        table="fig2", row=row, baseline=base, paper_devices=PaperDevices.for_batch(r.batch),
+                        notes=BVSR_M_NOTE + " Fig. 2: the accuracy cost of small shapes.", **small.recipe_fields()))
+
+
 def _table9() -> None:
     r, base = BASICVSR_M_REDS, "table9/baseline"
     add_baseline(r, base, "BasicVSR-M baseline (= table1/basicvsr_m/baseline)",
@@ -192,3 +213,4 @@ _edvr_runs(EDVR_M_VIMEO, "table3/edvr_m", "3",
                        "5 of the 7 frames.")
 _ablations()
 _table9()
+_beyond_the_tables()

@@ -47,8 +47,9 @@ def list_presets(table: str | None = None, model: str | None = None, dataset: st
             and (dataset is None or p.dataset == dataset)]
 
 
-TABLES = ("1", "2", "3", "4", "5", "6", "7", "7a", "7b", "8", "8a", "8b", "9")
-ALL_TABLES = ("1", "2", "3", "4", "5", "6", "7", "8", "9")  # `mgvsr reproduce --table all`
+# the paper's tables, and two of its claims made outside them (Eq. 1's restarts, Fig. 2's small shapes)
+TABLES = ("1", "2", "3", "4", "5", "6", "7", "7a", "7b", "8", "8a", "8b", "9", "eq1", "fig2")
+ALL_TABLES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "eq1", "fig2")  # `mgvsr reproduce --table all`
 
 
 def table_presets(table: str | int) -> list[Preset]:

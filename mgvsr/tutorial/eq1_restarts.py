@@ -4,12 +4,9 @@ The two runs differ only in the learning rate: the same model, seed, samples and
 shapes, once with Eq. 1 (a restart at every stage) and once with one cosine over the whole
 run, the schedule a multigrid plan would get from the baseline's recipe.
 
-A :class:`~mgvsr.schedule.Plan` restarts its cosine at every stage, so one cosine over
-several stages is expressed stage by stage (:func:`one_cosine_over_stages`): stage ``j``
-starts at the one-cosine LR of its first iteration, and its period is chosen so that it
-also ends where the one cosine ends the stage.  The first stage then follows the one cosine
-exactly and the others within a few percent of the peak LR (:func:`max_lr_gap` measures it);
-the trainer needs no special case.
+One cosine over several stages is :func:`mgvsr.schedule.one_cosine_over_stages` (stage by stage,
+within a few percent of the peak LR: :func:`mgvsr.schedule.max_lr_gap`); the trainer needs no
+special case.
 """
 
 from __future__ import annotations
@@ -22,42 +19,9 @@ import numpy as np
 
 from mgvsr import runs
 from mgvsr.presets import Preset, by_scale
-from mgvsr.schedule import Plan, Stage, cosine, multigrid
+from mgvsr.schedule import Plan, multigrid, one_cosine_over_stages
 from mgvsr.launch import run_preset
 from mgvsr.options import RunOptions
-
-
-def one_cosine_over_stages(plan: Plan) -> Plan:
-    """``plan``'s stages (shapes, lengths, batches) under one cosine from its first stage's LR
-    to ``eta_min`` over all iterations, restarts removed (approximated per stage, see the module
-    docstring).  The warmup is kept."""
-    eta, eta_min, total = plan.stages[0].lr, plan.eta_min, plan.total_iterations
-
-    def global_lr(t: float) -> float:
-        return cosine(eta, eta_min, t, total)
-
-    stages = []
-    for s in plan.stages:
-        start_lr = global_lr(s.start)
-        # (start_lr - eta_min) * c(P / D) = global_lr(end) - eta_min, with c(x) = (1 + cos(pi x)) / 2
-        ratio = (global_lr(s.end) - eta_min) / (start_lr - eta_min)
-        x = math.acos(min(1.0, max(-1.0, 2.0 * ratio - 1.0))) / math.pi
-        period = s.iterations if x >= 1.0 else max(s.iterations, round(s.iterations / x))
-        stages.append(Stage(s.iterations, s.patch, s.frames, s.batch, start_lr, period=period))
-    return Plan(tuple(stages), eta_min=eta_min, warmup=plan.warmup, name="one cosine (no restarts)",
-                description="the same shapes under one cosine over the whole run")
-
-
-def max_lr_gap(plan: Plan, reference_lr: float | None = None) -> float:
-    """The largest gap between :func:`one_cosine_over_stages`'s LR and the exact one cosine over
-    every iteration of ``plan``, as a fraction of ``reference_lr`` (default: the first stage's LR)."""
-    approx = one_cosine_over_stages(plan)
-    its = np.arange(plan.total_iterations + 1)
-    eta = plan.stages[0].lr
-    exact = plan.eta_min + (eta - plan.eta_min) * 0.5 * (1 + np.cos(np.pi * its / plan.total_iterations))
-    if plan.warmup is not None:
-        exact = exact * np.array([plan.warmup.factor(int(i)) for i in its])
-    return float(np.max(np.abs(approx.lrs(its) - exact)) / (reference_lr or eta))
 
 
 @dataclass(frozen=True)
@@ -132,8 +96,8 @@ def restarts_text(results: dict[str, dict]) -> str:
 
 def restarts_verdict(results: dict[str, dict], bicubic: float, noise: float | None = None) -> str:
     """What the two short trainings allow one to say, from their last evaluations: each against bicubic
-    and the restarts against one cosine, against ``noise`` (the PSNR spread between two seeds of a
-    run, where it was measured)."""
+    and the restarts against one cosine, against ``noise`` (twice the standard deviation of a run's PSNR
+    over its seeds, where it was measured: :attr:`mgvsr.tables.Row.noise`'s ``band``)."""
     (name_a, a), (name_b, b) = list(results.items())[:2]
     last_a, last_b = a["evals"][-1]["psnr"], b["evals"][-1]["psnr"]
     text = (f"After {a['evals'][-1]['it']:,} steps: {name_a} {last_a:.2f} dB, {name_b} {last_b:.2f} dB "
@@ -144,5 +108,5 @@ def restarts_verdict(results: dict[str, dict], bicubic: float, noise: float | No
     if noise is None:
         return text + " (the run-to-run noise is measured in notebook 7: compare this gap with it)."
     if abs(last_a - last_b) <= noise:
-        return text + f", within the noise between two seeds (±{noise:.2f} dB): no difference."
-    return text + f", {abs(last_a - last_b) / noise:.1f} times the noise between two seeds ({noise:.2f} dB)."
+        return text + f", within the noise (2 sd of a run's seeds: ±{noise:.2f} dB): no difference."
+    return text + f", {abs(last_a - last_b) / noise:.1f} times the noise (2 sd of a run's seeds: {noise:.2f} dB)."

@@ -185,8 +185,8 @@ def demo_noise(scale: str, output_dir: str | Path | None, reproduce_out: str | P
     """The run-to-run noise of the demo's baseline, where it was measured and nothing needs training:
     at a scale where Table 1's BasicVSR-M baseline trains exactly the demo's baseline (the model, the
     data, the plan and the warm start: the ``lesson`` scale), the spread between its seeds that
-    ``mgvsr reproduce --table 1`` left finished in :func:`reproduce_dir`
-    (:func:`mgvsr.reproduce.baseline_noise`: ``psnr_spread`` in dB, ``time_spread``); None otherwise."""
+    ``mgvsr reproduce --table 1`` left finished in :func:`reproduce_dir` (:attr:`mgvsr.tables.Row.noise`:
+    ``seeds``, ``psnrs``, ``psnr_sd`` and ``band``, twice the standard deviation, in dB); None otherwise."""
     table = get_preset(NOISE_PRESET).at_scale(scale)
     mine = demo_module.demo_presets(iterations=by_scale(DEMO_ITERATIONS, scale))["baseline"]
     same = (table.model == mine.model and table.dataset == mine.dataset and table.warm_start == mine.warm_start
@@ -194,8 +194,8 @@ def demo_noise(scale: str, output_dir: str | Path | None, reproduce_out: str | P
             == {k: v for k, v in mine.plan.to_dict().items() if k not in ("name", "description")})
     if not same:
         return None
-    rows = reproduce.reproduce_table("1", None, scale, reproduce_dir(scale, output_dir, reproduce_out), device,
-                                     train=False, progress=False, log=lambda message: None)
+    rows = reproduce.reproduce_tables(["1"], scale, reproduce_dir(scale, output_dir, reproduce_out),
+                                      RunOptions(device=device, progress=False), train=False, costs=False)["1"]
     return next(r.noise for r in rows if r.preset == NOISE_PRESET)
 
 

@@ -50,7 +50,7 @@ def plot_speedup_vs_psnr(paper: Sequence[dict], ours: Sequence[dict] | None = No
     Each point is a dict with ``label``, ``speedup`` (1 for the baseline) and ``psnr``.  Each panel
     has its own PSNR axis (other models, other test clips) but both span the same number of dB
     (:func:`equal_db_spans`), with the baseline's level drawn across.  ``bicubic``: a dotted line on
-    our panel; ``noise``: the PSNR spread between two seeds of our baseline, drawn as a band around
+    our panel; ``noise``: twice the standard deviation of our baseline's seeds, drawn as a band around
     its level (a gap inside it is no difference).
     """
     panels = [(paper_title, paper)] + ([(ours_title, ours)] if ours else [])
@@ -64,7 +64,7 @@ def plot_speedup_vs_psnr(paper: Sequence[dict], ours: Sequence[dict] | None = No
         values = [p["psnr"] for p in points]
         if mine and noise is not None:
             ax.axhspan(base["psnr"] - noise, base["psnr"] + noise, color="0.5", alpha=0.18, lw=0,
-                       label=f"noise: two seeds of the baseline (±{noise:.2f} dB)")
+                       label=f"noise: 2 sd of the baseline's seeds (±{noise:.2f} dB)")
             values += [base["psnr"] - noise, base["psnr"] + noise]
         if mine and bicubic is not None:
             ax.axhline(bicubic, color="0.4", ls=":", label=f"bicubic ({bicubic:.2f} dB)")
@@ -214,18 +214,29 @@ def _paper_baseline_psnr(row) -> float | None:
     return ((get_preset(row.baseline).paper or {}).get("psnr")) if row.baseline else (row.paper or {}).get("psnr")
 
 
+def _speedup_bars(rows: Sequence, x, ours_ax, paper_ax) -> None:
+    """Bars from 0: ours calibrated (left), the paper's (right); the baselines at 1."""
+    for ax, values, color in ((ours_ax, [r.speedup_calibrated for r in rows], "C0"),
+                              (paper_ax, [(r.paper or {}).get("speedup") for r in rows], "C1")):
+        bars = [1.0 if r.baseline is None else (np.nan if v is None else v) for r, v in zip(rows, values)]
+        ax.bar(x, bars, 0.6, color=[("0.6" if r.baseline is None else color) for r in rows])
+        ax.axhline(1.0, color="0.3", lw=0.8, label="baseline (1x)")
+    ours_ax.set_ylabel("speedup against the baseline (x, calibrated)")
+    ours_ax.set_ylim(bottom=0)
+
+
 def plot_table_rows(rows: Sequence, *, value: str = "psnr", baselines: Sequence = ()) -> Figure:
     """A reproduced table (:class:`mgvsr.reproduce.Row` s): ours (left panel) beside the paper's
     (right panel), never on a shared or twin axis.
 
-    ``value="psnr"``: a dot per row; each baseline's PSNR drawn as a level across the rows compared
-    with it, ours with the noise band between its seeds (``row.noise``: a gap inside the band is no
-    difference) and the bicubic line (``row.bicubic_psnr``).  The two panels have their own absolute
-    axes (below the ``paper`` scale they are not comparable) but span the same number of dB.
-    ``value="speedup"``: bars from 0 on one shared axis (a ratio is a ratio), the baseline at 1 and,
-    on ours, the band of the baseline's time spread between seeds.  ``baselines``: rows of baselines
-    the table's rows compare with but that are not among them (Tables 4-5 compare with Table 1's),
-    used for the levels only.
+    ``value="psnr"``: a dot per row (ours: the mean of its seeds, with their standard deviation); each
+    baseline's PSNR drawn as a level across the rows compared with it, ours with the noise band of
+    twice its seeds' standard deviation (``row.noise``: a gap inside the band is no difference) and the
+    bicubic line (``row.bicubic_psnr``).  The two panels have their own absolute axes (below the
+    ``paper`` scale they are not comparable) but span the same number of dB.  ``value="speedup"``: bars
+    from 0 on one shared axis (a ratio is a ratio), the baseline at 1; ours are the calibrated speedups
+    (:mod:`mgvsr.costs`), which a shared machine does not move.  ``baselines``: rows of baselines the
+    table's rows compare with but that are not among them, used for the levels only.
     """
     if value not in ("psnr", "speedup"):
         raise ValueError(f"value must be 'psnr' or 'speedup', got {value!r}")
@@ -242,26 +253,14 @@ def plot_table_rows(rows: Sequence, *, value: str = "psnr", baselines: Sequence 
     ours_ax, paper_ax = fig.subplots(1, 2, sharey=(value == "speedup"))
     scale = rows[0].scale
     if value == "speedup":
-        for ax, values, color in ((ours_ax, [r.speedup for r in rows], "C0"),
-                                  (paper_ax, [(r.paper or {}).get("speedup") for r in rows], "C1")):
-            bars = [1.0 if r.baseline is None else (np.nan if v is None else v) for r, v in zip(rows, values)]
-            ax.bar(x, bars, 0.6, color=[("0.6" if r.baseline is None else color) for r in rows])
-            ax.axhline(1.0, color="0.3", lw=0.8, label="baseline (1x)")
-        spreads = [known[name].noise["time_spread"] for name in groups
-                   if name in known and known[name].noise]
-        if spreads:
-            t = max(spreads)
-            ours_ax.axhspan(1 / (1 + t), 1 + t, color="0.5", alpha=0.25, lw=0,
-                            label=f"noise: the baseline's time between seeds (±{100 * t:.0f}%)")
-        ours_ax.set_ylabel("speedup against the baseline (x)")
-        ours_ax.set_ylim(bottom=0)
+        _speedup_bars(rows, x, ours_ax, paper_ax)
     else:
         ranges, levels = [], {}
         for ax, mine in ((ours_ax, True), (paper_ax, False)):
             values, levels[mine] = [], 0
             for name, members in groups.items():
                 base = known.get(name)
-                level = (base.psnr if base is not None else None) if mine else _paper_baseline_psnr(rows[members[0]])
+                level = (base.psnr_mean if base is not None else None) if mine else _paper_baseline_psnr(rows[members[0]])
                 if level is None:
                     continue
                 left, right = min(members) - 0.4, max(members) + 0.4
@@ -269,12 +268,14 @@ def plot_table_rows(rows: Sequence, *, value: str = "psnr", baselines: Sequence 
                 values.append(level)
                 levels[mine] += 1
                 if mine and base is not None and base.noise:
-                    n = base.noise["psnr_spread"]
+                    n = base.noise["band"]
                     ax.fill_between([left, right], level - n, level + n, color="0.5", alpha=0.25, lw=0)
                     values += [level - n, level + n]
-            points = [r.psnr if mine else (r.paper or {}).get("psnr") for r in rows]
-            ax.plot([k for k, v in zip(x, points) if v is not None], [v for v in points if v is not None], "o",
-                    color="C0" if mine else "C1", ms=7, zorder=3)
+            points = [r.psnr_mean if mine else (r.paper or {}).get("psnr") for r in rows]
+            spreads = [(r.psnr_sd or 0.0) if mine else 0.0 for r in rows]
+            shown = [k for k, v in enumerate(points) if v is not None]
+            ax.errorbar([x[k] for k in shown], [points[k] for k in shown], yerr=[spreads[k] for k in shown], fmt="o",
+                        color="C0" if mine else "C1", ms=7, zorder=3, capsize=3)
             values += [v for v in points if v is not None]
             bicubic = next((r.bicubic_psnr for r in rows if r.bicubic_psnr is not None), None) if mine else None
             if bicubic is not None:
@@ -287,7 +288,8 @@ def plot_table_rows(rows: Sequence, *, value: str = "psnr", baselines: Sequence 
         if levels[True]:
             ours_ax.plot([], [], color="0.3", lw=1.0, label="the baseline's PSNR")
         if any(known.get(name) is not None and known[name].noise for name in groups):
-            ours_ax.fill_between([], [], [], color="0.5", alpha=0.25, lw=0, label="noise: two seeds of the baseline")
+            ours_ax.fill_between([], [], [], color="0.5", alpha=0.25, lw=0,
+                                 label="noise: 2 sd of the baseline's seeds")
         if levels[False]:
             paper_ax.plot([], [], color="0.3", lw=1.0, label="the baseline's PSNR (no noise published)")
     ours_ax.set_title(f"ours ({scale} scale)", fontsize=10)
