@@ -28,7 +28,7 @@ from mgvsr import runs
 from mgvsr.data.datasets import open_sources, verify_store
 from mgvsr.device import default_workers, resolve_device
 from mgvsr.distributed import decided_by_rank0, rank_world
-from mgvsr.models import FlowInit, build_model, flow_init
+from mgvsr.models import MODEL_CONFIGS, FlowInit, build_model, flow_init
 from mgvsr.options import RunOptions, TrainConfig
 from mgvsr.presets import Preset
 from mgvsr.train import Trainer
@@ -69,7 +69,8 @@ def run_setup(preset: Preset, options: RunOptions, world: int | None = None) -> 
     cfg = train_config(preset, options, flow)
     spec = runs.run_spec(preset, cfg, device_type=resolve_device(options.device).type, root=options.root,
                          spynet=flow.spec, spynet_file=None if flow.file is None else flow.file.path,
-                         world_size=rank_world()[1] if world is None else world)
+                         world_size=rank_world()[1] if world is None else world,
+                         model_config=MODEL_CONFIGS[preset.model][2])
     return RunSetup(preset, options, flow, cfg, spec)
 
 

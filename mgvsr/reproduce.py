@@ -123,6 +123,9 @@ def table_flows(presets: Sequence[Preset], scale: str | Scale, spynet: str | Pat
 # --------------------------------------------------------------------------------------
 
 
+OTHER_CODE = "other code"  # the status of a finished run that other code trained (shown, not counted)
+
+
 @dataclass
 class TableRun:
     """One preset of a table: the preset, its run folder, its summary (None if not run) and how it
@@ -151,6 +154,10 @@ def run_one(preset: Preset, scale: str | Scale, out: str | Path, options: RunOpt
     ignore = ("spynet",) if options.spynet is None and run.model in PRETRAINED_FLOW else ()
     spec = scaled_spec(preset, scale, options.replace(spynet=options.spynet or FlowInit(run.model)))
     decision = runs.decide(folder, spec, search=out, ignore=ignore)
+    have = runs.read_spec(folder) if decision.kind == "refused" else None
+    if have is not None and runs.other_code(have, spec) is not None and runs.finished_summary(folder) is not None:
+        options.say(f"{preset.name}: {folder} was {runs.other_code(have, spec)}: shown, not counted")
+        return TableRun(preset, folder, runs.finished_summary(folder), OTHER_CODE)
     if decision.kind == "refused":
         decision.check()
     if decision.kind == "finished":
@@ -233,14 +240,15 @@ def _row(runs_of: list[TableRun], scale: Scale, results: dict[str, TableRun]) ->
                baseline_paper_devices=(None if base_preset is None or base_preset.paper_devices is None
                                        else base_preset.paper_devices.to_dict()),
                paper_speedup_device=paper_device, spynet=(spec or {}).get("spynet"),
-               seeds=[t.summary["psnr"] for t in runs_of if t.summary and t.summary.get("psnr") is not None])
+               seeds=[t.summary["psnr"] for t in runs_of
+                      if t.summary and t.summary.get("psnr") is not None and t.status != OTHER_CODE])
 
 
 def add_costs(rows: list[Row], device: str, progress: bool = False) -> None:
     """Fill ``speedup_flops``, ``speedup_calibrated``, ``speedup_to_baseline_psnr`` and ``flags`` of every
     finished row with a finished baseline among ``rows`` (:func:`mgvsr.costs.compare`), with one
     calibration pass over all their step configurations on ``device``."""
-    done = {r.preset: r for r in rows if r.psnr is not None}
+    done = {r.preset: r for r in rows if r.psnr is not None and r.status != OTHER_CODE}
     measured = {name: Measured.read(r.folder, name) for name, r in done.items()}
     pairs = [(r, done[r.baseline]) for r in done.values() if r.baseline in done]
     if not pairs:

@@ -50,6 +50,7 @@ from pathlib import Path
 from mgvsr.errors import MgvsrError
 from mgvsr.options import TrainConfig
 from mgvsr.presets import Preset
+from mgvsr.provenance import code_identity, describe
 
 SPEC_FILE = "spec.json"
 LOG_FILE = "log.jsonl"
@@ -61,7 +62,7 @@ TENSORBOARD = "tensorboard"
 LOCK_FILE = ".lock"  # the run folder's lock (:class:`RunLock`)
 # keys of a spec that name a run without changing what it trains (the SpyNet file's path: its bytes,
 # under "spynet", are what counts)
-LABELS = ("preset", "spynet_file")
+LABELS = ("preset", "spynet_file", "code")  # "code": compared on its own (:func:`other_code`)
 
 
 class RunFolderError(MgvsrError):
@@ -69,7 +70,8 @@ class RunFolderError(MgvsrError):
 
 
 def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | Path | None = None,
-             spynet: str | None = None, spynet_file: str | Path | None = None, world_size: int = 1) -> dict:
+             spynet: str | None = None, spynet_file: str | Path | None = None, world_size: int = 1,
+             model_config: dict | None = None) -> dict:
     """What training ``preset`` with ``cfg`` means, as JSON-ready data: the one place a spec is built.
 
     ``device_type`` is the device *type* the run trains on (``"cpu"``, ``"cuda"``); ``root`` the dataset
@@ -80,7 +82,10 @@ def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | 
     ``spynet_file`` the file's path as a label; both are left out when None (models that learn
     their own flow).  ``cfg.loss_eps`` (Charbonnier's eps) is recorded only where it is not
     BasicSR's 1e-12; ``world_size`` (the processes a distributed run trains on) only where it is more
-    than one: a run is resumed, and its times read, on the device count it started on.
+    than one: a run is resumed, and its times read, on the device count it started on.  ``code``: the
+    code that trains it (:func:`mgvsr.provenance.code_identity`): a run of other code is never reused
+    (:func:`other_code`); ``model_config``: the model configuration's constructor arguments (its width,
+    depth and initialisation: what the model's name alone does not say).
     """
     plan = preset.plan.to_dict()
     plan.pop("name")
@@ -102,6 +107,8 @@ def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | 
         "augment": cfg.augment,
         "reverse": cfg.reverse,
     }
+    if model_config is not None:
+        spec["model_config"] = model_config
     if spynet is not None:
         spec["spynet"] = spynet
     if spynet_file is not None:
@@ -110,7 +117,16 @@ def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | 
         spec["loss_eps"] = cfg.loss_eps
     if world_size > 1:
         spec["world_size"] = world_size
+    spec["code"] = code_identity()
     return spec
+
+
+def other_code(have: dict, want: dict) -> str | None:
+    """Why a run of spec ``have`` was trained by other code than ``want``'s (None: the same training code)."""
+    mine, theirs = want.get("code") or {}, have.get("code") or {}
+    if theirs.get("source") == mine.get("source"):
+        return None
+    return f"trained by {describe(theirs)}, not by this code, {describe(mine)}"
 
 
 def _training(spec: dict, ignore: tuple[str, ...] = ()) -> dict:
@@ -209,6 +225,12 @@ def check_folder(folder: str | Path, spec: dict, ignore: tuple[str, ...] = ()) -
             raise RunFolderError(f"{folder} holds a run ({', '.join(traces)}) without {SPEC_FILE}: what it trained "
                                  "is unknown; use another folder or remove this one")
         return "new"
+    stale = other_code(have, spec)
+    if stale is not None:
+        also = "" if same_training(have, spec, ignore) else f"; it also {spec_difference(have, spec, ignore)}"
+        raise RunFolderError(f"{folder} holds a run of {have.get('preset')} {stale}{also}: its numbers would not come "
+                             "from this code. Remove the folder to train it again (mgvsr demo --fresh), or use "
+                             "another folder; `mgvsr report` still reads it")
     if not same_training(have, spec, ignore):
         held, wanted = have.get("preset"), spec.get("preset")
         if same_training({**have, "world_size": 1}, {**spec, "world_size": 1}, ignore):
@@ -227,7 +249,8 @@ def find_finished(spec: dict, search: str | Path, ignore: tuple[str, ...] = ()) 
     for path in sorted(Path(search).rglob(SPEC_FILE)):
         folder = path.parent
         have = read_spec(folder)
-        if have is not None and same_training(have, spec, ignore) and finished_summary(folder) is not None:
+        if (have is not None and same_training(have, spec, ignore) and other_code(have, spec) is None
+                and finished_summary(folder) is not None):
             return folder
     return None
 

@@ -132,6 +132,8 @@ def verdict(row: Row, base: Row | None, bicubic: float | None) -> str | None:
     """What a row shows against its baseline (:data:`VERDICT_RULE`) and bicubic; a baseline's: bicubic only."""
     if row.psnr is None:
         return None
+    if row.status == "other code":
+        return "trained by other code than this checkout's: shown, not counted"
     parts = []
     if base is not None and base.psnr is not None:
         parts += [p for p in (speed_verdict(row), psnr_verdict(row, base)) if p]

@@ -34,7 +34,7 @@ MAX_CLASS_LINES = 250
 PARAMETER_EXEMPT = {("mgvsr.schedule", "baseline"), ("mgvsr.schedule", "multigrid")}
 # The layers, lowest first: a module imports only from its own layer or the layers below (docs/architecture.md).
 LAYERS = (
-    ("mgvsr.errors", "mgvsr.paths", "mgvsr.metrics", "mgvsr.schedule"),
+    ("mgvsr.errors", "mgvsr.paths", "mgvsr.metrics", "mgvsr.schedule", "mgvsr.provenance"),
     ("mgvsr.presets", "mgvsr.data", "mgvsr.models", "mgvsr.figures"),
     ("mgvsr.runs", "mgvsr.options"),
     ("mgvsr.device", "mgvsr.distributed", "mgvsr.checkpointing", "mgvsr.preemption", "mgvsr.watch",
