@@ -21,7 +21,7 @@ Scales (:data:`mgvsr.presets.SCALES`, :meth:`mgvsr.presets.Preset.at_scale`)
 - ``smoke``: the same presets shrunk so that a table trains on a 2-core CPU in minutes: the
   CPU models (``basicvsr_cpu`` for BasicVSR and BasicVSR-M, ``edvr_cpu`` for EDVR-M), the
   embedded sample clips (held-out sample clips for testing), iterations / 12,500, minibatch
-  / 16, LR patches / 4 (64 -> 16 fits the sample clips' 64x64 LR frames) and LRs x 10 (the
+  / 8 (a minibatch splits over two processes), LR patches / 4 (64 -> 16 fits the sample clips' 64x64 LR frames) and LRs x 10 (the
   CPU models train from scratch at the demo's 2e-3).  Every ratio between the runs of a
   table stays: the linear scaling rule, the shares of the stages, the warmup's share of
   the run.  The numbers test the pipeline; they are **not comparable** with the paper's.
@@ -58,6 +58,7 @@ from mgvsr import runs
 from mgvsr.claims import render_claims, what_reproduced
 from mgvsr.costs import Measured, calibrate, compare
 from mgvsr.device import resolve_device
+from mgvsr.distributed import rank_world
 from mgvsr.errors import MgvsrError
 from mgvsr.launch import RunResult, run_preset, run_setup
 from mgvsr.models import PRETRAINED_FLOW, FlowInit, SpynetRequiredError, flow_init, spynet_required_message
@@ -72,14 +73,15 @@ from mgvsr.tables import Row, add_verdicts
 
 
 def micro_batch(preset: Preset, scale: str | Scale, device: str) -> int | None:
-    """On a CPU at a scale that asks for it: micro-batches of the baseline's minibatch (when it
+    """On a CPU at a scale that asks for it: micro-batches of the baseline's share of a process (when it
     divides the run's), else None (the whole minibatch at once)."""
     scale = get_scale(scale)
     if not scale.micro_batch_on_cpu or resolve_device(device).type != "cpu":
         return None
     base = get_preset(preset.baseline) if preset.baseline else preset
-    base_batch = base.at_scale(scale).plan.stages[0].batch
-    return math.gcd(preset.at_scale(scale).plan.stages[0].batch, base_batch)
+    world = rank_world()[1]
+    base_batch = base.at_scale(scale).plan.stages[0].batch // world
+    return math.gcd(preset.at_scale(scale).plan.stages[0].batch // world, base_batch) or None
 
 
 def run_options(preset: Preset, scale: str | Scale, options: RunOptions) -> RunOptions:
@@ -143,15 +145,17 @@ def run_one(preset: Preset, scale: str | Scale, out: str | Path, options: RunOpt
     under ``out``) is done (:func:`mgvsr.runs.decide`).
 
     ``options.spynet``: what its SpyNet starts from (a :class:`~mgvsr.models.FlowInit` from
-    :func:`table_flows`).  With ``train=False`` and no ``options.spynet``, a finished run is found
-    whatever SpyNet it started from (its spec says which)."""
+    :func:`table_flows`).  With ``train=False`` a finished run is found whatever number of processes and
+    micro-batches it trained with, and without ``options.spynet`` whatever SpyNet it started from (its
+    spec and log say which)."""
     scale = get_scale(scale)
     run = preset.at_scale(scale)
     folder = folder or runs.run_folder(out, preset.name)
     if train:
         result: RunResult = run_preset(run, folder, run_options(preset, scale, options), search=out)
         return TableRun(preset, result.folder, result.summary, result.status)
-    ignore = ("spynet",) if options.spynet is None and run.model in PRETRAINED_FLOW else ()
+    # reading what is finished: whatever SpyNet (unless named), processes and micro-batches it trained with
+    ignore = ("world_size", "micro_batch") + (("spynet",) if options.spynet is None and run.model in PRETRAINED_FLOW else ())
     spec = scaled_spec(preset, scale, options.replace(spynet=options.spynet or FlowInit(run.model)))
     decision = runs.decide(folder, spec, search=out, ignore=ignore)
     have = runs.read_spec(folder) if decision.kind == "refused" else None
@@ -313,13 +317,18 @@ def reproduce_table(table: str | int, scale: str | Scale = "smoke", out: str | P
     return reproduce_tables([table], scale, out, options, train=train)[str(table)]
 
 
+def summary_rows(scale: str | Scale, out: str | Path, options: RunOptions | None = None) -> list[Row]:
+    """The rows of every table at ``scale`` as finished under ``out`` (nothing trains; one calibration pass),
+    each run once."""
+    tables = reproduce_tables(ALL_TABLES, scale, out, options, train=False)
+    return list({r.preset: r for rows_of in tables.values() for r in rows_of}.values())
+
+
 def summary(scale: str | Scale, out: str | Path, options: RunOptions | None = None) -> list:
     """What reproduced (:func:`mgvsr.claims.what_reproduced`): every claim of the paper decided from the
-    finished runs of every table under ``out`` at ``scale`` (nothing trains; one calibration pass)."""
-    scale = get_scale(scale)
-    tables = reproduce_tables(ALL_TABLES, scale, out, options, train=False)
-    rows = {r.preset: r for rows_of in tables.values() for r in rows_of}
-    return what_reproduced(rows, comparable_datasets=scale.dataset is None)
+    finished runs of every table under ``out`` at ``scale`` (:func:`summary_rows`)."""
+    rows = {r.preset: r for r in summary_rows(scale, out, options)}
+    return what_reproduced(rows, comparable_datasets=get_scale(scale).dataset is None)
 
 
 def write_summary(scale: str | Scale, out: str | Path, options: RunOptions | None = None) -> tuple[str, Path]:

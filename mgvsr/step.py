@@ -21,7 +21,7 @@ each process's data wait is reduced (the maximum) every step, and compute is the
 that, on every process alike.
 
 DistributedDataParallel looks for unused parameters (``find_unused_parameters``, a cost per step) only
-where a step leaves some without a gradient (below 32 px SpyNet's coarsest levels:
+where a trained parameter gets no gradient (below 32 px SpyNet's coarsest levels:
 :func:`mgvsr.models.protocol.all_parameters_used`); the warm start's frozen parameters are left out of
 it (it wraps the model while they are frozen, and again when they thaw).
 """
@@ -162,7 +162,9 @@ class TrainStep:
         if (frozen, all_used) == self.ddp_key:
             return
         ids = [self.device.index] if self.device.type == "cuda" else None
-        self.net = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=not all_used)
+        # the parameters a step leaves without a gradient are SpyNet's (the flow network): while the warm
+        # start freezes it, DDP leaves it out and needs no search
+        self.net = DistributedDataParallel(self.model, device_ids=ids, find_unused_parameters=not (all_used or frozen))
         self.ddp_key = (frozen, all_used)
 
     def _forward_backward(self, lq: torch.Tensor, gt: torch.Tensor, samples: int, last: bool) -> torch.Tensor:

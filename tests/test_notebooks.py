@@ -3,6 +3,7 @@ failures named by notebook and cell.  nbval itself runs as ``pytest --nbval-lax 
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -249,3 +250,25 @@ def test_failing_cell_is_named(tmp_path: Path):
             in result.stdout + result.stderr)
     assert "0 of 1 notebooks ran" in result.stdout
     assert (tmp_path / "out" / "01_fails.ipynb").is_file()  # the executed copy, with the error, is kept
+
+
+@pytest.mark.slow
+def test_notebook_7_trains_a_table_on_two_processes_under_papermill(tmp_path: Path):
+    """``-p nproc 2``: notebook 7 runs `torchrun --standalone --nproc_per_node 2 -m mgvsr reproduce ...` (gloo
+    on the CPU), streams its output, and reads the finished runs back into the table and the claims."""
+    import papermill
+
+    out = tmp_path / "nb7"
+    papermill.execute_notebook(str(NOTEBOOKS / "07_reproducing_the_tables.ipynb"), str(tmp_path / "07.ipynb"),
+                               parameters=dict(scale="smoke", nproc=2, table="4", device="cpu", output_dir=str(out)),
+                               kernel_name="python3", progress_bar=False, cwd=str(tmp_path))
+    runs_dir = tmp_path / "runs" / "reproduce-smoke"
+    logs = sorted(runs_dir.rglob("log.jsonl"))
+    assert len(logs) == 3  # Table 4's two rows and Table 1's baseline they compare with
+    for log in logs:
+        start = json.loads(log.read_text().splitlines()[0])
+        assert start["world_size"] == 2 and start["setup"]["world_size"] == 2
+    nb = nbformat.read(str(tmp_path / "07.ipynb"), as_version=4)
+    text = notebook_text(nb)
+    assert "torch.distributed.run --standalone --nproc_per_node 2 -m mgvsr reproduce --table 4" in text
+    assert "What reproduced at scale 'smoke'" in text and (out / "table4-smoke.md").is_file()

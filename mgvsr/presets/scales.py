@@ -52,8 +52,8 @@ FIXED_FRAMES = ("edvr",)
 
 SCALES: dict[str, Scale] = {
     "smoke": Scale("smoke", "the mechanics only, for CI: CPU models, the sample clips, iterations / 12,500, "
-                            "minibatch / 16, LR patch / 4, LR x 10 (a few dozen steps: the models learn nothing)",
-                   models=CPU_MODELS, dataset="sample", iterations_div=12_500, batch_div=16, patch_div=4,
+                            "minibatch / 8, LR patch / 4, LR x 10 (a few dozen steps: the models learn nothing)",
+                   models=CPU_MODELS, dataset="sample", iterations_div=12_500, batch_div=8, patch_div=4,
                    lr_mult=10.0, micro_batch_on_cpu=True, comparable=False),
     # Sized so that Table 1's basicvsr_m rows are the demo's shapes: LR 64 -> 32 and 32 -> 16,
     # 15/11/7 frames -> 8/6/4, baseline 300k -> 600 iterations of 16 / 4 = 4 clips at the demo's LR

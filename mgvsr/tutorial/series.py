@@ -30,7 +30,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Callable
 
 from mgvsr import demo as demo_module
 from mgvsr import reproduce, runs
@@ -38,7 +41,7 @@ from mgvsr.errors import MgvsrError
 from mgvsr.models import load_model
 from mgvsr.options import RunOptions
 from mgvsr.paths import REPO_DIR, cache_dir
-from mgvsr.presets import by_scale, get_preset, get_scale, list_presets
+from mgvsr.presets import ALL_TABLES, by_scale, get_preset, get_scale, list_presets
 from mgvsr.schedule import Plan
 
 # Baseline iterations of the demo at each scale (None: the preset's full length, as `mgvsr demo`).
@@ -308,3 +311,50 @@ def stage_costs_text(runs: dict[str, dict], reference: str = "baseline") -> str:
         lines.append(f"{name} against {reference} (the same samples): {predicted:.2f}x by LR pixels, "
                      f"{measured} measured (compute time)")
     return "\n".join(lines)
+
+
+# Notebook 7's tables where its ``table`` parameter is empty: every one at lesson and paper scale (the
+# stored outputs), Table 1 alone at smoke (CI: the mechanics, in minutes).
+TABLES_BY_SCALE = {"smoke": ("1",), "lesson": ALL_TABLES, "paper": ALL_TABLES}
+
+
+def tables_for(table: str, scale: str) -> list[str]:
+    """The tables notebook 7 reproduces: ``table`` (``"all"``: every one), or the scale's when empty."""
+    if not table:
+        return list(by_scale(TABLES_BY_SCALE, scale, "tables"))
+    return reproduce.expand_tables(table)
+
+
+def torchrun_command(argv: list[str], nproc: int) -> list[str]:
+    """``torchrun --standalone --nproc_per_node NPROC -m mgvsr ARGV`` (as ``python -m torch.distributed.run``,
+    in this kernel's Python)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
+            "-m", "mgvsr", *argv]
+
+
+def torchrun(argv: list[str], nproc: int, log: Callable[[str], None] = print) -> None:
+    """Run ``mgvsr ARGV`` on ``nproc`` processes under torchrun (DDP: NCCL on GPUs, gloo on a CPU) as a
+    subprocess of the notebook, its output streamed to ``log`` line by line as it comes; MgvsrError naming
+    the command and its exit status when it fails.  On a CPU each process gets its share of the cores."""
+    command = torchrun_command(argv, nproc)
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))}
+    log("$ " + " ".join(command[2:]))
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                          cwd=REPO_DIR) as process:
+        for line in process.stdout:
+            log(line.rstrip())
+    if process.returncode:
+        raise MgvsrError(f"{' '.join(command[2:])} exited with status {process.returncode} (its output is above)")
+
+
+def reproduce_argv(tables: list[str], scale: str, out: Path, options: RunOptions) -> list[str]:
+    """The ``mgvsr reproduce`` arguments that train ``tables`` as notebook 7 does (one invocation per table)."""
+    if len(tables) > 1 and tables != list(ALL_TABLES):
+        raise MgvsrError(f"one table or all of them, got {', '.join(tables)}")
+    argv = ["reproduce", "--table", tables[0] if len(tables) == 1 else "all", "--scale", scale, "--out", str(out),
+            "--device", options.device, "--no-progress"]
+    if options.root is not None:
+        argv += ["--root", str(options.root)]
+    if options.spynet is not None:
+        argv += ["--spynet", str(options.spynet)]
+    return argv
