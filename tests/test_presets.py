@@ -55,12 +55,17 @@ EXPECTED = {
     "table9/baseline": (300_000, 16, 2e-4, ["64&15"]),
     "table9/ours": (75_000, 64, 8e-4, HIER6),
     "table9/extra-72-17": (95_000, 64, 8e-4, HIER6 + ["72&17"]),
+    # two claims outside the tables: Eq. 1's restarts against one cosine, Fig. 2's small shapes
+    "eq1/one-cosine": (75_000, 64, 8e-4, HIER6),
+    "fig2/half-patch": (300_000, 16, 2e-4, ["32&15"]),
+    "fig2/half-frames": (300_000, 16, 2e-4, ["64&7"]),
 }
 # presets whose stages are not equal parts of one run: BasicSR's restart periods, Table 9's extra stage
 UNEQUAL = {"table2/edvr_m/baseline-restarts": None, "table9/extra-72-17": 6}
 # presets that see more samples than their baseline (Table 9's extra 20k iterations x 64)
 MORE_SAMPLES = {"table9/extra-72-17"}
-PAPER_PRESETS = [n for n in EXPECTED if not n.endswith(("baseline-restarts", "baseline-b32"))]
+PAPER_PRESETS = [n for n in EXPECTED if not n.endswith(("baseline-restarts", "baseline-b32"))
+                 and not n.startswith(("eq1/", "fig2/"))]  # rows of the paper's tables, with its numbers
 
 paper_presets = [p for p in PRESETS.values() if not p.name.startswith("demo/")]
 
@@ -101,7 +106,9 @@ def test_plan_invariants(preset):
     for s in stages:
         if s.start >= warm:
             assert plan.lr(s.start) == pytest.approx(s.lr, rel=1e-12)
-    if preset.name != "table2/edvr_m/baseline-restarts":
+    if preset.name == "eq1/one-cosine":  # one cosine over the run: every stage starts where the one before ended
+        assert all(a.lr > b.lr for a, b in zip(stages, stages[1:]))
+    if preset.name not in ("table2/edvr_m/baseline-restarts", "eq1/one-cosine"):  # the two without Eq. 1
         assert [s.period for s in stages[:-1]] == [plan.total_iterations] * (len(stages) - 1)
     assert stages[-1].period == stages[-1].iterations
     assert plan.lr(plan.total_iterations) == pytest.approx(1e-7, rel=1e-9)

@@ -13,8 +13,8 @@ import pytest
 from mgvsr.data.datasets import open_dataset
 from mgvsr.data.windows import TrainingWindows
 from mgvsr.demo import demo_presets
-from mgvsr.presets import get_preset
-from mgvsr.reproduce import Row, table_runs
+from mgvsr.presets import get_preset, table_presets, table_runs
+from mgvsr.tables import Row
 from mgvsr.schedule import baseline, multigrid
 from mgvsr.tutorial import eq1_restarts, fig2_shapes, samples, series
 from mgvsr.tutorial.viz import (
@@ -74,12 +74,12 @@ def test_equal_db_spans():
         assert high - low == pytest.approx(0.8) and (low + high) / 2 == pytest.approx(mid)
 
 
-def _row(name: str, psnr: float | None, speedup: float | None, noise: dict | None = None) -> Row:
+def _row(name: str, psnr: float | None, speedup: float | None, seeds: list | None = None) -> Row:
     p = get_preset(name)
     return Row(preset=name, table=name[5], row=p.row, description="", paper=p.paper or {}, psnr=psnr, ssim=None,
-               compute_seconds=None, train_seconds=None, iterations=1, stages=[], batch=1, speedup=speedup,
+               compute_seconds=None, train_seconds=None, iterations=1, stages=[], batch=1, speedup=None,
                status="finished", folder="", baseline=p.baseline, scale="lesson", comparable=False,
-               bicubic_psnr=24.91, noise=noise)
+               bicubic_psnr=24.91, seeds=seeds or ([] if psnr is None else [psnr]), speedup_calibrated=speedup)
 
 
 def bands(ax) -> int:
@@ -92,8 +92,9 @@ def bands(ax) -> int:
 def table1_rows() -> list[Row]:
     psnrs = [25.57, 25.12, 25.24, 25.29, 25.45, 25.56, 25.49, 25.48, 25.72, 25.82]
     speedups = [None, 2.9, 3.5, 3.1, 2.97, None, 1.2, 1.5, 1.4, 1.9]
-    noise = {"psnr_spread": 0.04, "time_spread": 0.05}
-    return [_row(p.name, v, s, noise if s is None else None) for p, v, s in zip(table_runs("1"), psnrs, speedups)]
+    # the baselines with three seeds (their noise band: twice the standard deviation, 0.04 dB)
+    return [_row(p.name, v, s, [v - 0.02, v, v + 0.02] if s is None else None)
+            for p, v, s in zip(table_runs("1"), psnrs, speedups)]
 
 
 def test_table_rows_ours_and_the_papers_in_separate_panels():
@@ -119,7 +120,7 @@ def test_table_rows_ours_and_the_papers_in_separate_panels():
 
 
 def test_table_rows_read_their_baseline_from_another_table():
-    rows = [_row(p.name, v, None) for p, v in zip(table_runs("4") + table_runs("5"), [25.14, 25.12, 24.69, 24.81, 25.12])]
+    rows = [_row(p.name, v, None) for p, v in zip(table_presets("4") + table_presets("5"), [25.14, 25.12, 24.69, 24.81, 25.12])]
     base = table1_rows()[0]
     without = plot_table_rows(rows).axes[0]
     with_base = plot_table_rows(rows, baselines=[base]).axes[0]
@@ -265,5 +266,5 @@ def test_psnr_against_time_draws_the_noise_band_around_the_reference():
     (band,) = ax.patches
     low, height = band.get_y(), band.get_height()  # axhspan: a rectangle, data coordinates in y
     assert low == pytest.approx(25.46) and low + height == pytest.approx(25.54)  # around the baseline's last PSNR
-    assert "noise: two seeds of the baseline (±0.04 dB)" in ax.get_legend_handles_labels()[1]
+    assert "noise: 2 sd of the baseline's seeds (±0.04 dB)" in ax.get_legend_handles_labels()[1]
     assert len(plot_psnr_vs_time(evals).axes[0].patches) == 0
