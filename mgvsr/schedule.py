@@ -763,6 +763,15 @@ def shrink(plan: Plan, iterations: int | None = None, batch: int | None = None, 
                                         for s in shrunk.stages))
 
 
+def stretch_warmup(plan: Plan, mult: float) -> Plan:
+    """``plan`` with its warmup ``mult`` times as long (at least one iteration, shorter than the run); the
+    plan itself where it has no warmup or ``mult`` is 1."""
+    if plan.warmup is None or mult == 1:
+        return plan
+    n = min(plan.total_iterations - 1, max(1, round(plan.warmup.iterations * _positive_float(mult, "warmup_mult"))))
+    return replace(plan, warmup=replace(plan.warmup, iterations=n))
+
+
 # --------------------------------------------------------------------------------------
 # One cosine over a multigrid's stages (Eq. 1's ablation)
 # --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from mgvsr.errors import MgvsrError
 from mgvsr.presets.scales import FIXED_FRAMES, Scale, get_scale
-from mgvsr.schedule import Plan, shrink
+from mgvsr.schedule import Plan, shrink, stretch_warmup
 
 # The paper's devices: "NVIDIA V100 GPUs" (Sec. 4.1), "Each GPU holds 4 samples" (Table 6), so its
 # minibatch 16 ran on 4 GPUs and 64 on 16.  Stated for Table 6; assumed for every table (BasicSR's
@@ -196,9 +196,10 @@ class Preset:
         plan = self.plan
         # a sliding-window model's clip length is its architecture's input size: kept
         frames_div = 1 if self.model.startswith(FIXED_FRAMES) else scale.frames_div
-        return preset.shrunk(iterations=max(len(plan), round(plan.total_iterations / scale.iterations_div)),
-                             batch=max(1, batches.pop() // scale.batch_div), patch_div=scale.patch_div,
-                             lr_mult=scale.lr_mult, frames_div=frames_div)
+        shrunk = preset.shrunk(iterations=max(len(plan), round(plan.total_iterations / scale.iterations_div)),
+                               batch=max(1, batches.pop() // scale.batch_div), patch_div=scale.patch_div,
+                               lr_mult=scale.lr_mult, frames_div=frames_div)
+        return replace(shrunk, plan=stretch_warmup(shrunk.plan, scale.warmup_mult))
 
 
 def scaled_span(span: int, factor: float) -> int:

@@ -18,6 +18,7 @@ class Scale:
       of :meth:`Preset.shrunk`: iterations / k (at least one per stage), minibatch / k (at least
       1), LR patch / k, every starting LR x k, clip length / k rounded up (recurrent models
       only: a sliding-window model's clip length is fixed by its architecture).
+    - ``warmup_mult``: the warmup (already scaled with the run's length) this many times longer.
     - ``micro_batch_on_cpu``: on a CPU, split a step into micro-batches of the baseline's
       minibatch (the same update; a CPU is slower per sample on big batches).
     - ``comparable``: whether the numbers may be read beside the paper's.
@@ -35,6 +36,7 @@ class Scale:
     patch_div: int = 1
     lr_mult: float = 1.0
     frames_div: int = 1
+    warmup_mult: float = 1.0
     micro_batch_on_cpu: bool = False
     checkpoint_every: int = 0
     comparable: bool = True
@@ -42,7 +44,8 @@ class Scale:
 
     @property
     def shrinks(self) -> bool:
-        return (self.iterations_div, self.batch_div, self.patch_div, self.lr_mult, self.frames_div) != (1, 1, 1, 1.0, 1)
+        return ((self.iterations_div, self.batch_div, self.patch_div, self.lr_mult, self.frames_div, self.warmup_mult)
+                != (1, 1, 1, 1.0, 1, 1.0))
 
 
 CPU_MODELS = {"basicvsr_m": "basicvsr_cpu", "basicvsr": "basicvsr_cpu", "edvr_m": "edvr_cpu"}
