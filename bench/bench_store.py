@@ -1,6 +1,8 @@
 """Training windows per second from PNG files and from the frame store, beside what a GPU consumes.
 
-The paper's largest training shape for BasicVSR-M on REDS: 15 frames, LR 64x64, GT 256x256.
+Two shapes of BasicVSR-M's multigrid on REDS (``--shapes``): the largest, 64&15 (15 frames, LR 64x64,
+GT 256x256), and the smallest, 32&7, where a GPU consumes the most windows a second (a window is
+~9x cheaper to compute and holds ~9x fewer bytes, so the loader's costs per window weigh more).
 A REDS-like tree (1280x720 GT PNGs, 320x180 MATLAB-bicubic LR PNGs, REDS naming) is built
 in a temporary folder from real frames (the Vid4 clips of ../shared/data, cropped to 16:9
 and upscaled; synthetic frames if they are absent), its store is written with
@@ -14,7 +16,8 @@ What the GPU consumes: one window costs the FLOPs ``torch.utils.flop_counter`` c
 BasicVSR-M forward + backward at that shape (run on the meta device: no arithmetic here),
 divided by an assumed sustained throughput (``--gpu-tflops``, see ``--help``).
 
-    python bench/bench_store.py                  # 4 clips x 30 frames, 3 rounds
+    python bench/bench_store.py                  # 4 clips x 30 frames, 3 rounds, at 64&15 and 32&7
+    python bench/bench_store.py --shapes 32x7    # one shape
     python bench/bench_store.py --rounds 5 --gpu-tflops 300
     python bench/bench_store.py --quick          # 1 clip of 15 frames, 1 round, no workers (a smoke test)
 
@@ -47,6 +50,7 @@ from mgvsr.data.windows import TrainingWindows
 from mgvsr.paths import shared_data_dir
 
 FRAMES, PATCH = 15, 64  # the paper's largest REDS stage: 15 frames, LR 64x64 (GT 256x256)
+SHAPES = ((64, 15), (32, 7))  # (LR patch, frames): the largest stage, and the smallest (the most windows/s)
 GT_SIZE = (720, 1280)
 
 
@@ -145,50 +149,105 @@ def windows_per_second(dataset, batch: int, batches: int, workers: int, warmup: 
     start = time.perf_counter()
     for _ in range(batches):
         lq, gt = next(it)[:2]
-        assert lq.shape[:2] == (batch, FRAMES) and gt.shape[0] == batch
+        assert lq.shape[0] == gt.shape[0] == batch
     seconds = time.perf_counter() - start
     del it
     return batches * batch / seconds
 
 
-def raw_reads_per_second(store, seconds: float = 2.0, batch: int = 8) -> float:
+def raw_reads_per_second(store, patch: int, frames: int, seconds: float = 2.0, batch: int = 8) -> float:
     """Windows per second one process copies out of the store into a reused buffer (no loader, no flips).
 
     The store's own delivery rate: what is left when neither the DataLoader's transport (a new
     shared-memory tensor per batch, page-faulted on first touch) nor CPU-side flips are paid.
     """
-    windows = TrainingWindows(store, FRAMES, PATCH, length=10**6, seed=2)
-    lq = np.empty((batch, FRAMES, PATCH, PATCH, 3), np.uint8)
-    gt = np.empty((batch, FRAMES, 4 * PATCH, 4 * PATCH, 3), np.uint8)
+    windows = TrainingWindows(store, frames, patch, length=10**6, seed=2)
+    lq = np.empty((batch, frames, patch, patch, 3), np.uint8)
+    gt = np.empty((batch, frames, 4 * patch, 4 * patch, 3), np.uint8)
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for k in range(batch):
             spec = windows.spec(count)
-            frames = slice(spec.start, spec.start + FRAMES)
-            lq[k] = store.frames_view("lq", spec.clip)[frames, spec.top:spec.top + PATCH, spec.left:spec.left + PATCH]
-            gt[k] = store.frames_view("gt", spec.clip)[frames, 4 * spec.top:4 * (spec.top + PATCH),
-                                                       4 * spec.left:4 * (spec.left + PATCH)]
+            span = slice(spec.start, spec.start + frames)
+            lq[k] = store.frames_view("lq", spec.clip)[span, spec.top:spec.top + patch, spec.left:spec.left + patch]
+            gt[k] = store.frames_view("gt", spec.clip)[span, 4 * spec.top:4 * (spec.top + patch),
+                                                       4 * spec.left:4 * (spec.left + patch)]
             count += 1
     return count / (time.perf_counter() - start)
 
 
-def flops_per_window(model_name: str = "basicvsr_m") -> float:
+def flops_per_window(patch: int = PATCH, frames: int = FRAMES, model_name: str = "basicvsr_m") -> float:
     """FLOPs of one training window (forward + backward, SpyNet trained), counted on the meta device."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from mgvsr.models import build_model
 
     model = build_model(model_name).to("meta")
-    x = torch.empty(1, FRAMES, 3, PATCH, PATCH, device="meta")
+    x = torch.empty(1, frames, 3, patch, patch, device="meta")
     with FlopCounterMode(display=False) as counter:
         model(x).sum().backward()
     return float(counter.get_total_flops())
 
 
+def measure(png, store, patch: int, frames: int, args) -> dict[str, list[float]]:
+    """Windows/s of every reader at LR ``patch`` x ``patch``, ``frames`` frames: ``--rounds`` values each, interleaved."""
+    def windows(source, seed=1):
+        return TrainingWindows(source, frames, patch, length=10**6, seed=seed)
+
+    readers = {
+        "PNG files, windows": (windows(png), args.png_batches),
+        "store, windows": (windows(store), args.store_batches),
+        "store, uint8 batches": (Uint8Batches(windows(store), args.batch), args.store_batches),
+        "store, batches, flip on GPU": (Uint8Batches(windows(store), args.batch, flip_on_device=True),
+                                        args.store_batches * 3),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in readers}
+    rates["store, raw reads, 1 process"] = []
+    for r in range(args.rounds):
+        for name, (dataset, batches) in readers.items():
+            w = dataset.windows if isinstance(dataset, Uint8Batches) else dataset
+            w.offset = r * 10**5  # fresh windows every round
+            rates[name].append(windows_per_second(dataset, args.batch, batches, args.workers))
+        rates["store, raw reads, 1 process"].append(raw_reads_per_second(store, patch, frames))
+    return rates
+
+
+def report(patch: int, frames: int, rates: dict[str, list[float]], args) -> None:
+    """The table of one shape's readers against what one H100 and one V100 consume at that shape."""
+    flops = flops_per_window(patch, frames)
+    h100_step = flops * args.h100_batch / (args.gpu_tflops * 1e12)
+    v100_step = flops * args.v100_batch / (args.v100_tflops * 1e12)
+    consume_h100, consume_v100 = args.h100_batch / h100_step, args.v100_batch / v100_step
+    print(f"\n== {patch}&{frames}: {frames} frames, LR {patch}x{patch}, GT {4 * patch}x{4 * patch} ==")
+    print(f"{'reader':<28} {'windows/s (median)':>18} {'min':>8} {'max':>8}   x H100 need   x V100 need")
+    for name, values in rates.items():
+        med = statistics.median(values)
+        print(f"{name:<28} {med:>18.1f} {min(values):>8.1f} {max(values):>8.1f}   "
+              f"{med / consume_h100:>10.2f}x   {med / consume_v100:>10.2f}x")
+    print(f"BasicVSR-M, one {patch}&{frames} window forward + backward: {flops / 1e12:.3f} TFLOP (torch.utils.flop_counter)")
+    print(f"one H100 at {args.gpu_tflops:g} TFLOP/s sustained, batch {args.h100_batch}: {h100_step:.3f} s/step "
+          f"-> consumes {consume_h100:.0f} windows/s (target: the store at >= 5x, {5 * consume_h100:.0f}/s)")
+    print(f"one V100 at {args.v100_tflops:g} TFLOP/s sustained, {args.v100_batch} windows per GPU: {v100_step:.2f} s/step "
+          f"-> consumes {consume_v100:.1f} windows/s per GPU")
+    store_med = statistics.median(rates["store, windows"])
+    print(f"store vs PNG (the trainer's windows): {store_med / statistics.median(rates['PNG files, windows']):.0f}x; "
+          f"from the store, uint8 batches {statistics.median(rates['store, uint8 batches']) / store_med:.1f}x, "
+          f"batches flipped on the GPU {statistics.median(rates['store, batches, flip on GPU']) / store_med:.1f}x "
+          "the trainer's windows")
+
+
+def parse_shape(text: str) -> tuple[int, int]:
+    """``"32x7"`` (or ``"32&7"``) -> ``(32, 7)``: LR patch, frames."""
+    patch, frames = text.replace("&", "x").split("x")
+    return int(patch), int(frames)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shapes", nargs="+", type=parse_shape, default=list(SHAPES), metavar="PATCHxFRAMES",
+                        help="window shapes, LR patch x frames (default: 64x15 32x7)")
     parser.add_argument("--clips", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=30, help="frames per clip (>= 15)")
+    parser.add_argument("--frames", type=int, default=30, help="frames per clip (>= the longest window)")
     parser.add_argument("--batch", type=int, default=8, help="windows per DataLoader batch")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
@@ -204,19 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--h100-batch", type=int, default=16, help="BasicVSR-M's baseline batch, on one GPU")
     parser.add_argument("--v100-batch", type=int, default=4, help="the paper's samples per GPU (Table 6)")
     parser.add_argument("--quick", action="store_true", help="1 clip of 15 frames, batch 2, no workers, 1 round of "
-                        "a few batches (a smoke test: its rates mean little)")
+                        "a few batches, every shape (a smoke test: its rates mean little)")
     args = parser.parse_args(argv)
     if args.quick:
         args.clips, args.frames, args.batch, args.workers, args.rounds = 1, FRAMES, 2, 0, 1
         args.png_batches, args.store_batches = 1, 2
-    if args.frames < FRAMES:
-        sys.exit(f"--frames must be at least {FRAMES}")
-
-    flops = flops_per_window()
-    h100_step = flops * args.h100_batch / (args.gpu_tflops * 1e12)
-    v100_step = flops * args.v100_batch / (args.v100_tflops * 1e12)
-    consume_h100 = args.h100_batch / h100_step
-    consume_v100 = args.v100_batch / v100_step
+    longest = max(frames for _, frames in args.shapes)
+    if args.frames < longest:
+        sys.exit(f"--frames must be at least {longest}")
 
     warnings.simplefilter("ignore", PartialDatasetWarning)
     with tempfile.TemporaryDirectory(prefix="mgvsr-bench-store-") as tmp:
@@ -231,41 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         store_bytes = sum(store.index["files"][k]["bytes"] for k in ("gt", "lq"))
         print(f"tree: {args.clips} clips x {args.frames} frames of 1280x720 (+ 320x180 LR) built in {t1 - t0:.1f} s; "
               f"PNG {png_bytes / 1e6:.0f} MB, store {store_bytes / 1e6:.0f} MB written in {t2 - t1:.1f} s")
-        print(f"windows: {FRAMES} frames, LR {PATCH}x{PATCH}, GT {4 * PATCH}x{4 * PATCH}; DataLoader with "
-              f"{args.workers} workers, batch {args.batch}; torch threads {torch.get_num_threads()}\n")
-
-        readers = {
-            "PNG files, windows": (TrainingWindows(png, FRAMES, PATCH, length=10**6, seed=1), args.png_batches),
-            "store, windows": (TrainingWindows(store, FRAMES, PATCH, length=10**6, seed=1), args.store_batches),
-            "store, uint8 batches": (Uint8Batches(TrainingWindows(store, FRAMES, PATCH, length=10**6, seed=1),
-                                                  args.batch), args.store_batches),
-            "store, batches, flip on GPU": (Uint8Batches(TrainingWindows(store, FRAMES, PATCH, length=10**6, seed=1),
-                                                         args.batch, flip_on_device=True), args.store_batches * 3),
-        }
-        rates: dict[str, list[float]] = {name: [] for name in readers}
-        rates["store, raw reads, 1 process"] = []
-        for r in range(args.rounds):
-            for name, (dataset, batches) in readers.items():
-                windows = dataset.windows if isinstance(dataset, Uint8Batches) else dataset
-                windows.offset = r * 10**5  # fresh windows every round
-                rates[name].append(windows_per_second(dataset, args.batch, batches, args.workers))
-            rates["store, raw reads, 1 process"].append(raw_reads_per_second(store))
-
-    print(f"{'reader':<28} {'windows/s (median)':>18} {'min':>8} {'max':>8}   x H100 need   x V100 need")
-    for name, values in rates.items():
-        med = statistics.median(values)
-        print(f"{name:<28} {med:>18.1f} {min(values):>8.1f} {max(values):>8.1f}   "
-              f"{med / consume_h100:>10.2f}x   {med / consume_v100:>10.2f}x")
-    print(f"\nBasicVSR-M, one window forward + backward: {flops / 1e12:.3f} TFLOP (torch.utils.flop_counter)")
-    print(f"one H100 at {args.gpu_tflops:g} TFLOP/s sustained, batch {args.h100_batch}: {h100_step:.3f} s/step "
-          f"-> consumes {consume_h100:.0f} windows/s (target: the store at >= 5x, {5 * consume_h100:.0f}/s)")
-    print(f"one V100 at {args.v100_tflops:g} TFLOP/s sustained, {args.v100_batch} windows per GPU: {v100_step:.2f} s/step "
-          f"-> consumes {consume_v100:.1f} windows/s per GPU")
-    store_med = statistics.median(rates["store, windows"])
-    print(f"store vs PNG (the trainer's windows): {store_med / statistics.median(rates['PNG files, windows']):.0f}x; "
-          f"from the store, uint8 batches {statistics.median(rates['store, uint8 batches']) / store_med:.1f}x, "
-          f"batches flipped on the GPU {statistics.median(rates['store, batches, flip on GPU']) / store_med:.1f}x "
-          "the trainer's windows")
+        print(f"DataLoader with {args.workers} workers, batch {args.batch}; torch threads {torch.get_num_threads()}")
+        rates = {shape: measure(png, store, *shape, args) for shape in args.shapes}
+    for (patch, frames), values in rates.items():
+        report(patch, frames, values, args)
     return 0
 
 

@@ -105,11 +105,13 @@ def barrier(world: int) -> None:
         dist.barrier()
 
 
-def max_over_ranks(value: float, world: int) -> float:
-    """The largest ``value`` of the processes (itself alone)."""
+def max_over_ranks(value: float, world: int, device: torch.device | str = "cpu") -> float:
+    """The largest ``value`` of the processes (itself alone).  ``device``: where the collective's tensor lives,
+    the process's own device (NCCL reduces CUDA tensors only: a CPU tensor raises "No backend type associated
+    with device type cpu")."""
     if world <= 1:
         return value
-    box = torch.tensor([value], dtype=torch.float64)
+    box = torch.tensor([value], dtype=torch.float64, device=device)
     dist.all_reduce(box, op=dist.ReduceOp.MAX)
     return float(box.item())
 

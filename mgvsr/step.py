@@ -149,7 +149,7 @@ class TrainStep:
         loss_value = float(mean_over_ranks(loss_sum / samples, self.world))  # synchronises the device
         compute += time.perf_counter() - t2
         if self.world > 1:  # the slowest loader stalled every process: its wait is data, not compute
-            data = max_over_ranks(data, self.world)
+            data = max_over_ranks(data, self.world, self.device)
             compute = time.perf_counter() - start - data
         return StepResult(loss_value, compute, data)
 
