@@ -31,6 +31,7 @@ micro-batches whose gradients accumulate (the same update).
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from mgvsr.options import RunOptions
 from mgvsr.presets import Preset, get_preset
 from mgvsr.costs import compare_folders
 from mgvsr.report import SPEEDUP_KEYS, SPEEDUP_NOTE, comparison_table, flags_text, save_figures, summary_entry
+from mgvsr.tables import seeds_verdict
 
 RUNS = ("baseline", "ours")
 FAST = "fast"  # ours + mixed precision: beyond the paper
@@ -90,7 +92,8 @@ def fast_precision(device: str = "auto") -> tuple[str | None, str]:
 
 
 def run_demo(out: str | Path, model: str = "basicvsr", options: RunOptions | None = None, *,
-             iterations: int | None = None, evals: int = DEMO_EVALS, fresh: bool = False, fast: bool | None = None) -> dict:
+             iterations: int | None = None, evals: int = DEMO_EVALS, fresh: bool = False, fast: bool | None = None,
+             seeds: int = 1) -> dict:
     """Train and compare baseline, ours and fast; write the report into ``out``; return ``report.json``'s dict.
 
     ``options``: the device, loader workers and progress bars of the runs (their micro-batches, precision
@@ -101,6 +104,9 @@ def run_demo(out: str | Path, model: str = "basicvsr", options: RunOptions | Non
     (:mod:`mgvsr.runs`); ``fresh`` removes it and retrains.  ``fast``: train the fast run (ours + mixed
     precision); None: where the device computes a low precision natively (:func:`fast_precision`);
     False: not trained, but a finished one in ``out`` is read and kept in the report (which is rewritten).
+    ``seeds``: with more than one, baseline and ours also train with the next seeds (``out/<run>-seed<k>``,
+    evaluated at their end), and the report gives each the PSNRs of its seeds, their mean and standard
+    deviation, and the verdict on ours' PSNR against that noise (:func:`mgvsr.tables.seeds_verdict`).
     """
     options = options or RunOptions()
     out = Path(out)
@@ -128,6 +134,8 @@ def run_demo(out: str | Path, model: str = "basicvsr", options: RunOptions | Non
     compared = compare_folders(out / "baseline", {run: out / run for run in results if run != "baseline"},
                                device=options.device, progress=options.progress)
     report = demo_report(results, bicubic, model, compared)
+    if seeds > 1:
+        add_seeds(report, presets, out, base.replace(eval_every=0, checkpoint_every=0, progress=False), seeds)
     if FAST not in results:
         report["fast_note"] = note if precision is None else "not asked for"
     report["total_seconds"] = time.perf_counter() - t0
@@ -148,6 +156,19 @@ def _train_run(run: str, preset: Preset, folder: Path, options: RunOptions, fres
     record = runs.read_run(folder)
     return {"preset": preset.name, "folder": str(folder), "summary": result.summary, "evals": record.evals,
             "plan": record.plan}
+
+
+def add_seeds(report: dict, presets: dict[str, Preset], out: Path, options: RunOptions, seeds: int) -> None:
+    """Train baseline and ours with ``seeds - 1`` more seeds (``out/<run>-seed<k>``; finished ones are read)
+    and put each run's ``seeds`` (PSNRs, the first seed's first), ``psnr_mean`` and ``psnr_sd`` into
+    ``report``, and ``psnr_verdict``: ours against the baseline under the verdict rule."""
+    for run in RUNS:
+        psnrs = [report[run]["psnr"]]
+        for k in range(1, seeds):
+            psnrs.append(run_preset(presets[run], out / f"{run}-seed{k}",
+                                    options.replace(seed=options.seed + k)).summary["psnr"])
+        report[run].update(seeds=psnrs, psnr_mean=statistics.fmean(psnrs), psnr_sd=statistics.stdev(psnrs))
+    report["psnr_verdict"] = seeds_verdict(report["ours"]["seeds"], report["baseline"]["seeds"])
 
 
 def demo_report(results: dict, bicubic: dict, model: str, compared: dict | None = None) -> dict:
@@ -218,7 +239,8 @@ def write_demo_report(report: dict, results: dict, out: Path) -> None:
         *flags_text({run: report[run] for run in shown_runs(report)}),
         "",
         speedup_sentence(report),
-        "",
+        *([f"Seeds: baseline {_seeds_text(report['baseline'])}, ours {_seeds_text(report['ours'])}; ours "
+           f"{report['psnr_verdict']}.", ""] if report.get("psnr_verdict") else []),
         f"Speedup: {report['speedup_wall']:.2f}x wall-clock, {report['speedup_compute']:.2f}x compute; "
         f"PSNR ours - baseline: {report['psnr_gap']:+.2f} dB; "
         f"above bicubic: baseline {report['baseline']['psnr'] - report['bicubic']['psnr']:+.2f} dB, "
@@ -233,6 +255,10 @@ def write_demo_report(report: dict, results: dict, out: Path) -> None:
         f"Produced by `mgvsr demo` in {report.get('total_seconds', 0):.0f} s.",
     ]
     (out / "report.md").write_text("\n".join(md) + "\n")
+
+
+def _seeds_text(entry: dict) -> str:
+    return f"{entry['psnr_mean']:.2f} ± {entry['psnr_sd']:.2f} dB ({', '.join(f'{p:.2f}' for p in entry['seeds'])})"
 
 
 def speedup_sentence(report: dict) -> str:

@@ -105,15 +105,20 @@ class Row:
         return {**self.__dict__, "psnr_mean": self.psnr_mean, "psnr_sd": self.psnr_sd}
 
 
-def psnr_verdict(row: Row, base: Row) -> str:
-    """The accuracy half of :data:`VERDICT_RULE`."""
-    gap = row.psnr_mean - base.psnr_mean
-    if row.psnr_sd is None or base.psnr_sd is None:
+def seeds_verdict(seeds: Sequence[float], base_seeds: Sequence[float]) -> str:
+    """The accuracy half of :data:`VERDICT_RULE`: the PSNRs of a run's seeds against its baseline's."""
+    gap = statistics.fmean(seeds) - statistics.fmean(base_seeds)
+    if len(seeds) < 2 or len(base_seeds) < 2:
         return f"PSNR {gap:+.2f} dB (noise not measured)"
-    noise = 2 * math.sqrt((row.psnr_sd ** 2 + base.psnr_sd ** 2) / 2)
+    noise = 2 * math.sqrt((statistics.stdev(seeds) ** 2 + statistics.stdev(base_seeds) ** 2) / 2)
     if abs(gap) <= noise:
         return f"PSNR {gap:+.2f} dB: within the noise (±{noise:.2f})"
     return f"PSNR {gap:+.2f} dB: {'better' if gap > 0 else 'worse'} beyond the noise (±{noise:.2f})"
+
+
+def psnr_verdict(row: Row, base: Row) -> str:
+    """:func:`seeds_verdict` of two rows."""
+    return seeds_verdict(row.seeds or [row.psnr], base.seeds or [base.psnr])
 
 
 def speed_verdict(row: Row) -> str | None:

@@ -83,13 +83,18 @@ def test_shrunk_demo_trains_both_runs_writes_the_report_and_reuses_them(tmp_path
     # a second run reads the finished runs instead of training them again; with bfloat16 (forced on)
     # it trains the fast run: ours' preset, samples and initial weights, in bf16
     assert main(["demo", "--out", str(out), "--iterations", "12", "--evals", "1", "--device", "cpu",
-                 "--no-progress"]) == 0
+                 "--no-progress", "--seeds", "2"]) == 0
     assert (out / "ours" / "log.jsonl").read_text() == log
     again = json.loads((out / "report.json").read_text())
     calibrated = ("speedup_calibrated", "speedup_to_baseline_psnr", "flags")  # a new calibration pass: timed again
     assert {k: v for k, v in again["ours"].items() if k not in calibrated} == {
         k: v for k, v in report["ours"].items() if k not in calibrated}
-    assert again["baseline"] == report["baseline"]
+    seeded = ("seeds", "psnr_mean", "psnr_sd")  # --seeds 2: each run again with seed 1, in <run>-seed1
+    assert {k: v for k, v in again["baseline"].items() if k not in seeded} == report["baseline"]
+    for run in ("baseline", "ours"):
+        assert again[run]["seeds"][0] == again[run]["psnr"] and len(again[run]["seeds"]) == 2
+        assert (out / f"{run}-seed1" / "final.pth").is_file()
+    assert again["psnr_verdict"].startswith("PSNR ") and "noise" in again["psnr_verdict"]
     for run in ("ours", "fast"):  # the measures a shared machine cannot move, for every compared run
         assert again[run]["speedup_flops"] > 1 and again[run]["speedup_calibrated"] > 0 and "flags" in again[run]
     assert again["ours"]["speedup_flops"] == again["fast"]["speedup_flops"] == report["ours"]["speedup_flops"]

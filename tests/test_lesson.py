@@ -18,13 +18,18 @@ def test_the_three_scales_and_the_old_name():
         get_scale("ci")
 
 
-def test_lesson_table1_basicvsr_m_baseline_is_the_demo_baseline():
-    """Table 1's BasicVSR-M baseline at lesson scale trains exactly what the README's demo baseline trains."""
+def test_lesson_table1_basicvsr_m_baseline_trains_the_demo_baselines_shapes_at_half_its_lr():
+    """Table 1's BasicVSR-M baseline at lesson scale: the README demo's model, data, shape, minibatch, length
+    and warm start, at half its LR (x 5 of the paper's: the x4-minibatch rows' LR then stays stable)."""
     lesson = get_preset("table1/basicvsr_m/baseline").at_scale("lesson")
     demo = get_preset("demo/basicvsr/baseline")
     assert lesson.model == demo.model == "basicvsr_cpu" and lesson.dataset == demo.dataset == "sample"
-    assert [s.to_dict() for s in lesson.plan.stages] == [s.to_dict() for s in demo.plan.stages]
+    assert [s.label for s in lesson.plan.stages] == [s.label for s in demo.plan.stages] == ["32&8"]
+    assert lesson.plan.total_iterations == demo.plan.total_iterations == 600
+    assert lesson.plan.stages[0].batch == demo.plan.stages[0].batch == 4
+    assert lesson.plan.stages[0].lr == pytest.approx(demo.plan.stages[0].lr / 2) == pytest.approx(1e-3)
     assert lesson.flow_frozen_iters == demo.flow_frozen_iters == 10
+    assert get_scale("lesson").noise_seeds == 2  # three seeds of every run
 
 
 def test_lesson_ours_keeps_the_papers_ratios():

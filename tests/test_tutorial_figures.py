@@ -4,6 +4,8 @@ windows and diagrams notebooks 1 and 2 draw; the numbers notebooks 2, 4 and 6 pr
 
 from __future__ import annotations
 
+import json
+
 import ast
 from pathlib import Path
 
@@ -250,10 +252,19 @@ def test_restarts_verdict():
     assert "at or below bicubic" in eq1_restarts.restarts_verdict(results, 25.5, 0.04)
 
 
-def test_demo_noise_needs_the_same_training(tmp_path: Path):
-    # smoke: Table 1's baseline is not the demo's baseline at that scale; lesson: it is, but nothing is on disk here
-    assert series.demo_noise("smoke", tmp_path / "01") is None
-    assert series.demo_noise("lesson", tmp_path / "01", reproduce_out=tmp_path / "none") is None
+def test_demo_noise_is_read_from_the_demos_seeds(tmp_path: Path):
+    assert series.demo_noise("lesson", tmp_path / "01", tmp_path / "none") is None  # no demo yet
+    (tmp_path / "demo").mkdir()
+    report = {"baseline": {"psnr": 25.6}, "ours": {"psnr": 25.7}}
+    (tmp_path / "demo" / "report.json").write_text(json.dumps(report))
+    assert series.demo_noise("lesson", None, tmp_path / "demo") is None  # one seed: noise not measured
+    report["baseline"].update(seeds=[25.6, 25.5, 25.7], psnr_mean=25.6, psnr_sd=0.1)
+    report["ours"].update(seeds=[25.7, 25.6, 25.8], psnr_mean=25.7, psnr_sd=0.1)
+    report["psnr_verdict"] = "PSNR +0.10 dB: within the noise (±0.20)"
+    (tmp_path / "demo" / "report.json").write_text(json.dumps(report))
+    noise = series.demo_noise("lesson", None, tmp_path / "demo")
+    assert noise["band"] == pytest.approx(0.2) and noise["ours"]["seeds"] == [25.7, 25.6, 25.8]
+    assert noise["verdict"] == report["psnr_verdict"]
 
 
 

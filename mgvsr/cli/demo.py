@@ -23,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="shrink both runs to this many baseline iterations (same samples): a quick look")
     parser.add_argument("--evals", type=int, default=6, help="evaluations per run for the PSNR-time curve")
     parser.add_argument("--fresh", action="store_true", help="retrain runs that already finished in --out")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="train baseline and ours with this many seeds (OUT/<run>-seed<k>): their PSNRs' mean and "
+                             "spread, and ours' verdict against that noise (default 1)")
     parser.add_argument("--no-fast", action="store_true",
                         help="skip the third run, ours + mixed precision (default: trained where the device "
                              "computes bfloat16 natively)")
@@ -36,12 +39,14 @@ def run(args: argparse.Namespace) -> int:
 
     report = run_demo(args.out, args.model, RunOptions(device=args.device, progress=not args.no_progress),
                       iterations=args.iterations, evals=args.evals, fresh=args.fresh,
-                      fast=False if args.no_fast else None)
+                      fast=False if args.no_fast else None, seeds=args.seeds)
     print()
     print(format_table(report))
     print(f"\nspeedup {report['speedup_wall']:.2f}x wall-clock ({report['speedup_compute']:.2f}x compute), "
           f"PSNR ours - baseline {report['psnr_gap']:+.2f} dB")
     print(speedup_sentence(report))
+    if report.get("psnr_verdict"):
+        print(f"Seeds: ours {report['psnr_verdict']}")
     print("\n".join(flags_text({run: report[run] for run in ("ours", "fast") if report.get(run)})))
     print(fast_sentence(report))
     print(f"report: {args.out / 'report.md'}")
