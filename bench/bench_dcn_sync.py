@@ -24,11 +24,15 @@ import copy
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
 from mgvsr.device import DTYPES, synchronize
 from mgvsr.models.dcn import OFFSET_CHECK_EVERY, DCNv2Pack, torchvision_available
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timed_step import bench_device  # noqa: E402
 
 
 def measure(channels: int, groups: int, size: int, n: int, device: torch.device, precision: str,
@@ -77,12 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tiny pack (16 channels, 2 groups, 16x16), "
                         "10 calls, 3 rounds (a smoke test)")
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("--device cuda: no CUDA device visible to torch", file=sys.stderr)
+    device = bench_device(args.device, args.threads)
+    if device is None:
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
     if args.quick:
         shapes, calls, rounds = [("tiny", 16, 2, 16, 2)], 10, 3
     else:

@@ -22,6 +22,7 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -29,6 +30,9 @@ from mgvsr.device import DTYPES, synchronize
 from mgvsr.models import basicvsr as basicvsr_module
 from mgvsr.models import build_model
 from mgvsr.presets import get_preset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timed_step import bench_device  # noqa: E402
 
 PLANS = {"demo": ("demo/basicvsr/ours", "basicvsr_cpu"), "paper": ("table1/basicvsr_m/ours", "basicvsr_m")}
 DEMO_BATCH = 4  # the demo's micro-batch of clips (bench/run.py's too)
@@ -101,12 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch threads on a CPU (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="a tiny case per plan, 2 repeats (a smoke test)")
     args = parser.parse_args(argv)
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("--device cuda: no CUDA device visible to torch", file=sys.stderr)
+    device = bench_device(args.device, args.threads)
+    if device is None:
         return 2
-    if args.threads:
-        torch.set_num_threads(args.threads)
     repeats = 2 if args.quick else args.repeats
     print(f"BasicVSR reconstruction, forward + backward: chunks of <= {basicvsr_module.RECON_CHUNK_ELEMENTS:,} "
           f"elements per HR tensor against all frames at once; device {device}, {args.precision}, "

@@ -6,7 +6,8 @@
 - :func:`interleaved`: variants' steps timed in turn (a, b, a, b, ...), so the machine's noise
   hits them alike; their medians and ratios are what the benchmarks print;
 - :func:`precisions`: fp32 and the low precision the device computes natively, as the trainer
-  would choose it with ``--amp`` (:func:`mgvsr.device.resolve_precision`).
+  would choose it with ``--amp`` (:func:`mgvsr.device.resolve_precision`);
+- :func:`bench_device`: the device a script's ``--device`` (and ``--threads``) names.
 
 Used by the scripts beside it; it is no script itself.
 """
@@ -14,6 +15,7 @@ Used by the scripts beside it; it is no script itself.
 from __future__ import annotations
 
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -24,7 +26,19 @@ from mgvsr.device import resolve_precision
 from mgvsr.options import TrainConfig
 from mgvsr.step import StepResult, TrainStep
 
-__all__ = ["TimedStep", "interleaved", "medians", "precisions"]
+__all__ = ["TimedStep", "interleaved", "medians", "precisions", "bench_device"]
+
+
+def bench_device(name: str, threads: int | None = None) -> torch.device | None:
+    """The device a benchmark's ``--device`` names (None, with the reason on stderr, for CUDA where torch sees
+    none: the script then exits 2), torch's CPU threads set to ``--threads`` where given."""
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        print("--device cuda: no CUDA device visible to torch", file=sys.stderr)
+        return None
+    if threads:
+        torch.set_num_threads(threads)
+    return device
 
 
 class TimedStep:
