@@ -80,7 +80,8 @@ def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | 
     ``spynet_file`` the file's path as a label; both are left out when None (models that learn
     their own flow).  ``cfg.loss_eps`` (Charbonnier's eps) is recorded only where it is not
     BasicSR's 1e-12; ``world_size`` (the processes a distributed run trains on) only where it is more
-    than one: a run is resumed, and its times read, on the device count it started on.
+    than one: a run is resumed, and its times read, on the device count it started on; ``ema_decay`` (an
+    EMA of the weights, :attr:`Preset.ema_decay`) only where the preset has one.
     """
     plan = preset.plan.to_dict()
     plan.pop("name")
@@ -110,6 +111,8 @@ def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | 
         spec["loss_eps"] = cfg.loss_eps
     if world_size > 1:
         spec["world_size"] = world_size
+    if preset.ema_decay is not None:
+        spec["ema_decay"] = preset.ema_decay
     return spec
 
 

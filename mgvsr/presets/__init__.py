@@ -15,7 +15,7 @@ every one against the paper's facts.
 
 from mgvsr.presets import paper  # noqa: F401, I001  (registers the paper's catalogue, in its order ...)
 from mgvsr.presets import demo  # noqa: F401, I001  (... then the demo's presets)
-from mgvsr.presets.preset import PAPER_GPU, PAPER_SAMPLES_PER_GPU, PaperDevices, Preset, scaled_span
+from mgvsr.presets.preset import PAPER_GPU, PAPER_SAMPLES_PER_GPU, PaperDevices, Preset, scaled_decay, scaled_span
 from mgvsr.presets.recipe import FLOW_FROZEN_ITERS, FLOW_LR_MULT, FUSION_ONLY_ITERS, WARMUP_ITERS
 from mgvsr.presets.registry import (
     PRESETS,
@@ -29,7 +29,7 @@ from mgvsr.presets.registry import (
 )
 from mgvsr.presets.scales import CPU_MODELS, FIXED_FRAMES, SCALES, Scale, by_scale, get_scale
 
-__all__ = ["PAPER_GPU", "PAPER_SAMPLES_PER_GPU", "PaperDevices", "Preset", "scaled_span", "FLOW_FROZEN_ITERS",
-           "FLOW_LR_MULT", "FUSION_ONLY_ITERS", "WARMUP_ITERS", "PRESETS", "TABLES", "UnknownPresetError",
+__all__ = ["PAPER_GPU", "PAPER_SAMPLES_PER_GPU", "PaperDevices", "Preset", "scaled_decay", "scaled_span",
+           "FLOW_FROZEN_ITERS", "FLOW_LR_MULT", "FUSION_ONLY_ITERS", "WARMUP_ITERS", "PRESETS", "TABLES", "UnknownPresetError",
            "get_preset", "list_presets", "register", "table_presets", "table_runs", "CPU_MODELS", "FIXED_FRAMES",
            "SCALES", "Scale", "by_scale", "get_scale"]
