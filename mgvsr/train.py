@@ -144,7 +144,7 @@ class Trainer:
         self.step = TrainStep(model, self.cfg, self.device, self.world)
         self.model, self.optimizer = self.step.model, self.step.optimizer
         self.precision, self.channels_last = self.step.precision, self.step.channels_last
-        self.precision_note = precision_note(self.device, self.cfg.amp)
+        self.precision_note = precision_note(self.device, self.cfg.amp, protocol.fp32_in_autocast(self.model))
         self.callbacks = default_callbacks(self.cfg) if callbacks is None else callbacks
         self.it = 0
         self.times = RunTimes(stage_compute=[0.0] * len(plan), stage_data=[0.0] * len(plan))
