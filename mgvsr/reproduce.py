@@ -58,7 +58,7 @@ from mgvsr.device import resolve_device
 from mgvsr.launch import RunResult, run_preset, run_setup
 from mgvsr.models import PRETRAINED_FLOW, FlowInit, SpynetRequiredError, flow_init, spynet_required_message
 from mgvsr.options import RunOptions
-from mgvsr.presets import SCALES, PaperDevices, Preset, Scale, get_preset, get_scale, table_runs
+from mgvsr.presets import BEYOND_PAPER, SCALES, PaperDevices, Preset, Scale, get_preset, get_scale, table_runs
 from mgvsr.report import bicubic_scores
 
 # --------------------------------------------------------------------------------------
@@ -410,7 +410,8 @@ def render_table(rows: Sequence[Row], title: str | None = None) -> str:
         raise MgvsrError("no rows to render")
     scale = rows[0].scale
     tables = sorted({r.table for r in rows if r.table})
-    head = title or f"Table {', '.join(tables)} of the paper at scale {scale!r}"
+    head = title or (f"mgvsr's table {', '.join(tables)} (beyond the paper) at scale {scale!r}"
+                     if set(tables) <= set(BEYOND_PAPER) else f"Table {', '.join(tables)} of the paper at scale {scale!r}")
     lines = [f"**{head}**", "",
              "| row | preset | stages (trained) | batch | devices | per device | precision | PSNR ours | PSNR paper "
              "| SSIM ours | SSIM paper | speedup ours | speedup paper | device-time speedup ours "

@@ -1,5 +1,7 @@
 """``mgvsr reproduce --table N --scale smoke|paper --out DIR [--root DIR]``: run a table of the paper.
 
+    mgvsr reproduce --table basicvsrpp --scale lesson --out runs/bvpp   # BasicVSR++, beyond the paper
+
     mgvsr reproduce --table 4 --scale smoke --out runs/reproduce-smoke            # minutes on a CPU
     mgvsr reproduce --table 1 --scale paper --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
         --out runs/paper --dry-run                                          # checks and estimates first
@@ -29,7 +31,9 @@ HELP = "train a table's presets (skipping finished ones) and print it beside the
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from mgvsr.presets import SCALES, TABLES
 
-    parser.add_argument("--table", required=True, choices=TABLES, help="the paper's table (7 and 8: both parts)")
+    parser.add_argument("--table", required=True, choices=TABLES,
+                        help="the paper's table (7 and 8: both parts), or basicvsrpp: BasicVSR++'s recipe and the "
+                             "paper's rules applied to it (beyond the paper)")
     parser.add_argument("--scale", default="smoke", choices=list(SCALES),
                         help="smoke: the mechanics, a few dozen steps (default); lesson: CPU models long enough to learn (Table 1 in under an hour on 2 cores); paper: the presets as they are")
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="runs and results (default runs/reproduce)")

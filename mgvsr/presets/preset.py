@@ -21,6 +21,8 @@ from mgvsr.schedule import Plan, shrink
 # BasicVSR and EDVR-M configs also put 4 samples on each GPU).
 PAPER_GPU = "V100"
 PAPER_SAMPLES_PER_GPU = 4
+# Tables of runs the paper never made, which mgvsr adds (``Preset.table``): BasicVSR++ (mgvsr.presets.basicvsrpp)
+BEYOND_PAPER = ("basicvsrpp",)
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ class Preset:
       or a CPU demo configuration such as ``"basicvsr_cpu"``); not checked here (torch-free).
     - ``dataset``: a clip layout: ``"reds"``, ``"vimeo90k"``, ``"sample"`` (embedded clips), ...
     - ``test_dataset``: what the paper evaluates on (``"reds4"``, ``"vimeo90k_test"``, ...).
-    - ``table``, ``row``: where the paper reports it (``"1"``, ``"⑤"``); None for extra runs.
+    - ``table``, ``row``: where the paper reports it (``"1"``, ``"⑤"``), or a table of mgvsr's beyond the
+      paper (:data:`BEYOND_PAPER`: ``"basicvsrpp"``, ``"ours"``); None for extra runs.
     - ``paper``: published ``{"psnr": .., "ssim": .., "speedup": ..}`` (missing values None).
     - ``baseline``: the preset this run's speedup and accuracy are compared against.
     - ``flow_frozen_iters``: SpyNet (BasicVSR family) is frozen for these first iterations
@@ -118,7 +121,9 @@ class Preset:
                  + (f" (tested on {self.test_dataset})" if self.test_dataset else "")]
         if self.plan.description:
             lines.append(f"  {self.plan.description}")
-        if self.table:
+        if self.table in BEYOND_PAPER:
+            lines.append(f"  mgvsr's table {self.table} (beyond the paper), row {self.row}")
+        elif self.table:
             where = f"  paper: Table {self.table}" + (f", row {self.row}" if self.row else "")
             if self.paper:
                 numbers = []
