@@ -4,10 +4,10 @@
     python bench/run.py --quick             # the smallest and largest stage of each plan only
     python bench/run.py --out /tmp/R.md --devices cpu cuda --steps 3
 
-For ``basicvsr_cpu``, ``basicvsr_m``, ``edvr_cpu`` and ``edvr_m``, at the stage shapes of the
-demo (``demo/<family>/ours``, at the demo's micro-batch of 4 clips) and of the paper
-(``table1/basicvsr_m/ours``, ``table2/edvr_m/ours``, at micro-batch 1 on a CPU to keep the run
-short, 8 on a GPU), in fp32 and in bf16 (fp16 on a GPU without bf16; bf16 is skipped on a CPU
+For ``basicvsr_cpu``, ``basicvsr_m``, ``edvr_cpu``, ``edvr_m``, ``basicvsrpp_cpu`` and ``basicvsrpp``, at
+the stage shapes of the demo (``demo/<family>/ours``, at the demo's micro-batch of 4 clips) and of the
+paper (``table1/basicvsr_m/ours``, ``table2/edvr_m/ours``; for BasicVSR++, beyond the paper,
+``basicvsrpp/reds/ours``; at micro-batch 1 on a CPU to keep the run short, 8 on a GPU), in fp32 and in bf16 (fp16 on a GPU without bf16; bf16 is skipped on a CPU
 that would only emulate it):
 
 - **step time**: the median of ``--steps`` training steps after one warm-up step, each the trainer's
@@ -24,7 +24,12 @@ that would only emulate it):
   the embedded sample clips, batches of the step's size) delivers with 0 and 2 worker
   processes, against the windows/s the step consumes (batch / step time of the fastest precision);
 - **against the reference**: our fp32 steps against BasicSR's per-frame forwards at the same
-  shapes (``bench/bench_reference.py``).
+  shapes (``bench/bench_reference.py``);
+- **speedup bounds by FLOPs**: each ``ours`` plan against its preset's baseline, every stage costed at
+  its fp32 FLOPs per sample (FLOPs are linear in the batch) times its samples
+  (:func:`mgvsr.tutorial.explore.expected_speedup`), beside the bound by LR pixels (:attr:`mgvsr.schedule.Plan.work`):
+  the speedup a device whose step costs its FLOPs would give (all of a plan's stage shapes measured: not
+  with ``--quick``).
 
 Every figure is measured in the run that writes the file, on the machine it names; the file says
 how loaded the machine was (load average against its cores).
@@ -53,13 +58,16 @@ from mgvsr.device import DTYPES, bf16_supported, cpu_bf16_native, cpu_flags, cpu
 from mgvsr.models import build_model
 from mgvsr.options import TrainConfig
 from mgvsr.presets import get_preset
+from mgvsr.tutorial.explore import expected_speedup
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_reference import compare as compare_reference  # noqa: E402
 from timed_step import TimedStep, precisions  # noqa: E402
 
-MODELS = {"basicvsr": ("basicvsr_cpu", "basicvsr_m"), "edvr_m": ("edvr_cpu", "edvr_m")}
-PLANS = {"basicvsr": ("demo/basicvsr/ours", "table1/basicvsr_m/ours"), "edvr_m": ("demo/edvr_m/ours", "table2/edvr_m/ours")}
+MODELS = {"basicvsr": ("basicvsr_cpu", "basicvsr_m"), "edvr_m": ("edvr_cpu", "edvr_m"),
+          "basicvsrpp": ("basicvsrpp_cpu", "basicvsrpp")}
+PLANS = {"basicvsr": ("demo/basicvsr/ours", "table1/basicvsr_m/ours"), "edvr_m": ("demo/edvr_m/ours", "table2/edvr_m/ours"),
+         "basicvsrpp": ("demo/basicvsrpp/ours", "basicvsrpp/reds/ours")}
 DEMO_BATCH = 4  # the demo's micro-batch on a CPU
 PAPER_BATCH = {"cpu": 1, "cuda": 8}
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -160,6 +168,30 @@ def time_steps(case: Case, device: torch.device, precision: str, steps: int) -> 
     return {"seconds": seconds, "flops": flops, "channels_last": step.step.channels_last}
 
 
+def flop_bounds(per_sample: dict[tuple[str, str, int, int], float]) -> list[str]:
+    """The speedup bound by FLOPs of each ``ours`` plan against its baseline, for every model whose fp32 FLOPs
+    per sample ``per_sample[(model, plan, patch, frames)]`` cover both plans' stage shapes."""
+    lines = []
+    for family, names in MODELS.items():
+        for which, name in zip(("demo", "paper"), PLANS[family]):
+            ours = get_preset(name)
+            base = get_preset(ours.baseline)
+            stages = ours.plan.stages + base.plan.stages
+            for model in names:
+                if any((model, which, s.patch, s.frames) not in per_sample for s in stages):
+                    continue
+                costs = {(s.patch, s.frames, s.batch): per_sample[(model, which, s.patch, s.frames)] * s.batch
+                         for s in stages}
+                lines.append(f"| {model} | {name} | {base.name} | {expected_speedup(ours.plan, base.plan, costs):.2f}x "
+                             f"| {base.plan.work / ours.plan.work:.2f}x |")
+    if not lines:
+        return []
+    return ["### Speedup bounds by FLOPs", "",
+            "Each plan against its baseline, a stage costing its fp32 FLOPs per sample (the steps above, divided by "
+            "their batch) times its samples; beside it the bound by LR pixels (`Plan.work`).", "",
+            "| model | plan | baseline | by FLOPs | by LR pixels |", "|---|---|---|---|---|", *lines, ""]
+
+
 # ---- the data loader ------------------------------------------------------------------------------
 
 
@@ -210,6 +242,7 @@ def run_device(device: torch.device, args, lines: list[str]) -> None:
               "| achieved GFLOP/s | MFU | speedup vs fp32 |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     consumed = {}
+    per_sample = {}
     for case in cases(device, args.quick, args.models):
         fp32_seconds = None
         for precision in names:
@@ -224,7 +257,10 @@ def run_device(device: torch.device, args, lines: list[str]) -> None:
                   f"{r['seconds']:.3f} s, {gflops(r['flops'])} GFLOP, MFU {mfu:.1%}", flush=True)
             key = (case.frames, case.patch, case.batch)
             consumed[key] = max(consumed.get(key, 0.0), case.batch / r["seconds"])
+            if precision == "fp32":
+                per_sample[(case.model, case.plan, case.patch, case.frames)] = r["flops"] / case.batch
     lines.append("")
+    lines += flop_bounds(per_sample)
     if consumed:
         lines += ["### Data loader", "",
                   "Windows/s of the trainer's loader over the sample clips (decoded frames cached in memory), "
