@@ -3,6 +3,7 @@
     python bench/run.py                     # writes bench/RESULTS.md
     python bench/run.py --quick             # the smallest and largest stage of each plan only
     python bench/run.py --out /tmp/R.md --devices cpu cuda --steps 3
+    python bench/run.py --flops-only --models basicvsrpp   # FLOPs and the bounds by FLOPs only, printed
 
 For ``basicvsr_cpu``, ``basicvsr_m``, ``edvr_cpu``, ``edvr_m``, ``basicvsrpp_cpu`` and ``basicvsrpp``, at
 the stage shapes of the demo (``demo/<family>/ours``, at the demo's micro-batch of 4 clips) and of the
@@ -29,7 +30,8 @@ that would only emulate it):
   its fp32 FLOPs per sample (FLOPs are linear in the batch) times its samples
   (:func:`mgvsr.tutorial.explore.expected_speedup`), beside the bound by LR pixels (:attr:`mgvsr.schedule.Plan.work`):
   the speedup a device whose step costs its FLOPs would give (all of a plan's stage shapes measured: not
-  with ``--quick``).
+  with ``--quick``).  ``--flops-only`` counts them (one fp32 step per shape, untimed) and prints them,
+  writing no file: minutes where the timed suite takes hours on a CPU.
 
 Every figure is measured in the run that writes the file, on the machine it names; the file says
 how loaded the machine was (load average against its cores).
@@ -152,9 +154,9 @@ def step_flops(step: TimedStep) -> int:
     return counter.get_total_flops()
 
 
-def time_steps(case: Case, device: torch.device, precision: str, steps: int) -> dict:
-    """Median step seconds and FLOPs of ``case`` trained as the trainer does (:class:`mgvsr.step.TrainStep`
-    with ``--amp`` for a low ``precision``, ``channels_last`` where the model prefers it)."""
+def case_step(case: Case, device: torch.device, precision: str) -> TimedStep:
+    """``case``'s training step as the trainer runs it (:class:`mgvsr.step.TrainStep` with ``--amp`` for a low
+    ``precision``, ``channels_last`` where the model prefers it), on a fixed random batch."""
     torch.manual_seed(0)
     model = build_model(case.model)
     lq = torch.rand(case.batch, case.frames, 3, case.patch, case.patch, device=device)
@@ -162,6 +164,12 @@ def time_steps(case: Case, device: torch.device, precision: str, steps: int) -> 
     step = TimedStep(model, TrainConfig(amp=precision != "fp32"), lq, gt, lr=1e-5, device=device)
     if step.step.precision != precision:
         raise RuntimeError(f"{precision} asked for, the training step runs {step.step.precision} on {device}")
+    return step
+
+
+def time_steps(case: Case, device: torch.device, precision: str, steps: int) -> dict:
+    """Median step seconds and FLOPs of ``case`` trained as the trainer does (:func:`case_step`)."""
+    step = case_step(case, device, precision)
     flops = step_flops(step)
     step()  # warm-up
     seconds = statistics.median(step() for _ in range(steps))
@@ -296,6 +304,18 @@ def run_device(device: torch.device, args, lines: list[str]) -> None:
         lines.append("")
 
 
+def flops_only(device: torch.device, args) -> None:
+    """``--flops-only``: the fp32 FLOPs of one training step of every case, and the speedup bounds by FLOPs,
+    printed (nothing timed, no file written)."""
+    per_sample = {}
+    for case in cases(device, args.quick, args.models):
+        flops = step_flops(case_step(case, device, "fp32"))
+        per_sample[(case.model, case.plan, case.patch, case.frames)] = flops / case.batch
+        print(f"[{device}] {case.model} {case.plan} {case.patch}&{case.frames} b{case.batch}: {gflops(flops)} GFLOP "
+              f"per step (fp32)", flush=True)
+    print("\n".join(flop_bounds(per_sample)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"the results file (default {RESULTS})")
@@ -307,10 +327,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's; 1 on a shared machine, "
                         "where two threads wait on each other)")
     parser.add_argument("--note", default="", help="a line to add under the header (e.g. how loaded the machine was)")
+    parser.add_argument("--flops-only", action="store_true", help="count FLOPs only (one fp32 step per shape, "
+                        "untimed) and print them with the speedup bounds by FLOPs; no file is written")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = [torch.device(d) for d in (args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])))]
+    if args.flops_only:
+        for device in devices:
+            flops_only(device, args)
+        return 0
     start, load_start = time.perf_counter(), os.getloadavg()
     lines: list[str] = []
     for device in devices:

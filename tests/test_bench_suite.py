@@ -204,3 +204,13 @@ def test_the_basicvsrpp_demo_has_its_issues_targets():
                    "baseline >= 0.3 dB above bicubic": True, "ours >= 0.3 dB above bicubic": False,
                    "the whole demo <= 15 minutes": True}
     assert not {name: met for name, met, _ in bench_demo.targets(report)}["the whole demo <= 10 minutes"]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_flops_only_counts_without_timing_or_writing(tmp_path, capsys):
+    """bench/run.py --flops-only: the fp32 FLOPs of every case printed, nothing timed, no file written."""
+    assert suite.main(["--flops-only", "--models", "edvr_cpu", "--quick", "--devices", "cpu",
+                       "--out", str(tmp_path / "R.md")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[cpu] edvr_cpu")]
+    assert len(lines) == 4 and all(re.search(r": [\d,.]+ GFLOP per step \(fp32\)$", line) for line in lines)
+    assert not (tmp_path / "R.md").exists()
