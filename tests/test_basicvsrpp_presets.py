@@ -97,3 +97,27 @@ def test_the_table_renders_as_mgvsrs_own_before_anything_trains(tmp_path):
     text = render_table(rows)
     assert text.startswith("**mgvsr's table basicvsrpp (beyond the paper) at scale 'lesson'**")
     assert f"Not run yet: {BASE}, {OURS}." in text
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_the_dry_run_projects_ours(tmp_path, capsys):
+    """``mgvsr train --preset basicvsrpp/reds/ours --dry-run`` on a small REDS tree of 30-frame clips (shrunk,
+    on the CPU model): it probes the six shapes and projects the run; ``--spynet none`` opts out on purpose."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_reds import make_reds_tree
+
+    make_reds_tree(tmp_path / "REDS", clips=("000", "001", "002", "011"), frames=30, size=(64, 64))
+    argv = ["train", "--preset", OURS, "--root", str(tmp_path / "REDS"), "--out", str(tmp_path / "run"), "--dry-run",
+            "--device", "cpu", "--iterations", "12", "--batch", "4", "--patch-div", "4"]
+    assert main(argv) == 2  # basicvsrpp's recipe wants pretrained SpyNet weights
+    assert "PROBLEM  SpyNet: basicvsrpp/reds/ours" in capsys.readouterr().out
+    assert main(argv + ["--spynet", "none", "--model", "basicvsrpp_cpu"]) == 0
+    out = capsys.readouterr().out
+    for shape in ("8&14", "8&22", "8&30", "16&14", "16&22", "16&30"):
+        assert f"basicvsrpp_cpu {shape}" in out
+    assert "basicvsrpp/reds/ours  to train  12" in out and "READY" in out
+    assert not (tmp_path / "run").exists()
