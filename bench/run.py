@@ -3,11 +3,12 @@
     python bench/run.py                     # writes bench/RESULTS.md
     python bench/run.py --quick             # the smallest and largest stage of each plan only
     python bench/run.py --out /tmp/R.md --devices cpu cuda --steps 3
+    python bench/run.py --flops-only --models basicvsrpp   # FLOPs and the bounds by FLOPs only, printed
 
-For ``basicvsr_cpu``, ``basicvsr_m``, ``edvr_cpu`` and ``edvr_m``, at the stage shapes of the
-demo (``demo/<family>/ours``, at the demo's micro-batch of 4 clips) and of the paper
-(``table1/basicvsr_m/ours``, ``table2/edvr_m/ours``, at micro-batch 1 on a CPU to keep the run
-short, 8 on a GPU), in fp32 and in bf16 (fp16 on a GPU without bf16; bf16 is skipped on a CPU
+For ``basicvsr_cpu``, ``basicvsr_m``, ``edvr_cpu``, ``edvr_m``, ``basicvsrpp_cpu`` and ``basicvsrpp``, at
+the stage shapes of the demo (``demo/<family>/ours``, at the demo's micro-batch of 4 clips) and of the
+paper (``table1/basicvsr_m/ours``, ``table2/edvr_m/ours``; for BasicVSR++, beyond the paper,
+``basicvsrpp/reds/ours``; at micro-batch 1 on a CPU to keep the run short, 8 on a GPU), in fp32 and in bf16 (fp16 on a GPU without bf16; bf16 is skipped on a CPU
 that would only emulate it):
 
 - **step time**: the median of ``--steps`` training steps after one warm-up step, each the trainer's
@@ -24,7 +25,13 @@ that would only emulate it):
   the embedded sample clips, batches of the step's size) delivers with 0 and 2 worker
   processes, against the windows/s the step consumes (batch / step time of the fastest precision);
 - **against the reference**: our fp32 steps against BasicSR's per-frame forwards at the same
-  shapes (``bench/bench_reference.py``).
+  shapes (``bench/bench_reference.py``);
+- **speedup bounds by FLOPs**: each ``ours`` plan against its preset's baseline, every stage costed at
+  its fp32 FLOPs per sample (FLOPs are linear in the batch) times its samples
+  (:func:`mgvsr.tutorial.explore.expected_speedup`), beside the bound by LR pixels (:attr:`mgvsr.schedule.Plan.work`):
+  the speedup a device whose step costs its FLOPs would give (all of a plan's stage shapes measured: not
+  with ``--quick``).  ``--flops-only`` counts them (one fp32 step per shape, untimed) and prints them,
+  writing no file: minutes where the timed suite takes hours on a CPU.
 
 Every figure is measured in the run that writes the file, on the machine it names; the file says
 how loaded the machine was (load average against its cores).
@@ -53,13 +60,16 @@ from mgvsr.device import DTYPES, bf16_supported, cpu_bf16_native, cpu_flags, cpu
 from mgvsr.models import build_model
 from mgvsr.options import TrainConfig
 from mgvsr.presets import get_preset
+from mgvsr.tutorial.explore import expected_speedup
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_reference import compare as compare_reference  # noqa: E402
 from timed_step import TimedStep, precisions  # noqa: E402
 
-MODELS = {"basicvsr": ("basicvsr_cpu", "basicvsr_m"), "edvr_m": ("edvr_cpu", "edvr_m")}
-PLANS = {"basicvsr": ("demo/basicvsr/ours", "table1/basicvsr_m/ours"), "edvr_m": ("demo/edvr_m/ours", "table2/edvr_m/ours")}
+MODELS = {"basicvsr": ("basicvsr_cpu", "basicvsr_m"), "edvr_m": ("edvr_cpu", "edvr_m"),
+          "basicvsrpp": ("basicvsrpp_cpu", "basicvsrpp")}
+PLANS = {"basicvsr": ("demo/basicvsr/ours", "table1/basicvsr_m/ours"), "edvr_m": ("demo/edvr_m/ours", "table2/edvr_m/ours"),
+         "basicvsrpp": ("demo/basicvsrpp/ours", "basicvsrpp/reds/ours")}
 DEMO_BATCH = 4  # the demo's micro-batch on a CPU
 PAPER_BATCH = {"cpu": 1, "cuda": 8}
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -144,9 +154,9 @@ def step_flops(step: TimedStep) -> int:
     return counter.get_total_flops()
 
 
-def time_steps(case: Case, device: torch.device, precision: str, steps: int) -> dict:
-    """Median step seconds and FLOPs of ``case`` trained as the trainer does (:class:`mgvsr.step.TrainStep`
-    with ``--amp`` for a low ``precision``, ``channels_last`` where the model prefers it)."""
+def case_step(case: Case, device: torch.device, precision: str) -> TimedStep:
+    """``case``'s training step as the trainer runs it (:class:`mgvsr.step.TrainStep` with ``--amp`` for a low
+    ``precision``, ``channels_last`` where the model prefers it), on a fixed random batch."""
     torch.manual_seed(0)
     model = build_model(case.model)
     lq = torch.rand(case.batch, case.frames, 3, case.patch, case.patch, device=device)
@@ -154,10 +164,40 @@ def time_steps(case: Case, device: torch.device, precision: str, steps: int) -> 
     step = TimedStep(model, TrainConfig(amp=precision != "fp32"), lq, gt, lr=1e-5, device=device)
     if step.step.precision != precision:
         raise RuntimeError(f"{precision} asked for, the training step runs {step.step.precision} on {device}")
+    return step
+
+
+def time_steps(case: Case, device: torch.device, precision: str, steps: int) -> dict:
+    """Median step seconds and FLOPs of ``case`` trained as the trainer does (:func:`case_step`)."""
+    step = case_step(case, device, precision)
     flops = step_flops(step)
     step()  # warm-up
     seconds = statistics.median(step() for _ in range(steps))
     return {"seconds": seconds, "flops": flops, "channels_last": step.step.channels_last}
+
+
+def flop_bounds(per_sample: dict[tuple[str, str, int, int], float]) -> list[str]:
+    """The speedup bound by FLOPs of each ``ours`` plan against its baseline, for every model whose fp32 FLOPs
+    per sample ``per_sample[(model, plan, patch, frames)]`` cover both plans' stage shapes."""
+    lines = []
+    for family, names in MODELS.items():
+        for which, name in zip(("demo", "paper"), PLANS[family]):
+            ours = get_preset(name)
+            base = get_preset(ours.baseline)
+            stages = ours.plan.stages + base.plan.stages
+            for model in names:
+                if any((model, which, s.patch, s.frames) not in per_sample for s in stages):
+                    continue
+                costs = {(s.patch, s.frames, s.batch): per_sample[(model, which, s.patch, s.frames)] * s.batch
+                         for s in stages}
+                lines.append(f"| {model} | {name} | {base.name} | {expected_speedup(ours.plan, base.plan, costs):.2f}x "
+                             f"| {base.plan.work / ours.plan.work:.2f}x |")
+    if not lines:
+        return []
+    return ["### Speedup bounds by FLOPs", "",
+            "Each plan against its baseline, a stage costing its fp32 FLOPs per sample (the steps above, divided by "
+            "their batch) times its samples; beside it the bound by LR pixels (`Plan.work`).", "",
+            "| model | plan | baseline | by FLOPs | by LR pixels |", "|---|---|---|---|---|", *lines, ""]
 
 
 # ---- the data loader ------------------------------------------------------------------------------
@@ -210,6 +250,7 @@ def run_device(device: torch.device, args, lines: list[str]) -> None:
               "| achieved GFLOP/s | MFU | speedup vs fp32 |",
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     consumed = {}
+    per_sample = {}
     for case in cases(device, args.quick, args.models):
         fp32_seconds = None
         for precision in names:
@@ -224,7 +265,10 @@ def run_device(device: torch.device, args, lines: list[str]) -> None:
                   f"{r['seconds']:.3f} s, {gflops(r['flops'])} GFLOP, MFU {mfu:.1%}", flush=True)
             key = (case.frames, case.patch, case.batch)
             consumed[key] = max(consumed.get(key, 0.0), case.batch / r["seconds"])
+            if precision == "fp32":
+                per_sample[(case.model, case.plan, case.patch, case.frames)] = r["flops"] / case.batch
     lines.append("")
+    lines += flop_bounds(per_sample)
     if consumed:
         lines += ["### Data loader", "",
                   "Windows/s of the trainer's loader over the sample clips (decoded frames cached in memory), "
@@ -260,6 +304,18 @@ def run_device(device: torch.device, args, lines: list[str]) -> None:
         lines.append("")
 
 
+def flops_only(device: torch.device, args) -> None:
+    """``--flops-only``: the fp32 FLOPs of one training step of every case, and the speedup bounds by FLOPs,
+    printed (nothing timed, no file written)."""
+    per_sample = {}
+    for case in cases(device, args.quick, args.models):
+        flops = step_flops(case_step(case, device, "fp32"))
+        per_sample[(case.model, case.plan, case.patch, case.frames)] = flops / case.batch
+        print(f"[{device}] {case.model} {case.plan} {case.patch}&{case.frames} b{case.batch}: {gflops(flops)} GFLOP "
+              f"per step (fp32)", flush=True)
+    print("\n".join(flop_bounds(per_sample)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"the results file (default {RESULTS})")
@@ -271,10 +327,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's; 1 on a shared machine, "
                         "where two threads wait on each other)")
     parser.add_argument("--note", default="", help="a line to add under the header (e.g. how loaded the machine was)")
+    parser.add_argument("--flops-only", action="store_true", help="count FLOPs only (one fp32 step per shape, "
+                        "untimed) and print them with the speedup bounds by FLOPs; no file is written")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     devices = [torch.device(d) for d in (args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else [])))]
+    if args.flops_only:
+        for device in devices:
+            flops_only(device, args)
+        return 0
     start, load_start = time.perf_counter(), os.getloadavg()
     lines: list[str] = []
     for device in devices:

@@ -12,22 +12,29 @@ list order at each point of a run:
 ``on_train_end``    the last step is done, before the final evaluation
 ``on_end``          the run is finished (its summary: the run log's ``end`` record)
 ``close``           always, last (also after an error)
+``on_save``         a checkpoint (``last.pth``) is being written: the callback adds what it must keep
+``on_load``         a checkpoint is being read to resume: the callback restores what it kept
+``on_final``        ``final.pth`` is being written: the callback adds its weights
 ==================  ==========================================================================
 
 :func:`default_callbacks` gives a run its callbacks from its :class:`~mgvsr.options.TrainConfig`:
 the JSON-lines log (:class:`RunLogWriter`), TensorBoard (:class:`TensorBoardWriter`), the progress
 bar (:class:`ProgressBar`), evaluations every N iterations (:class:`PeriodicEvaluation`),
-checkpoints (:class:`Checkpoints`) and preemption (:class:`Preemption`).
+checkpoints (:class:`Checkpoints`) and preemption (:class:`Preemption`); and, where the recipe has one,
+the exponential moving average of the weights that the evaluations score (:class:`WeightEMA`).
 """
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
+import torch
 from tqdm.auto import tqdm
 
 from mgvsr import runs
-from mgvsr.errors import Preempted
+from mgvsr.errors import MgvsrError, Preempted
+from mgvsr.models.protocol import unwrap
 from mgvsr.options import TrainConfig
 from mgvsr.preemption import StopSignals, signal_name
 from mgvsr.watch import TensorBoardLog
@@ -51,6 +58,64 @@ class Callback:
     def on_end(self, trainer, summary: dict) -> None: ...
 
     def close(self, trainer) -> None: ...
+
+    def on_save(self, trainer, state: dict) -> None: ...
+
+    def on_load(self, trainer, state: dict) -> None: ...
+
+    def on_final(self, trainer, weights: dict) -> None: ...
+
+
+class WeightEMA(Callback):
+    """An exponential moving average of the weights, as BasicSR's ``model_ema`` (``ema_decay: 0.999`` in its
+    BasicVSR++ recipe): it starts as a copy of the initial model, and after every optimizer step each
+    parameter's average becomes ``decay * average + (1 - decay) * parameter`` (buffers keep their initial
+    values, as BasicSR's).  The trainer's evaluations score the average (``trainer.scored``); checkpoints keep
+    it (``params_ema``), so a resumed run continues it exactly; ``final.pth`` holds it as ``params_ema`` beside
+    ``params`` (BasicSR's layout: :func:`mgvsr.models.checkpoints.load_pretrained` with ``key="params_ema"``
+    or ``"auto"`` reads it).  Kept by the main process only (the one that evaluates and writes the files)."""
+
+    KEY = "params_ema"
+
+    def __init__(self, decay: float) -> None:
+        if not 0 < decay < 1:
+            raise MgvsrError(f"the EMA's decay must be in (0, 1), got {decay!r}")
+        self.decay = decay
+        self.average: torch.nn.Module | None = None
+
+    def _start_from(self, trainer, state: dict | None = None) -> None:
+        self.average = copy.deepcopy(unwrap(trainer.model)).eval().requires_grad_(False)
+        if state is not None:
+            self.average.load_state_dict(state)
+        trainer.scored = self.average
+
+    def on_load(self, trainer, state: dict) -> None:
+        if not trainer.is_main:
+            return
+        if self.KEY not in state:
+            raise MgvsrError(f"cannot resume with an EMA of the weights (decay {self.decay:g}): the checkpoint at "
+                             f"iteration {state.get('iteration')} holds none (it was written by a run without one)")
+        self._start_from(trainer, state[self.KEY])
+
+    def on_start(self, trainer) -> None:
+        if trainer.is_main and self.average is None:
+            self._start_from(trainer)  # BasicSR's model_ema(0): the initial weights
+
+    @torch.no_grad()
+    def on_step(self, trainer, record: dict) -> None:
+        if self.average is None:
+            return
+        weights = dict(unwrap(trainer.model).named_parameters())
+        for name, average in self.average.named_parameters():
+            average.mul_(self.decay).add_(weights[name], alpha=1 - self.decay)
+
+    def on_save(self, trainer, state: dict) -> None:
+        if self.average is not None:
+            state[self.KEY] = self.average.state_dict()
+
+    def on_final(self, trainer, weights: dict) -> None:
+        if self.average is not None:
+            weights[self.KEY] = self.average.state_dict()
 
 
 class RunLogWriter(Callback):
@@ -192,8 +257,10 @@ class Preemption(Callback):
 
 
 def default_callbacks(cfg: TrainConfig) -> list[Callback]:
-    """A run's callbacks from its configuration, in the order they are called."""
-    callbacks: list[Callback] = [RunLogWriter()]
+    """A run's callbacks from its configuration, in the order they are called (the EMA first: a step's
+    evaluation scores the average that step updated)."""
+    callbacks: list[Callback] = [WeightEMA(cfg.ema_decay)] if cfg.ema_decay is not None else []
+    callbacks.append(RunLogWriter())
     if cfg.tensorboard:
         callbacks.append(TensorBoardWriter())
     if cfg.progress:

@@ -23,9 +23,9 @@ then evaluates them and bicubic on the held-out sample clips and writes, into ``
 with its log and checkpoints: running the demo again resumes an interrupted run and reuses a
 finished one of the same spec (:mod:`mgvsr.runs`).
 
-On a CPU the larger minibatch of BasicVSR runs at once (in ``channels_last`` a CPU is as fast
-per sample on 8 clips as on 4, faster in bf16: :data:`WHOLE_BATCH_ON_CPU`); EDVR's is computed as
-micro-batches whose gradients accumulate (the same update).
+On a CPU the larger minibatch of BasicVSR and BasicVSR++ runs at once (a CPU is as fast per sample on
+8 clips as on 4, faster in bf16: :data:`WHOLE_BATCH_ON_CPU`); EDVR's is computed as micro-batches whose
+gradients accumulate (the same update).
 """
 
 from __future__ import annotations
@@ -49,8 +49,9 @@ from mgvsr.tables import seeds_verdict
 
 RUNS = ("baseline", "ours")
 FAST = "fast"  # ours + mixed precision: beyond the paper
-# model families the demo runs: BasicVSR (basicvsr_cpu) and EDVR-M (edvr_cpu, the spatial cycle only)
-FAMILIES = ("basicvsr", "edvr_m")
+# model families the demo runs: BasicVSR (basicvsr_cpu), EDVR-M (edvr_cpu, the spatial cycle only) and
+# BasicVSR++ (basicvsrpp_cpu)
+FAMILIES = ("basicvsr", "edvr_m", "basicvsrpp")
 DEMO_EVALS = 6  # evaluations during each run (the PSNR-against-time curve), the last at the end
 
 
@@ -70,8 +71,10 @@ def demo_presets(model: str = "basicvsr", iterations: int | None = None) -> dict
 
 # Model families whose larger minibatch (8 clips) runs at once on a CPU, as fast per sample as two
 # micro-batches of 4 or faster (`python bench/bench_micro_batch.py`, 2 threads: basicvsr_cpu in
-# channels_last 0.99-1.15x in fp32, 1.11-1.33x in bf16; edvr_cpu 0.89-1.03x, so EDVR keeps micro-batches).
-WHOLE_BATCH_ON_CPU = {"basicvsr": True, "edvr_m": False}
+# channels_last 0.99-1.15x in fp32, 1.11-1.33x in bf16; edvr_cpu 0.89-1.03x, so EDVR keeps micro-batches;
+# basicvsrpp_cpu 0.97-1.13x in fp32, 1.06-1.27x in bf16, one thread on a loaded machine:
+# `OMP_NUM_THREADS=1 python bench/bench_micro_batch.py --model basicvsrpp_cpu --preset demo/basicvsrpp/ours --steps 3`).
+WHOLE_BATCH_ON_CPU = {"basicvsr": True, "edvr_m": False, "basicvsrpp": True}
 
 
 def demo_micro_batch(presets: dict[str, Preset], device: str, model: str = "basicvsr") -> int | None:

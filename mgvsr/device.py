@@ -98,19 +98,22 @@ def resolve_precision(device: torch.device, amp: bool) -> str:
     return "fp16" if device.type == "cuda" else "fp32"
 
 
-def precision_note(device: torch.device, amp: bool) -> str:
-    """One line saying which arithmetic :func:`resolve_precision` chose and why."""
+def precision_note(device: torch.device, amp: bool, fp32_inside: str = "") -> str:
+    """One line saying which arithmetic :func:`resolve_precision` chose and why; ``fp32_inside``: what of the
+    model runs in fp32 inside the autocast region (:func:`mgvsr.models.protocol.fp32_in_autocast`), said
+    where autocast is on."""
     precision = resolve_precision(device, amp)
     if not amp:
         return "precision fp32"
+    inside = f"; {fp32_inside} in fp32 inside the autocast region" if fp32_inside else ""
     if precision == "bf16":
         what = ("a CUDA device with native bfloat16 (compute capability >= 8.0)" if device.type == "cuda"
                 else "a CPU with native bfloat16 (AVX512-BF16/AMX)")
-        return f"precision bf16: autocast on {what}; loss, optimizer state and metrics in fp32"
+        return f"precision bf16: autocast on {what}; loss, optimizer state and metrics in fp32{inside}"
     if precision == "fp16":
         major, minor = cuda_capability(device)
         return (f"precision fp16: autocast with loss scaling (this CUDA device, compute capability {major}.{minor}, "
-                "has no native bfloat16)")
+                f"has no native bfloat16){inside}")
     why = (f"{BF16_ENV}=0 is set" if os.environ.get(BF16_ENV) == "0" else
            "this CPU does not compute bfloat16 natively (no AVX512-BF16 or AMX), emulated it is slower than fp32"
            if device.type == "cpu" else f"no mixed precision on {device.type}")

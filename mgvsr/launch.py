@@ -36,7 +36,8 @@ from mgvsr.train import Trainer
 
 def train_config(preset: Preset, options: RunOptions, flow: FlowInit | None = None) -> TrainConfig:
     """The :class:`~mgvsr.options.TrainConfig` a run of ``preset`` with ``options`` trains with: the preset's
-    warm start (SpyNet frozen, or EDVR's fusion-only start) and the options that reach the loop."""
+    warm start (SpyNet frozen, or EDVR's fusion-only start), its EMA of the weights and the options that
+    reach the loop."""
     recipe, iterations = preset.warm_start
     extra = {"preset": preset.name, "model": preset.model, "dataset": preset.dataset,
              "spynet": None if flow is None else flow.spec}
@@ -44,7 +45,7 @@ def train_config(preset: Preset, options: RunOptions, flow: FlowInit | None = No
                        seed=options.seed, device=options.device, micro_batch=options.micro_batch, amp=options.amp,
                        num_workers=default_workers(resolve_device(options.device)) if options.workers is None else options.workers, eval_every=options.eval_every,
                        checkpoint_every=options.checkpoint_every, progress=options.progress,
-                       tensorboard=options.tensorboard, extra=extra)
+                       tensorboard=options.tensorboard, ema_decay=preset.ema_decay, extra=extra)
 
 
 @dataclass(frozen=True)

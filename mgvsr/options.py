@@ -92,6 +92,9 @@ class TrainConfig:
       (:func:`mgvsr.device.resolve_precision`; the run log's ``start`` record names the choice).
       Parameters, the loss, the optimizer state and the evaluations stay in fp32.
     - ``loss_eps``: Charbonnier's eps (BasicSR's 1e-12: an L1 loss away from zero).
+    - ``ema_decay``: keep an exponential moving average of the weights, updated after every optimizer
+      step as BasicSR's ``model_ema`` (:class:`mgvsr.callbacks.WeightEMA`); evaluations score it and
+      ``final.pth`` holds it as ``params_ema``.  None: no average (the preset's ``ema_decay``).
     """
 
     seed: int = 0
@@ -112,5 +115,6 @@ class TrainConfig:
     progress: bool = True
     eval_channel: str | None = None  # None: the benchmark's protocol (RGB for REDS4, Y for Vid4 ...)
     tensorboard: bool = False
+    ema_decay: float | None = None
     cudnn_benchmark: bool = True  # CUDA: cuDNN picks the fastest convolution per shape (a plan has a few shapes)
     extra: dict = field(default_factory=dict)  # free-form, kept in the log (preset name, ...)

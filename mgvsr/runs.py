@@ -85,7 +85,8 @@ def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | 
     than one: a run is resumed, and its times read, on the device count it started on.  ``code``: the
     code that trains it (:func:`mgvsr.provenance.code_identity`): a run of other code is never reused
     (:func:`other_code`); ``model_config``: the model configuration's constructor arguments (its width,
-    depth and initialisation: what the model's name alone does not say).
+    depth and initialisation: what the model's name alone does not say); ``ema_decay`` (an EMA of the
+    weights, :attr:`Preset.ema_decay`) only where the preset has one.
     """
     plan = preset.plan.to_dict()
     plan.pop("name")
@@ -117,6 +118,8 @@ def run_spec(preset: Preset, cfg: TrainConfig, *, device_type: str, root: str | 
         spec["loss_eps"] = cfg.loss_eps
     if world_size > 1:
         spec["world_size"] = world_size
+    if preset.ema_decay is not None:
+        spec["ema_decay"] = preset.ema_decay
     spec["code"] = code_identity()
     return spec
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Sequence
 
 from mgvsr.errors import MgvsrError
-from mgvsr.presets import SCALES
+from mgvsr.presets import BEYOND_PAPER, SCALES
 
 SPEED_MARGIN = 1.05  # a calibrated speedup must exceed this to count as faster (its inverse: slower)
 VERDICT_RULE = ("Verdict rule: PSNR is the mean of a row's seeds against its baseline's, 'better'/'worse' when the "
@@ -232,7 +232,8 @@ def render_table(rows: Sequence[Row], title: str | None = None) -> str:
         raise MgvsrError("no rows to render")
     scale = rows[0].scale
     tables = sorted({r.table for r in rows if r.table})
-    head = title or f"Table {', '.join(tables)} of the paper at scale {scale!r}"
+    head = title or (f"mgvsr's table {', '.join(tables)} (beyond the paper) at scale {scale!r}"
+                     if set(tables) <= set(BEYOND_PAPER) else f"Table {', '.join(tables)} of the paper at scale {scale!r}")
     lines = [f"**{head}**", "",
              "| row | preset | stages (trained) | batch | devices | per device | precision | PSNR ours | PSNR paper "
              "| SSIM ours | SSIM paper | speedup ours (calibrated) | FLOP bound | to the baseline's PSNR "

@@ -17,7 +17,8 @@ micro-batches, precision) and the fingerprint of its initial weights, the ``end`
 times, also in device-seconds), ``last.pth`` (the state to resume from, written atomically at
 every stage end, every ``checkpoint_every`` iterations and on interruption, the one before kept
 as ``previous.pth``, each with a checksum: :mod:`mgvsr.checkpointing`) and ``final.pth``
-(``{"params": state_dict}``, readable by :func:`mgvsr.models.checkpoints.load_pretrained` and by
+(``{"params": state_dict}``, and ``"params_ema"`` where the run keeps an EMA of the weights:
+:class:`mgvsr.callbacks.WeightEMA`; readable by :func:`mgvsr.models.checkpoints.load_pretrained` and by
 BasicSR).  ``resume=True`` continues from ``last.pth`` exactly (from ``previous.pth``, with a
 warning, when ``last.pth`` is damaged): on a CPU the losses after a resume equal those of an
 uninterrupted run.
@@ -143,13 +144,14 @@ class Trainer:
         self.step = TrainStep(model, self.cfg, self.device, self.world)
         self.model, self.optimizer = self.step.model, self.step.optimizer
         self.precision, self.channels_last = self.step.precision, self.step.channels_last
-        self.precision_note = precision_note(self.device, self.cfg.amp)
+        self.precision_note = precision_note(self.device, self.cfg.amp, protocol.fp32_in_autocast(self.model))
         self.callbacks = default_callbacks(self.cfg) if callbacks is None else callbacks
         self.it = 0
         self.times = RunTimes(stage_compute=[0.0] * len(plan), stage_data=[0.0] * len(plan))
         self.evals: list[dict] = []
         self.saved_at: int | None = None  # the iteration of the newest checkpoint on disk
         self.resumed: dict | None = None  # how the run resumed (the log's ``resume`` record), None: a fresh start
+        self.scored: nn.Module | None = None  # what evaluations score; None: the trained weights (WeightEMA: its average)
         if self.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
         self.log = runs.RunLog(self.out / runs.LOG_FILE, enabled=self.is_main)
@@ -248,7 +250,9 @@ class Trainer:
         if not self.evals or self.evals[-1]["it"] != self.it:
             self.evaluate()
         if self.is_main:
-            checkpointing.save_atomic({"params": unwrap(self.model).state_dict()}, self.out / runs.FINAL)
+            weights = {"params": unwrap(self.model).state_dict()}
+            self._fire("on_final", weights)  # WeightEMA: params_ema
+            checkpointing.save_atomic(weights, self.out / runs.FINAL)
         summary = self.summary()
         self._fire("on_end", summary)
         return summary
@@ -266,7 +270,7 @@ class Trainer:
         if self.test_source is None or not self.is_main:
             return None
         t0 = time.perf_counter()
-        model = unwrap(self.model)
+        model = unwrap(self.model) if self.scored is None else self.scored
         was_training = model.training
         model.eval()
         try:
@@ -287,7 +291,8 @@ class Trainer:
         self.times.eval += seconds
         record = {"it": self.it, "psnr": scores["mean"]["psnr"], "ssim": scores["mean"]["ssim"],
                   "train_seconds": self.times.train, "compute_seconds": self.times.compute, "eval_seconds": seconds,
-                  "clips": {k: {"psnr": v["psnr"], "ssim": v["ssim"]} for k, v in scores.get("clips", {}).items()}}
+                  "clips": {k: {"psnr": v["psnr"], "ssim": v["ssim"]} for k, v in scores.get("clips", {}).items()},
+                  **({} if self.scored is None else {"weights": "ema"})}
         self.evals.append(record)
         self._fire("on_eval", record)
         return record
@@ -305,9 +310,11 @@ class Trainer:
 
     # ---- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"version": CHECKPOINT_VERSION, "params": unwrap(self.model).state_dict(), **self.step.state_dict(),
-                "iteration": self.it, "totals": asdict(self.times), "evals": self.evals, "plan": self.plan.to_dict(),
-                "config": _jsonable(asdict(self.cfg)), "torch_rng": torch.get_rng_state()}
+        state = {"version": CHECKPOINT_VERSION, "params": unwrap(self.model).state_dict(), **self.step.state_dict(),
+                 "iteration": self.it, "totals": asdict(self.times), "evals": self.evals, "plan": self.plan.to_dict(),
+                 "config": _jsonable(asdict(self.cfg)), "torch_rng": torch.get_rng_state()}
+        self._fire("on_save", state)  # what the callbacks keep (WeightEMA: params_ema)
+        return state
 
     def save(self) -> None:
         """Write ``last.pth`` (the one before becomes ``previous.pth``; main process only)."""
@@ -327,6 +334,7 @@ class Trainer:
             raise MgvsrError(f"cannot resume from {path}: it was written for a different plan "
                              f"({state['plan'].get('name') or 'unnamed'}, {state['plan']['total_iterations']} iterations)")
         self.step.load_state_dict(state)
+        self._fire("on_load", state)
         self.it = state["iteration"]
         self.times = RunTimes(**state["totals"])
         self.evals = state["evals"]

@@ -538,3 +538,28 @@ def test_the_trainer_trains_the_cpu_configuration(tmp_path):
     assert infer_config(state) == ("basicvsrpp_cpu", {})
     loaded = load_model("basicvsrpp_cpu", tmp_path / "final.pth")
     assert all(torch.equal(v, state[k]) for k, v in loaded.state_dict().items())
+
+
+@pytest.mark.parametrize("forced, inside", [("1", True), ("0", False)])
+def test_an_amp_run_says_the_alignment_runs_in_fp32_inside_autocast(tmp_path, monkeypatch, forced, inside):
+    """``--amp``: the run log's precision note says that the deformable alignment runs in fp32 inside the
+    autocast region (where autocast is on: bf16 forced with MGVSR_BF16=1; off with 0)."""
+    from mgvsr.data.sample import sample_source
+    from mgvsr.device import BF16_ENV
+    from mgvsr.options import TrainConfig
+    from mgvsr.runs import read_log
+    from mgvsr.schedule import Plan, Stage
+    from mgvsr.train import Trainer
+
+    monkeypatch.setenv(BF16_ENV, forced)
+    torch.manual_seed(0)
+    model = BasicVSRPlusPlus(mid_channels=4, num_blocks=1, deformable_groups=2, hr_feat=4, spynet_width=0.25)
+    Trainer(model, Plan((Stage(1, 16, 3, 1, 1e-3),)), sample_source("train"), tmp_path,
+            TrainConfig(progress=False, amp=True, device="cpu")).run()
+    start = read_log(tmp_path / "log.jsonl")[0]
+    assert start["precision"] == ("bf16" if inside else "fp32")
+    said = "BasicVSR++'s deformable alignment (offsets, masks, deformable convolutions; the flows too) in fp32 " \
+           "inside the autocast region"
+    assert (said in start["precision_note"]) == inside
+    assert protocol.fp32_in_autocast(build_model("edvr_cpu")).startswith("EDVR's deformable convolutions")
+    assert protocol.fp32_in_autocast(build_model("basicvsr_cpu")) == ""

@@ -146,7 +146,10 @@ def test_cases_are_every_stage_shape_of_the_demo_and_paper_plans():
     assert demo == [(s.patch, s.frames) for s in get_preset("demo/basicvsr/ours").plan.stages]
     paper = {(c.patch, c.frames, c.batch) for c in cases if c.model == "edvr_m" and c.plan == "paper"}
     assert paper == {(32, 5, 1), (64, 5, 1)}
-    assert {c.model for c in cases} == {"basicvsr_cpu", "basicvsr_m", "edvr_cpu", "edvr_m"}
+    assert {c.model for c in cases} == {"basicvsr_cpu", "basicvsr_m", "edvr_cpu", "edvr_m", "basicvsrpp_cpu", "basicvsrpp"}
+    bvpp = [(c.plan, c.patch, c.frames, c.batch) for c in cases if c.model == "basicvsrpp"]
+    assert bvpp == [("demo", s.patch, s.frames, 4) for s in get_preset("demo/basicvsrpp/ours").plan.stages] + [
+        ("paper", s.patch, s.frames, 1) for s in get_preset("basicvsrpp/reds/ours").plan.stages]
     quick = suite.cases(torch.device("cpu"), quick=True, models=["basicvsr_m"])
     assert [(c.plan, c.patch, c.frames) for c in quick] == [("demo", 16, 4), ("demo", 32, 8), ("paper", 32, 7),
                                                             ("paper", 64, 15)]
@@ -168,3 +171,46 @@ def test_one_command_writes_results_with_mfu_for_every_row(tmp_path):
         assert re.search(r"\| \d+\.\d% \|", row), row  # an MFU
     assert "### Data loader" in text and "| 32&5 | 4 |" in text
     assert re.search(r"\| fp32 \| [\d,.]+ \| [\d,.]+ \| [\d,.]+ \|", text)  # the peak measured
+
+
+def test_flop_bounds_are_the_pixel_bounds_where_flops_follow_pixels():
+    """bench/run.py's speedup bounds by FLOPs: with FLOPs per sample proportional to LR pixels they are the
+    bounds by LR pixels; a model lacking a shape of a plan or its baseline gets no row."""
+    per_sample = {}
+    for family, names in suite.MODELS.items():
+        for which, name in zip(("demo", "paper"), suite.PLANS[family]):
+            ours = get_preset(name)
+            for s in ours.plan.stages + get_preset(ours.baseline).plan.stages:
+                per_sample[(names[0], which, s.patch, s.frames)] = 3.0 * s.frames * s.patch ** 2
+    rows = [line for line in suite.flop_bounds(per_sample) if line.startswith("| ") and "x |" in line]
+    assert len(rows) == 2 * len(suite.MODELS)  # the first model of each family, demo and paper plans
+    for row in rows:
+        by_flops, by_pixels = re.findall(r"(\d+\.\d\d)x", row)
+        assert by_flops == by_pixels, row
+    assert "| basicvsrpp_cpu | basicvsrpp/reds/ours | basicvsrpp/reds/baseline | 2.18x | 2.18x |" in rows
+    del per_sample[("basicvsrpp_cpu", "paper", 64, 30)]  # the baseline's shape (ours' last stage)
+    assert not any("basicvsrpp/reds/ours" in line for line in suite.flop_bounds(per_sample))
+
+
+def test_the_basicvsrpp_demo_has_its_issues_targets():
+    """bench/bench_demo.py --model basicvsrpp: issue 21's thresholds (0.3 dB above bicubic, 15 minutes), no
+    targets for its fast run."""
+    import bench_demo
+
+    report = {"bicubic": {"psnr": 24.91}, "baseline": {"psnr": 25.25}, "ours": {"psnr": 25.16},
+              "speedup_wall": 1.9, "speedup_compute": 1.95, "total_seconds": 14 * 60, "fast": None}
+    got = {name: met for name, met, _ in bench_demo.targets(report, "basicvsrpp")}
+    assert got == {"ours >= 1.8x faster (wall-clock)": True, "PSNR within 0.1 dB of the baseline": True,
+                   "baseline >= 0.3 dB above bicubic": True, "ours >= 0.3 dB above bicubic": False,
+                   "the whole demo <= 15 minutes": True}
+    assert not {name: met for name, met, _ in bench_demo.targets(report)}["the whole demo <= 10 minutes"]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_flops_only_counts_without_timing_or_writing(tmp_path, capsys):
+    """bench/run.py --flops-only: the fp32 FLOPs of every case printed, nothing timed, no file written."""
+    assert suite.main(["--flops-only", "--models", "edvr_cpu", "--quick", "--devices", "cpu",
+                       "--out", str(tmp_path / "R.md")]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[cpu] edvr_cpu")]
+    assert len(lines) == 4 and all(re.search(r": [\d,.]+ GFLOP per step \(fp32\)$", line) for line in lines)
+    assert not (tmp_path / "R.md").exists()

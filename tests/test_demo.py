@@ -120,10 +120,33 @@ def test_edvr_demo_is_the_spatial_cycle_with_a_quarter_lr_first():
     assert presets["ours"].fusion_only_iters > 0
 
 
+def test_basicvsrpp_demo_is_the_basicvsr_demo_shapes_with_basicvsrpps_recipe():
+    presets = demo_presets("basicvsrpp")
+    base, ours = presets["baseline"], presets["ours"]
+    assert base.model == ours.model == "basicvsrpp_cpu"
+    assert base.plan.stages[0].label == "32&8"
+    assert [s.label for s in ours.plan] == ["16&4", "16&6", "16&8", "32&4", "32&6", "32&8"]
+    assert ours.plan.samples == base.plan.samples
+    m = ours.plan.stages[0].batch / base.plan.stages[0].batch
+    assert ours.plan.stages[0].lr == pytest.approx(base.plan.stages[0].lr * m)
+    assert base.flow_lr_mult == ours.flow_lr_mult == 0.25  # BasicVSR++'s SpyNet multiplier
+    assert base.flow_frozen_iters > 0 and ours.flow_frozen_iters > 0
+
+
+@pytest.mark.slow
+def test_the_basicvsrpp_demo_runs(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--model", "basicvsrpp", "--out", str(out), "--iterations", "6", "--evals", "1",
+                 "--device", "cpu", "--no-progress", "--no-fast"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["model"] == "basicvsrpp" and report["ours"]["iterations"] == 6
+    assert read_log(out / "ours" / "log.jsonl")[0]["model"] == "BasicVSRPlusPlus"
+
+
 def test_unknown_demo_family_is_refused():
     from mgvsr.errors import MgvsrError
 
-    with pytest.raises(MgvsrError, match="basicvsr, edvr_m, got 'vrt'"):
+    with pytest.raises(MgvsrError, match="basicvsr, edvr_m, basicvsrpp, got 'vrt'"):
         demo_presets("vrt")
 
 

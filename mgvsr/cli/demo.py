@@ -16,8 +16,9 @@ HELP = "train baseline and ours on the embedded sample clips and compare them (t
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/demo"), help="output folder (default runs/demo)")
-    parser.add_argument("--model", default="basicvsr", choices=("basicvsr", "edvr_m"),
-                        help="model family: basicvsr (default; the CPU BasicVSR) or edvr_m (the CPU EDVR, spatial cycle)")
+    parser.add_argument("--model", default="basicvsr", choices=("basicvsr", "edvr_m", "basicvsrpp"),
+                        help="model family: basicvsr (default; the CPU BasicVSR), edvr_m (the CPU EDVR, spatial cycle) "
+                             "or basicvsrpp (the CPU BasicVSR++)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
     parser.add_argument("--iterations", type=int,
                         help="shrink both runs to this many baseline iterations (same samples): a quick look")

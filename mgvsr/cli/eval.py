@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="'bicubic' (the default without --checkpoint) or a model configuration name such as "
                              "basicvsr, basicvsr_m; with --checkpoint alone it is read from the weights")
     parser.add_argument("--checkpoint", type=Path, help="weights of the model (BasicSR/MMagic/mgvsr checkpoint)")
+    parser.add_argument("--weights", choices=("auto", "params", "params_ema"), default="auto",
+                        help="which weights of a BasicSR-layout file (and an mgvsr final.pth): params_ema (an EMA of "
+                             "the weights, what BasicSR and mgvsr evaluate where a run kept one) when the file has "
+                             "it, else params (auto, the default); or either exactly")
     parser.add_argument("--dataset", choices=DATASETS, default="vid4",
                         help="reds4: REDS clips 000 011 015 020; reds_val: REDS's official validation clips "
                              "240-269; vid4; vimeo90k: the septuplets of sep_testlist.txt; folder; sample "
@@ -75,7 +79,7 @@ def _model(args: argparse.Namespace):
         raise MgvsrError(f"--model {args.model} needs --checkpoint PATH (an untrained model scores nothing useful)")
     if not args.checkpoint.is_file():
         raise MgvsrError(f"checkpoint not found: {args.checkpoint}")
-    state = read_state_dict(args.checkpoint)
+    state = read_state_dict(args.checkpoint, key=args.weights)
     name, overrides = (args.model, {}) if args.model is not None else infer_config(state)
     model = build_model(name, **overrides)
     load_state_dict_checked(model, state, strict=True, source=str(args.checkpoint))

@@ -95,6 +95,20 @@ def plan_json(preset, lr_at: list[tuple[str, int]] | None = None) -> dict:
     }
 
 
+def expected_speedup_line(preset, base) -> str:
+    """The speedup ``preset`` can expect against ``base`` (its baseline, transformed alike) from the LR pixels
+    each processes (:attr:`mgvsr.schedule.Plan.work`): the bound in device-time of a device whose step costs
+    its pixels; with m times the baseline's minibatch on m times its devices, wall-clock up to m times that."""
+    ratio = base.plan.work / preset.plan.work
+    m = preset.plan.stages[0].batch / base.plan.stages[0].batch
+    line = (f"  expected speedup from LR pixel counts (Plan.work): {ratio:.2f}x in device-time "
+            f"({base.plan.work:,} LR pixels for {base.name}, {preset.plan.work:,} here; "
+            f"{base.plan.samples:,} and {preset.plan.samples:,} clips)")
+    if m > 1:
+        line += f"; on {m:g}x its devices (minibatch x{m:g}), up to {m * ratio:.2f}x in wall-clock"
+    return line
+
+
 def _list() -> str:
     from mgvsr.presets import list_presets
 
@@ -136,6 +150,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(plan_json(preset, lr_at), indent=2))
     else:
         print(preset.describe())
+        if preset.baseline:
+            print(expected_speedup_line(preset, transform(get_preset(preset.baseline), args)))
         print()
         print(preset.plan.table())
     if figure is not None:

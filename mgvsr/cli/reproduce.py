@@ -1,5 +1,7 @@
 """``mgvsr reproduce --table N --scale smoke|paper --out DIR [--root DIR]``: run a table of the paper.
 
+    mgvsr reproduce --table basicvsrpp --scale lesson --out runs/bvpp   # BasicVSR++, beyond the paper
+
     mgvsr reproduce --table 4 --scale smoke --out runs/reproduce-smoke            # minutes on a CPU
     mgvsr reproduce --table 1 --scale paper --root /data/REDS --spynet spynet_sintel_final-3d2a1287.pth \\
         --out runs/paper --dry-run                                          # checks and estimates first
@@ -33,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--table", choices=(*TABLES, "all"),
                         help="the paper's table (7 and 8: both parts; eq1 and fig2: its claims outside the tables); "
-                             "all: every one of them")
+                             "all: every one of them; basicvsrpp: BasicVSR++'s recipe and the paper's rules "
+                             "applied to it (beyond the paper; not in all)")
     parser.add_argument("--summary", action="store_true",
                         help="print 'What reproduced': every claim of the paper decided from the finished runs of all "
                              "tables under --out (trains nothing unless --table is given too)")

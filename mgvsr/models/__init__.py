@@ -18,7 +18,7 @@ import torch.nn as nn
 
 from mgvsr.errors import CheckpointError, MgvsrError
 from mgvsr.models import basicvsr, basicvsrpp, edvr
-from mgvsr.models.checkpoints import load_pretrained
+from mgvsr.models.checkpoints import AUTO_KEY, load_pretrained
 from mgvsr.models.spynet import SPYNET_FILES, SpynetFile, check_spynet_file
 
 # name -> (module, class, keyword arguments).  Add a configuration here, next to nothing else.
@@ -201,9 +201,10 @@ def infer_config(state: Mapping[str, torch.Tensor]) -> tuple[str, dict]:
                           f"{sorted(state)[:5]}); name it with --model")
 
 
-def load_model(name: str, checkpoint: str | Path) -> nn.Module:
+def load_model(name: str, checkpoint: str | Path, key: str = AUTO_KEY) -> nn.Module:
     """Model configuration ``name`` with the weights of ``checkpoint`` (a trainer's ``final.pth`` or a
-    BasicSR/MMagic file), in eval mode."""
+    BasicSR/MMagic file), in eval mode.  ``key``: a BasicSR-layout file's entry (default ``"auto"``:
+    ``params_ema``, the EMA of the weights a run kept and evaluated, when the file has it, else ``params``)."""
     model = build_model(name)
-    load_pretrained(model, checkpoint)
+    load_pretrained(model, checkpoint, key=key)
     return model.eval()

@@ -225,6 +225,7 @@ class BasicVSRPlusPlus(VSRModel):
     # channels_last: not measured for this model (the deformable convolutions' sampling and matmul want
     # contiguous tensors; EDVR measured 0.87-1.02x with them on a CPU), so the default memory format
     channels_last_on: frozenset[tuple[str, str]] = frozenset()
+    fp32_in_autocast = "BasicVSR++'s deformable alignment (offsets, masks, deformable convolutions; the flows too)"
 
     def __init__(self, **config) -> None:
         """``config``: keyword arguments, the fields of :class:`BasicVSRPlusPlusConfig` (see Args above)."""

@@ -228,6 +228,7 @@ class EDVR(VSRModel):
     # channels_last: not used, it measured slower on a CPU (0.87-1.02x; the deformable convolutions'
     # grid_sample and batched matmul want contiguous tensors): `python bench/bench_channels_last.py`
     channels_last_on: frozenset[tuple[str, str]] = frozenset()
+    fp32_in_autocast = "EDVR's deformable convolutions (offsets, masks, convolutions) and upsampled offsets"
 
     def __init__(self, **config) -> None:
         """``config``: keyword arguments, the fields of :class:`EDVRConfig` (BasicSR's names)."""

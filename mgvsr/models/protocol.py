@@ -21,7 +21,9 @@ answers, without being run:
   propagates in segments with the same result; the default runs the whole clip at once);
 - ``channels_last_on``: the ``(device type, precision)`` pairs where its training steps run
   faster in the ``channels_last`` memory format (measured with ``bench/bench_channels_last.py``;
-  the trainer converts the model there by default).
+  the trainer converts the model there by default);
+- ``fp32_in_autocast``: what of its forward runs in fp32 inside an autocast region (the deformable
+  alignment of BasicVSR++ and EDVR), said in the run log's precision note; empty where nothing does.
 
 The functions below are what the trainer and evaluator call.  They take any ``nn.Module``
 (also a DistributedDataParallel wrapper): a module that is not a :class:`VSRModel` is treated
@@ -49,6 +51,7 @@ class VSRModel(nn.Module):
     center_frame_idx: int | None = None
     patch_multiple: int = 1
     channels_last_on: frozenset[tuple[str, str]] = frozenset()
+    fp32_in_autocast: str = ""
 
     def flow_parameters(self) -> list[nn.Parameter]:
         """The optical-flow network's parameters (none by default)."""
@@ -129,6 +132,13 @@ def prefers_channels_last(model: nn.Module, device_type: str, precision: str) ->
     ``precision`` (``"fp32"``, ``"bf16"``, ``"fp16"``), as measured; False for a plain module."""
     m = _declared(model)
     return m is not None and (device_type, precision) in m.channels_last_on
+
+
+def fp32_in_autocast(model: nn.Module) -> str:
+    """What of ``model``'s forward runs in fp32 inside an autocast region (:attr:`VSRModel.fp32_in_autocast`);
+    empty for a model that declares nothing."""
+    m = _declared(model)
+    return "" if m is None else m.fp32_in_autocast
 
 
 def target_frames(model: nn.Module, gt: torch.Tensor) -> torch.Tensor:

@@ -10,12 +10,14 @@ every one against the paper's facts.
 - :mod:`mgvsr.presets.scales`: the scales (``smoke``, ``lesson``, ``paper``);
 - :mod:`mgvsr.presets.registry`: names to presets, the paper's tables;
 - :mod:`mgvsr.presets.recipe`: how runs derive from a baseline (linear scaling, warmup, multigrid);
-- :mod:`mgvsr.presets.paper`: the paper's catalogue; :mod:`mgvsr.presets.demo`: the CPU demo's.
+- :mod:`mgvsr.presets.paper`: the paper's catalogue; :mod:`mgvsr.presets.basicvsrpp`: BasicVSR++'s recipe
+  and the paper's rules applied to it (beyond the paper); :mod:`mgvsr.presets.demo`: the CPU demo's.
 """
 
 from mgvsr.presets import paper  # noqa: F401, I001  (registers the paper's catalogue, in its order ...)
+from mgvsr.presets import basicvsrpp  # noqa: F401, I001  (... then BasicVSR++'s, beyond the paper ...)
 from mgvsr.presets import demo  # noqa: F401, I001  (... then the demo's presets)
-from mgvsr.presets.preset import PAPER_GPU, PAPER_SAMPLES_PER_GPU, PaperDevices, Preset, scaled_span
+from mgvsr.presets.preset import BEYOND_PAPER, PAPER_GPU, PAPER_SAMPLES_PER_GPU, PaperDevices, Preset, scaled_decay, scaled_span
 from mgvsr.presets.recipe import FLOW_FROZEN_ITERS, FLOW_LR_MULT, FUSION_ONLY_ITERS, WARMUP_ITERS
 from mgvsr.presets.registry import (
     ALL_TABLES,
@@ -30,7 +32,8 @@ from mgvsr.presets.registry import (
 )
 from mgvsr.presets.scales import CPU_MODELS, FIXED_FRAMES, SCALES, Scale, by_scale, get_scale
 
-__all__ = ["PAPER_GPU", "PAPER_SAMPLES_PER_GPU", "PaperDevices", "Preset", "scaled_span", "FLOW_FROZEN_ITERS",
-           "FLOW_LR_MULT", "FUSION_ONLY_ITERS", "WARMUP_ITERS", "ALL_TABLES", "PRESETS", "TABLES", "UnknownPresetError",
+__all__ = ["BEYOND_PAPER", "PAPER_GPU", "PAPER_SAMPLES_PER_GPU", "PaperDevices", "Preset", "scaled_decay", "scaled_span",
+           "FLOW_FROZEN_ITERS", "FLOW_LR_MULT", "FUSION_ONLY_ITERS", "WARMUP_ITERS", "ALL_TABLES", "PRESETS", "TABLES",
+           "UnknownPresetError",
            "get_preset", "list_presets", "register", "table_presets", "table_runs", "CPU_MODELS", "FIXED_FRAMES",
            "SCALES", "Scale", "by_scale", "get_scale"]

@@ -21,6 +21,8 @@ from mgvsr.schedule import Plan, shrink, stretch_warmup
 # BasicVSR and EDVR-M configs also put 4 samples on each GPU).
 PAPER_GPU = "V100"
 PAPER_SAMPLES_PER_GPU = 4
+# Tables of runs the paper never made, which mgvsr adds (``Preset.table``): BasicVSR++ (mgvsr.presets.basicvsrpp)
+BEYOND_PAPER = ("basicvsrpp",)
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ class Preset:
       or a CPU demo configuration such as ``"basicvsr_cpu"``); not checked here (torch-free).
     - ``dataset``: a clip layout: ``"reds"``, ``"vimeo90k"``, ``"sample"`` (embedded clips), ...
     - ``test_dataset``: what the paper evaluates on (``"reds4"``, ``"vimeo90k_test"``, ...).
-    - ``table``, ``row``: where the paper reports it (``"1"``, ``"⑤"``); None for extra runs.
+    - ``table``, ``row``: where the paper reports it (``"1"``, ``"⑤"``), or a table of mgvsr's beyond the
+      paper (:data:`BEYOND_PAPER`: ``"basicvsrpp"``, ``"ours"``); None for extra runs.
     - ``paper``: published ``{"psnr": .., "ssim": .., "speedup": ..}`` (missing values None).
     - ``baseline``: the preset this run's speedup and accuracy are compared against.
     - ``flow_frozen_iters``: SpyNet (BasicVSR family) is frozen for these first iterations
@@ -72,6 +75,9 @@ class Preset:
     - ``notes``: assumptions where the paper is silent, and sources.
     - ``paper_devices``: the paper's device setup for the run (:class:`PaperDevices`); kept by the
       transformations (it stays the paper's, whatever a shrunk run trains on).
+    - ``ema_decay``: an exponential moving average of the weights, updated after every optimizer step
+      with this decay (BasicSR's ``ema_decay``), is what the run's evaluations score; None: none (the
+      paper's recipes).  A shrunk run's decay keeps the average's share of the run (:func:`scaled_decay`).
     """
 
     name: str
@@ -88,6 +94,7 @@ class Preset:
     baseline: str | None = None
     notes: str = ""
     paper_devices: PaperDevices | None = None
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         if not self.name or " " in self.name:
@@ -99,6 +106,8 @@ class Preset:
             value = getattr(self, what)
             if not isinstance(value, int) or not 0 <= value < total:
                 raise MgvsrError(f"preset {self.name!r}: {what} must be an integer in 0..{total - 1}, got {value!r}")
+        if self.ema_decay is not None and not (isinstance(self.ema_decay, float) and 0 < self.ema_decay < 1):
+            raise MgvsrError(f"preset {self.name!r}: ema_decay must be None or a float in (0, 1), got {self.ema_decay!r}")
         if not self.flow_lr_mult > 0:
             raise MgvsrError(f"preset {self.name!r}: flow_lr_mult must be positive, got {self.flow_lr_mult!r}")
         if self.paper is not None:
@@ -112,7 +121,9 @@ class Preset:
                  + (f" (tested on {self.test_dataset})" if self.test_dataset else "")]
         if self.plan.description:
             lines.append(f"  {self.plan.description}")
-        if self.table:
+        if self.table in BEYOND_PAPER:
+            lines.append(f"  mgvsr's table {self.table} (beyond the paper), row {self.row}")
+        elif self.table:
             where = f"  paper: Table {self.table}" + (f", row {self.row}" if self.row else "")
             if self.paper:
                 numbers = []
@@ -133,6 +144,8 @@ class Preset:
             extras.append(f"SpyNet frozen for {self.flow_frozen_iters:,} iterations, then x{self.flow_lr_mult:g} LR")
         if self.fusion_only_iters:
             extras.append(f"only the TSA fusion module trains for {self.fusion_only_iters:,} iterations")
+        if self.ema_decay is not None:
+            extras.append(f"evaluated on an EMA of the weights (decay {self.ema_decay:.6g} per iteration)")
         if extras:
             lines.append("  " + "; ".join(extras))
         if self.notes:
@@ -144,7 +157,8 @@ class Preset:
                     paper=self.paper, flow_frozen_iters=self.flow_frozen_iters, flow_lr_mult=self.flow_lr_mult,
                     fusion_only_iters=self.fusion_only_iters, test_dataset=self.test_dataset,
                     baseline=self.baseline, notes=self.notes, plan=self.plan.to_dict(),
-                    paper_devices=None if self.paper_devices is None else self.paper_devices.to_dict())
+                    paper_devices=None if self.paper_devices is None else self.paper_devices.to_dict(),
+                    ema_decay=self.ema_decay)
 
     # ---- transformations: each returns a new Preset --------------------------------------
 
@@ -162,15 +176,16 @@ class Preset:
                lr_mult: float = 1.0, frames_div: int = 1) -> Preset:
         """This preset for a quick run: the plan through :func:`mgvsr.schedule.shrink` (``iterations``
         in all, every stage's ``batch``, LR patches / ``patch_div``, clip lengths / ``frames_div``
-        rounded up, LRs x ``lr_mult``) and the warm starts scaled with the run (:func:`scaled_span`).
-        The unchanged preset when nothing changes."""
+        rounded up, LRs x ``lr_mult``), the warm starts scaled with the run (:func:`scaled_span`) and the
+        EMA's decay with it (:func:`scaled_decay`).  The unchanged preset when nothing changes."""
         if iterations is None and batch is None and patch_div == 1 and lr_mult == 1.0 and frames_div == 1:
             return self
         plan = shrink(self.plan, iterations=iterations, batch=batch, patch_div=patch_div, lr_mult=lr_mult,
                       frames_div=frames_div)
         factor = plan.total_iterations / self.plan.total_iterations
         return replace(self, plan=plan, flow_frozen_iters=scaled_span(self.flow_frozen_iters, factor),
-                       fusion_only_iters=scaled_span(self.fusion_only_iters, factor))
+                       fusion_only_iters=scaled_span(self.fusion_only_iters, factor),
+                       ema_decay=scaled_decay(self.ema_decay, factor))
 
     def on(self, *, model: str | None = None, dataset: str | None = None) -> Preset:
         """This preset with another model configuration and/or another training dataset (then
@@ -206,3 +221,14 @@ def scaled_span(span: int, factor: float) -> int:
     """A warm-start span of ``span`` iterations in a run ``factor`` times as long:
     ``round(span * factor)``, at least 1 when ``span`` is (a recipe's warm start never vanishes)."""
     return max(1, round(span * factor)) if span else 0
+
+
+def scaled_decay(decay: float | None, factor: float) -> float | None:
+    """An EMA's decay per iteration in a run ``factor`` times as long: ``decay ** (1 / factor)``, so that
+    the average keeps its share of the run (its horizon, ~``1 / (1 - decay)`` iterations, scales with the
+    run, as the warm starts' spans do).  For a minibatch m times larger (``factor = 1 / m``) this is
+    ``decay ** m``, the EMA scaling rule of Busbridge et al. 2023 ("How to Scale Your EMA"): one step
+    of the large minibatch stands for m of the small.  None stays None."""
+    if decay is None or factor == 1:
+        return decay
+    return float(decay ** (1 / factor))

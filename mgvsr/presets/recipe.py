@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mgvsr.presets.preset import PaperDevices, Preset, scaled_span
+from mgvsr.presets.preset import PaperDevices, Preset, scaled_decay, scaled_span
 from mgvsr.presets.registry import register
 from mgvsr.schedule import Plan, Warmup, baseline, goyal_warmup, linear_scaling, multigrid
 
@@ -53,7 +53,9 @@ class Recipe:
     ``flow``: the BasicVSR family's frozen-SpyNet start (``flow_frozen_iters`` at ``flow_lr_mult`` after);
     ``tsa``: EDVR's fusion-only start; ``share``: this recipe's length relative to the paper's (the
     warm starts keep their share of the run); ``flow_frozen``, ``flow_lr_mult``: the frozen span and
-    the flow network's LR multiplier of the recipe's own paper (BasicVSR's by default)."""
+    the flow network's LR multiplier of the recipe's own paper (BasicVSR's by default); ``ema``: the decay of
+    an EMA of the weights that the runs are evaluated on (None: none), scaled with the run like the warm
+    starts (:func:`~mgvsr.presets.preset.scaled_decay`)."""
 
     model: str
     dataset: str
@@ -68,6 +70,7 @@ class Recipe:
     share: float = 1.0
     flow_frozen: int = FLOW_FROZEN_ITERS
     flow_lr_mult: float = FLOW_LR_MULT
+    ema: float | None = None
 
     def base_plan(self, name: str, description: str) -> Plan:
         return baseline(self.iterations, self.patch, self.frames, self.batch, self.lr,
@@ -82,6 +85,8 @@ class Recipe:
                           flow_lr_mult=self.flow_lr_mult)
         if self.tsa:
             fields.update(fusion_only_iters=scaled_span(scaled_span(FUSION_ONLY_ITERS, self.share), 1 / m))
+        if self.ema is not None:
+            fields.update(ema_decay=scaled_decay(scaled_decay(self.ema, self.share), 1 / m))
         return fields
 
 

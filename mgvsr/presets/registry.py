@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 
 from mgvsr.errors import MgvsrError
-from mgvsr.presets.preset import Preset
+from mgvsr.presets.preset import BEYOND_PAPER, Preset
 
 
 class UnknownPresetError(MgvsrError, LookupError):
@@ -47,16 +47,20 @@ def list_presets(table: str | None = None, model: str | None = None, dataset: st
             and (dataset is None or p.dataset == dataset)]
 
 
-# the paper's tables, and two of its claims made outside them (Eq. 1's restarts, Fig. 2's small shapes)
-TABLES = ("1", "2", "3", "4", "5", "6", "7", "7a", "7b", "8", "8a", "8b", "9", "eq1", "fig2")
-ALL_TABLES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "eq1", "fig2")  # `mgvsr reproduce --table all`
+# the paper's tables, two of its claims made outside them (Eq. 1's restarts, Fig. 2's small shapes),
+# and mgvsr's own beyond the paper (:data:`BEYOND_PAPER`: "basicvsrpp", mgvsr.presets.basicvsrpp)
+PAPER_TABLES = ("1", "2", "3", "4", "5", "6", "7", "7a", "7b", "8", "8a", "8b", "9", "eq1", "fig2")
+TABLES = PAPER_TABLES + BEYOND_PAPER
+ALL_TABLES = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "eq1", "fig2")  # `mgvsr reproduce --table all`: the paper's
 
 
 def table_presets(table: str | int) -> list[Preset]:
-    """The presets of a table of the paper, in its row order.  ``"7"`` is 7a then 7b (likewise 8)."""
+    """The presets of a table of the paper (or of mgvsr's, :data:`BEYOND_PAPER`), in its row order.  ``"7"``
+    is 7a then 7b (likewise 8)."""
     table = str(table)
     if table not in TABLES:
-        raise MgvsrError(f"unknown table {table!r}; the paper's tables are {', '.join(TABLES)}")
+        raise MgvsrError(f"unknown table {table!r}; the paper's tables are {', '.join(PAPER_TABLES)}, "
+                         f"mgvsr's beyond it {', '.join(BEYOND_PAPER)}")
     parts = [table + "a", table + "b"] if table in ("7", "8") else [table]
     return [p for part in parts for p in list_presets(table=part)]
 

@@ -48,7 +48,8 @@ class Scale:
                 != (1, 1, 1, 1.0, 1, 1.0))
 
 
-CPU_MODELS = {"basicvsr_m": "basicvsr_cpu", "basicvsr": "basicvsr_cpu", "edvr_m": "edvr_cpu"}
+CPU_MODELS = {"basicvsr_m": "basicvsr_cpu", "basicvsr": "basicvsr_cpu", "edvr_m": "edvr_cpu",
+              "basicvsrpp": "basicvsrpp_cpu"}
 
 # Model families whose clip length is fixed by the architecture (not shrunk by a scale's frames_div).
 FIXED_FRAMES = ("edvr",)
