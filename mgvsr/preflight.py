@@ -42,7 +42,6 @@ import math
 import os
 import resource
 import statistics
-import tempfile
 import threading
 import time
 import warnings
@@ -61,7 +60,7 @@ from mgvsr.device import device_name, resolve_device
 from mgvsr.errors import MgvsrError
 from mgvsr.launch import initial_model, run_setup, train_config
 from mgvsr.models import FlowInit, flow_init
-from mgvsr.options import RunOptions, StoreChoice
+from mgvsr.options import RunOptions
 from mgvsr.presets import Preset, Scale, get_scale, table_runs
 from mgvsr.reproduce import expand_tables, run_options, table_flows
 from mgvsr.step import TrainStep

@@ -23,7 +23,6 @@ def _write_clip(root, name, frames):
 @pytest.fixture
 def tiny_source(tmp_path):
     """Two real PNG clips; every GT pixel encodes (frame, row, column) so crops can be checked."""
-    rng = np.random.default_rng(0)
     for name, n in (("a", 9), ("b", 12)):
         t, h, w = n, 48, 64
         gt = np.zeros((t, h, w, 3), np.uint8)

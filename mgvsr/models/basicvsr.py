@@ -105,7 +105,37 @@ class ConvResidualBlocks(nn.Module):
         return self.main(x)
 
 
-class BasicVSR(VSRModel):
+class SpyNetVSR(VSRModel):
+    """What BasicVSR and BasicVSR++ share beyond :class:`VSRModel`: a ``spynet`` attribute that gives the
+    flows (frozen at first by the ``"flow"`` warm start, short of its coarsest levels below 32 px) and
+    the x4 upsampling tail (``upconv1``, ``upconv2``, ``conv_hr``, ``conv_last``, ``pixel_shuffle``,
+    ``lrelu``) over a bilinear upsampling of the LR frame."""
+
+    # ---- the protocol (mgvsr.models.protocol) ------------------------------------------------
+    def flow_parameters(self) -> list[nn.Parameter]:
+        return list(self.spynet.parameters())
+
+    def all_parameters_used(self, patch: int) -> bool:
+        """Below 32 px SpyNet's pyramid is shorter (:func:`mgvsr.models.spynet.pyramid_levels`): its
+        coarsest levels get no gradient."""
+        return pyramid_levels(patch, patch) == NUM_LEVELS
+
+    def warm_start_frozen(self, recipe: str) -> list[nn.Parameter]:
+        """``"flow"``: SpyNet stays fixed at first (BasicSR's ``fix_flow``, MMagic's ``fix_iter``)."""
+        if recipe == "flow":
+            return self.flow_parameters()
+        return super().warm_start_frozen(recipe)
+
+    def upsample_tail(self, out: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
+        """The fused features ``out`` ``(n, c, h, w)`` and ``lr`` ``(n, 3, h, w)`` -> ``(n, 3, 4h, 4w)``."""
+        out = self.lrelu(self.pixel_shuffle(self.upconv1(out)))
+        out = self.lrelu(self.pixel_shuffle(self.upconv2(out)))
+        out = self.lrelu(self.conv_hr(out))
+        out = self.conv_last(out)
+        return out + F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)
+
+
+class BasicVSR(SpyNetVSR):
     """BasicVSR x4: ``forward(x (b, t, 3, h, w)) -> (b, t, 3, 4h, 4w)``, RGB in [0, 1].
 
     Args:
@@ -155,21 +185,6 @@ class BasicVSR(VSRModel):
         if fast_start:
             fast_start_init([self.backward_trunk.main[0], self.forward_trunk.main[0], self.fusion, self.conv_hr],
                             shuffled=[self.upconv1, self.upconv2], last=self.conv_last)
-
-    # ---- the protocol (mgvsr.models.protocol) ------------------------------------------------
-    def flow_parameters(self) -> list[nn.Parameter]:
-        return list(self.spynet.parameters())
-
-    def all_parameters_used(self, patch: int) -> bool:
-        """Below 32 px SpyNet's pyramid is shorter (:func:`mgvsr.models.spynet.pyramid_levels`): its
-        coarsest levels get no gradient."""
-        return pyramid_levels(patch, patch) == NUM_LEVELS
-
-    def warm_start_frozen(self, recipe: str) -> list[nn.Parameter]:
-        """``"flow"``: SpyNet stays fixed at first (BasicSR's ``fix_flow``)."""
-        if recipe == "flow":
-            return self.flow_parameters()
-        return super().warm_start_frozen(recipe)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 5 or x.shape[2] != 3:
@@ -237,12 +252,7 @@ class BasicVSR(VSRModel):
         return torch.cat([self._reconstruct(f, l) for f, l in zip(feats.split(chunk), lr.split(chunk))])
 
     def _reconstruct(self, feats: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
-        out = self.lrelu(self.fusion(feats))
-        out = self.lrelu(self.pixel_shuffle(self.upconv1(out)))
-        out = self.lrelu(self.pixel_shuffle(self.upconv2(out)))
-        out = self.lrelu(self.conv_hr(out))
-        out = self.conv_last(out)
-        return out + F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)
+        return self.upsample_tail(self.lrelu(self.fusion(feats)), lr)
 
     # ---- long clips in segments (the module docstring) ---------------------------------------
     def _step(self, trunk: nn.Module, frame: torch.Tensor, feat: torch.Tensor | None,

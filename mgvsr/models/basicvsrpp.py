@@ -72,14 +72,12 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from mgvsr.models.basicvsr import RECON_CHUNK_ELEMENTS, ConvResidualBlocks, neighbour_flows
+from mgvsr.models.basicvsr import RECON_CHUNK_ELEMENTS, ConvResidualBlocks, SpyNetVSR, neighbour_flows
 from mgvsr.models.blocks import fast_start_init
 from mgvsr.models.dcn import deform_conv2d, in_fp32
 from mgvsr.models.ops import flow_warp
-from mgvsr.models.protocol import VSRModel
-from mgvsr.models.spynet import NUM_LEVELS, SpyNet, pyramid_levels, zero_init_flow_heads
+from mgvsr.models.spynet import SpyNet, zero_init_flow_heads
 
 BRANCHES = ("backward_1", "forward_1", "backward_2", "forward_2")
 NUM_EXTRACT_BLOCKS = 5  # feat_extract's residual blocks (BasicSR's, fixed)
@@ -195,7 +193,7 @@ class BasicVSRPlusPlusConfig:
     fast_start: bool = False
 
 
-class BasicVSRPlusPlus(VSRModel):
+class BasicVSRPlusPlus(SpyNetVSR):
     """BasicVSR++ x4: ``forward(x (b, t, 3, h, w)) -> (b, t, 3, 4h, 4w)``, RGB in [0, 1].
 
     Args:
@@ -262,21 +260,6 @@ class BasicVSRPlusPlus(VSRModel):
                       self.reconstruction.main[0]]
             fast_start_init([*firsts, *offset_convs, self.conv_hr], shuffled=[self.upconv1, self.upconv2],
                             last=self.conv_last)
-
-    # ---- the protocol (mgvsr.models.protocol) ------------------------------------------------
-    def flow_parameters(self) -> list[nn.Parameter]:
-        return list(self.spynet.parameters())
-
-    def all_parameters_used(self, patch: int) -> bool:
-        """Below 32 px SpyNet's pyramid is shorter (:func:`mgvsr.models.spynet.pyramid_levels`): its
-        coarsest levels get no gradient."""
-        return pyramid_levels(patch, patch) == NUM_LEVELS
-
-    def warm_start_frozen(self, recipe: str) -> list[nn.Parameter]:
-        """``"flow"``: SpyNet stays fixed at first (the references' ``fix_iter``)."""
-        if recipe == "flow":
-            return self.flow_parameters()
-        return super().warm_start_frozen(recipe)
 
     # ---- forward ------------------------------------------------------------------------------
     def uses_cpu_cache(self, x: torch.Tensor) -> bool:
@@ -367,12 +350,7 @@ class BasicVSRPlusPlus(VSRModel):
 
     def _reconstruct(self, feats: torch.Tensor, lr: torch.Tensor) -> torch.Tensor:
         """``feats`` ``(n, 5 mid_channels, h, w)``, ``lr`` ``(n, 3, h, w)`` -> ``(n, 3, 4h, 4w)``."""
-        out = self.reconstruction(feats)
-        out = self.lrelu(self.pixel_shuffle(self.upconv1(out)))
-        out = self.lrelu(self.pixel_shuffle(self.upconv2(out)))
-        out = self.lrelu(self.conv_hr(out))
-        out = self.conv_last(out)
-        return out + F.interpolate(lr, scale_factor=4, mode="bilinear", align_corners=False)
+        return self.upsample_tail(self.reconstruction(feats), lr)
 
 
 def config_from_weights(state: Mapping[str, torch.Tensor]) -> dict | None:

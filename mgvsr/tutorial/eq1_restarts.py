@@ -11,11 +11,9 @@ special case.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from mgvsr import runs
 from mgvsr.presets import Preset, by_scale
