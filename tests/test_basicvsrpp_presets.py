@@ -90,7 +90,8 @@ def test_mgvsr_plan_shows_the_derivation_and_the_expected_speedup(capsys):
 
 def test_the_table_renders_as_mgvsrs_own_before_anything_trains(tmp_path):
     from mgvsr.options import RunOptions
-    from mgvsr.reproduce import render_table, reproduce_table
+    from mgvsr.reproduce import reproduce_table
+    from mgvsr.tables import render_table
 
     rows = reproduce_table("basicvsrpp", "lesson", tmp_path, RunOptions(device="cpu", workers=0), train=False)
     assert [(r.preset, r.row, r.status) for r in rows] == [(BASE, "baseline", "missing"), (OURS, "ours", "missing")]

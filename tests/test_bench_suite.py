@@ -164,9 +164,12 @@ def test_one_command_writes_results_with_mfu_for_every_row(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     text = out.read_text()
     assert "python bench/run.py --models edvr_cpu" in text and "load average" in text and "CPU:" in text
-    rows = [line for line in text.splitlines() if line.startswith("| edvr_cpu |")]
+    steps_table = text.split("### Training steps")[1].split("###")[0]
+    rows = [line for line in steps_table.splitlines() if line.startswith("| edvr_cpu |")]
     precisions = suite.precisions(torch.device("cpu"))
     assert len(rows) == 4 * len(precisions)  # 2 demo + 2 paper shapes, each precision
+    bounds = text.split("### Speedup bounds by FLOPs")[1].split("###")[0]
+    assert re.search(r"^\| edvr_cpu \| demo/edvr_m/ours \| demo/edvr_m/baseline \| \d+\.\d\dx \|", bounds, re.M)
     for row in rows:
         assert re.search(r"\| \d+\.\d% \|", row), row  # an MFU
     assert "### Data loader" in text and "| 32&5 | 4 |" in text

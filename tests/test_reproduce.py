@@ -54,10 +54,10 @@ def test_ci_scale_of_table1_ours():
     run = get_preset("table1/basicvsr_m/ours").at_scale("smoke")
     assert (run.model, run.dataset) == ("basicvsr_cpu", "sample")
     assert [s.label for s in run.plan.stages] == ["8&7", "8&11", "8&15", "16&7", "16&11", "16&15"]
-    assert run.plan.total_iterations == 6 and {s.batch for s in run.plan.stages} == {4}
+    assert run.plan.total_iterations == 6 and {s.batch for s in run.plan.stages} == {8}  # 64 / 8
     assert run.plan.stages[0].lr == pytest.approx(8e-3)  # 8e-4 x 10
     base = get_preset("table1/basicvsr_m/baseline").at_scale("smoke")
-    assert (base.plan.total_iterations, base.plan.stages[0].batch) == (24, 1)
+    assert (base.plan.total_iterations, base.plan.stages[0].batch) == (24, 2)  # 16 / 8
     assert base.plan.stages[0].lr == pytest.approx(2e-3)
     assert base.plan.samples == run.plan.samples  # the linear scaling rule: the same samples
     with pytest.raises(MgvsrError, match="unknown scale 'huge'"):
@@ -89,7 +89,7 @@ def test_identical_training_has_one_spec():
     assert not same_training(a, scaled_spec(get_preset("table5/no-warmup"), "smoke", CPU))
     assert not same_training(a, scaled_spec(get_preset("table4/no-lr-scaling"), "smoke", CPU))
     assert a["preset"] == "table4/lr-scaling"  # a label: names do not make two trainings differ
-    assert a["micro_batch"] == 1  # on a CPU: micro-batches of the baseline's minibatch
+    assert a["micro_batch"] == 2  # on a CPU: micro-batches of the baseline's minibatch (16 / 8)
     json.dumps(a)  # written as spec.json
 
 
@@ -193,7 +193,7 @@ def test_cli_without_training_renders_an_empty_table(tmp_path: Path, capsys):
     assert "Not run yet: table4/no-lr-scaling, table4/lr-scaling, table1/basicvsr_m/baseline." in out
     assert "NOT comparable" in out
     written = tmp_path / "table4-smoke.md"
-    assert written.is_file() and "| w lr scaling | table4/lr-scaling | 16&15 | 4 |" in written.read_text()
+    assert written.is_file() and "| w lr scaling | table4/lr-scaling | 16&15 | 8 |" in written.read_text()
     assert json.loads((tmp_path / "table4-smoke.json").read_text())[0]["status"] == "missing"
     assert not (tmp_path / "table4").exists()  # nothing trained, nothing written for the runs
 
