@@ -66,6 +66,9 @@ def test_lesson_reads_the_readme_demo_and_the_lesson_table_runs(tmp_path):
     assert series.DEMO_OUT.parts[-2:] == ("runs", "demo")  # `mgvsr demo`'s default --out, run in the checkout
     assert series.demo_dir("lesson", None, tmp_path / "mine") == tmp_path / "mine"
     assert series.demo_dir("smoke", str(tmp_path / "nb")) == tmp_path / "runs" / "demo-smoke"
+    # BasicVSR++'s demo (notebook 6, beyond the paper): where the README's `--model basicvsrpp` command writes
+    assert series.demo_dir("lesson", None, model="basicvsrpp").parts[-2:] == ("runs", "demo-bvpp")
+    assert series.demo_dir("smoke", str(tmp_path / "nb"), model="basicvsrpp") == tmp_path / "runs" / "demo-basicvsrpp-smoke"
     assert series.reproduce_dir("lesson", None) == series.REPRODUCE_OUT
     assert series.reproduce_dir("smoke", str(tmp_path / "nb")) == tmp_path / "runs" / "reproduce-smoke"
 

@@ -182,7 +182,10 @@ def test_the_outputs_record_says_when_where_and_how_long():
     record = outputs_record({"01_overview.ipynb": 90.0, "02_cost_of_shapes.ipynb": 210.0},
                             when="2026-11-30 12:00 UTC", machine="a 2-core CPU")
     assert "made on 2026-11-30 12:00 UTC" in record and "on: a 2-core CPU" in record
-    assert "| 01_overview.ipynb | 1.5 |" in record and "| all | 5.0 |" in record
+    assert "| 01_overview.ipynb | 1.5 | - |" in record and "| all | 5.0 |" in record
+    given = outputs_record({"07_reproducing_the_tables.ipynb": 6.0}, when="now", machine="here",
+                           parameters={"07_reproducing_the_tables.ipynb": {"train_missing": False}})
+    assert "| 07_reproducing_the_tables.ipynb | 0.1 | `train_missing = False` |" in given
     readme = "# notebooks\n\ntext\n"
     once = record_outputs(readme, record)
     assert once.startswith(readme) and once.count(RECORD_BEGIN) == 1
@@ -272,3 +275,22 @@ def test_notebook_7_trains_a_table_on_two_processes_under_papermill(tmp_path: Pa
     text = notebook_text(nb)
     assert "torch.distributed.run --standalone --nproc_per_node 2 -m mgvsr reproduce --table 4" in text
     assert "What reproduced at scale 'smoke'" in text and (out / "table4-smoke.md").is_file()
+
+
+def test_strip_notebooks_executes_with_a_given_parameter_and_stores_the_defaults(tmp_path):
+    """``strip_notebooks.py --execute --param NN:NAME=VALUE``: the notebook runs with the value (a real
+    kernel), the stored code keeps its default, papermill's injected cell is not stored; a parameter the
+    notebook does not declare is refused, naming the ones it does."""
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("print(x * 2)")])
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "01_tiny.ipynb"
+    path.write_text(nbformat.writes(nb), encoding="utf-8")
+    tool = [sys.executable, str(REPO / "tools" / "strip_notebooks.py"), "--execute"]
+    done = subprocess.run([*tool, "--param", "01:x=21", str(path)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    stored = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+    assert [c.source for c in stored.cells] == ["x = 1", "print(x * 2)"]
+    assert stored.cells[1].outputs[0]["text"] == "42\n"
+    refused = subprocess.run([*tool, "--param", "01:y=3", str(path)], capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "01_tiny.ipynb has no parameter 'y' (it declares x)" in refused.stderr

@@ -282,9 +282,11 @@ RECORD_BEGIN = "<!-- outputs-record: written by tools/strip_notebooks.py --execu
 RECORD_END = "<!-- /outputs-record -->"
 
 
-def outputs_record(seconds: dict[str, float], when: str | None = None, machine: str | None = None) -> str:
+def outputs_record(seconds: dict[str, float], when: str | None = None, machine: str | None = None,
+                   parameters: dict[str, dict[str, Any]] | None = None) -> str:
     """The paragraph saying when the stored outputs were made, on what machine, and each notebook's
-    time (``seconds``: notebook name -> seconds of its execution)."""
+    time (``seconds``: notebook name -> seconds of its execution) and the parameters it ran with other
+    than its defaults (``parameters``: notebook name -> {name: value})."""
     import os
     import platform
     from datetime import datetime, timezone
@@ -298,14 +300,16 @@ def outputs_record(seconds: dict[str, float], when: str | None = None, machine: 
 
         machine = (f"{cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__} on {torch.get_num_threads()} threads, "
                    f"Python {platform.python_version()}, {'CUDA' if torch.cuda.is_available() else 'no GPU'}")
-    rows = [f"| {name} | {s / 60:.1f} |" for name, s in seconds.items()]
+    parameters = parameters or {}
+    given = lambda name: ", ".join(f"`{k} = {v!r}`" for k, v in parameters.get(name, {}).items()) or "-"  # noqa: E731
+    rows = [f"| {name} | {s / 60:.1f} | {given(name)} |" for name, s in seconds.items()]
     return "\n".join([RECORD_BEGIN,
                       f"The stored outputs were made on {when} by `python tools/strip_notebooks.py --execute` "
-                      f"(every notebook at its defaults: `scale = \"lesson\"`), on: {machine}.  Minutes per "
-                      "notebook, in order (runs shared between notebooks count once, in the first that trains "
-                      "them; the README's demo and Table 1 at lesson scale had run before, see the README):",
-                      "", "| notebook | minutes |", "|---|---|", *rows,
-                      f"| all | {sum(seconds.values()) / 60:.1f} |", RECORD_END])
+                      f"(every notebook at its defaults, `scale = \"lesson\"`, but for the parameters listed), on: "
+                      f"{machine}.  Minutes per notebook, in order (runs shared between notebooks count once, in the "
+                      "first that trains them; the README's demo had run before, see the README):",
+                      "", "| notebook | minutes | parameters other than the defaults |", "|---|---|---|", *rows,
+                      f"| all | {sum(seconds.values()) / 60:.1f} | |", RECORD_END])
 
 
 def record_outputs(readme: str, record: str) -> str:
@@ -317,9 +321,18 @@ def record_outputs(readme: str, record: str) -> str:
     return readme.rstrip("\n") + "\n\n" + record + "\n"
 
 
-def execute_in_place(nb, folder: Path):
-    """Run ``nb`` top to bottom with its default parameters, the kernel in ``folder``."""
+def execute_in_place(nb, folder: Path, parameters: dict[str, Any] | None = None):
+    """Run ``nb`` top to bottom, the kernel in ``folder``: with its default parameters, or with
+    ``parameters`` injected after its ``parameters`` cell as papermill injects them (in a cell tagged
+    :data:`INJECTED_TAG`, which :func:`strip_notebook` drops: the stored code keeps its defaults)."""
     from nbclient import NotebookClient
 
+    if parameters:
+        from papermill.parameterize import parameterize_notebook
+
+        for cell in nb.cells:  # what papermill's own loader adds: every cell's tags, its metadata record
+            cell.metadata.setdefault("tags", [])
+        nb.metadata.setdefault("papermill", {})
+        nb = parameterize_notebook(nb, parameters, kernel_name=KERNEL, language="python")
     NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name=KERNEL, resources={"metadata": {"path": str(folder)}}).execute()
     return nb

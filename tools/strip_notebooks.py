@@ -5,6 +5,7 @@
     python tools/strip_notebooks.py                 # store notebooks/*.ipynb in their form, in place
     python tools/strip_notebooks.py --check         # exit 1 if any notebook is not in its stored form
     python tools/strip_notebooks.py --execute notebooks/03_multigrid_schedule.ipynb
+    python tools/strip_notebooks.py --execute --param 07:train_missing=False   # a parameter of one notebook
 
 The stored form keeps text, tables and figures, and drops widgets, progress bars (stderr), widget
 state and papermill's records; cells marked ``# NBVAL_CHECK_OUTPUT`` keep text only (the reference
@@ -16,14 +17,15 @@ is `strip_notebook` in `tools/nbtools.py`.
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 import time
 from pathlib import Path
 
 import nbformat
 
-from nbtools import (NotebookError, execute_in_place, list_notebooks, notebook_text, outputs_record, record_outputs,
-                     strip_notebook)
+from nbtools import (NotebookError, declared_parameters, execute_in_place, list_notebooks, notebook_text, outputs_record,
+                     record_outputs, strip_notebook)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,9 +35,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: notebooks/NN_*.ipynb)")
     parser.add_argument("--execute", action="store_true", help="run each notebook first (refreshes checked outputs)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a notebook is not stripped")
+    parser.add_argument("--param", action="append", default=[], metavar="NN:NAME=VALUE",
+                        help="with --execute: run the notebooks whose name starts with NN with parameter NAME set "
+                             "to VALUE (a Python literal, else a string); recorded in notebooks/README.md; repeatable")
     args = parser.parse_args(argv)
     try:
         paths = args.paths or list_notebooks(REPO / "notebooks")
+        given = parse_params(args.param, paths)
         dirty, seconds = [], {}
         for path in paths:
             text = path.read_text(encoding="utf-8")
@@ -43,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.execute:
                 print(f"executing {path} ...", flush=True)
                 start = time.perf_counter()
-                nb = execute_in_place(nb, path.parent)
+                nb = execute_in_place(nb, path.parent, given.get(path.name))
                 seconds[path.name] = time.perf_counter() - start
                 print(f"  {seconds[path.name]:.0f} s", flush=True)
             try:
@@ -58,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"stripped {path}")
         if args.execute and not args.paths:  # the whole series: say when, where and how long
             readme = REPO / "notebooks" / "README.md"
-            readme.write_text(record_outputs(readme.read_text(encoding="utf-8"), outputs_record(seconds)), encoding="utf-8")
+            readme.write_text(record_outputs(readme.read_text(encoding="utf-8"), outputs_record(seconds, parameters=given)), encoding="utf-8")
             print(f"recorded in {readme}")
     except NotebookError as exc:
         print(f"strip_notebooks: error: {exc}", file=sys.stderr)
@@ -68,6 +74,30 @@ def main(argv: list[str] | None = None) -> int:
             print(f"not in its stored form: {path} (run python tools/strip_notebooks.py {path})", file=sys.stderr)
         return 1
     return 0
+
+
+def parse_params(specs: list[str], paths: list[Path]) -> dict[str, dict]:
+    """``NN:NAME=VALUE`` strings -> {notebook name: {NAME: value}}; each must name a notebook of ``paths``
+    and a parameter its ``parameters`` cell declares."""
+    out: dict[str, dict] = {}
+    for spec in specs:
+        prefix, sep, assignment = spec.partition(":")
+        name, eq, text = assignment.partition("=")
+        if not (sep and eq and prefix and name):
+            raise NotebookError(f"--param {spec!r}: expected NN:NAME=VALUE, e.g. 07:train_missing=False")
+        matches = [p for p in paths if p.name.startswith(prefix)]
+        if not matches:
+            raise NotebookError(f"--param {spec!r}: no notebook to run starts with {prefix!r}")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        for path in matches:
+            if name not in declared_parameters(path):
+                raise NotebookError(f"--param {spec!r}: {path.name} has no parameter {name!r} "
+                                    f"(it declares {', '.join(declared_parameters(path))})")
+            out.setdefault(path.name, {})[name] = value
+    return out
 
 
 if __name__ == "__main__":

@@ -53,6 +53,9 @@ DEMO_SEEDS = {"smoke": 1, "lesson": 3, "paper": 3}  # the demo's seeds in the no
 # Where `mgvsr demo` and `mgvsr reproduce --scale lesson --out runs/lesson`, run in the
 # repository root as the README says, write their runs; the notebooks read them there.
 DEMO_OUT = REPO_DIR / "runs" / "demo"
+# BasicVSR++'s demo (beyond the paper), where `mgvsr demo --model basicvsrpp --out runs/demo-bvpp` writes;
+# one seed: three would take another 20 minutes of a 2-core CPU
+BVPP_DEMO_OUT = REPO_DIR / "runs" / "demo-bvpp"
 REPRODUCE_OUT = REPO_DIR / "runs" / "lesson"
 
 SCALE_ENV = "MGVSR_SCALE"
@@ -107,16 +110,20 @@ def runs_dir(output_dir: str | Path | None) -> Path:
     return cache_dir() / "tutorial"
 
 
-def demo_dir(scale: str, output_dir: str | Path | None, demo_out: str | Path | None = None) -> Path:
-    """The folder of the demo runs at ``scale``: ``runs/demo-smoke`` beside the notebooks' runs at
-    ``smoke``; otherwise ``demo_out``, by default where ``mgvsr demo`` writes (:data:`DEMO_OUT`)."""
+def demo_dir(scale: str, output_dir: str | Path | None, demo_out: str | Path | None = None,
+             model: str = "basicvsr") -> Path:
+    """The folder of the demo runs of ``model`` at ``scale``: ``runs/demo-smoke`` (``demo-<model>-smoke``)
+    beside the notebooks' runs at ``smoke``; otherwise ``demo_out``, by default where the README's
+    command writes (:data:`DEMO_OUT`; BasicVSR++: :data:`BVPP_DEMO_OUT`)."""
     if check_scale(scale) == "smoke":
-        return runs_dir(output_dir) / "demo-smoke"
-    return Path(demo_out) if demo_out else DEMO_OUT
+        return runs_dir(output_dir) / ("demo-smoke" if model == "basicvsr" else f"demo-{model}-smoke")
+    if demo_out:
+        return Path(demo_out)
+    return {"basicvsr": DEMO_OUT, "basicvsrpp": BVPP_DEMO_OUT}[model]
 
 
 def demo(scale: str, output_dir: str | Path | None, device: str = "auto", progress: bool = True,
-         demo_out: str | Path | None = None) -> dict:
+         demo_out: str | Path | None = None, model: str = "basicvsr") -> dict:
     """The demo's report (``report.json``'s dict) at ``scale``: read when both runs are finished
     in :func:`demo_dir`, trained (or resumed) otherwise, through :func:`mgvsr.demo.run_demo`.
 
@@ -125,12 +132,13 @@ def demo(scale: str, output_dir: str | Path | None, device: str = "auto", progre
     ``mgvsr demo`` writes, so that the README's demo is reused, with three seeds of baseline and ours
     (:data:`DEMO_SEEDS`, ``mgvsr demo --seeds 3``: the noise each notebook quotes, :func:`demo_noise`).
     The series teaches the paper: the demo's third run (ours + mixed precision, beyond the paper) is not
-    trained here.
+    trained here.  ``model="basicvsrpp"``: BasicVSR++'s demo (beyond the paper), one seed.
     """
-    folder = demo_dir(scale, output_dir, demo_out)
-    return demo_module.run_demo(folder, "basicvsr", RunOptions(device=device, progress=progress),
+    folder = demo_dir(scale, output_dir, demo_out, model)
+    seeds = by_scale(DEMO_SEEDS, scale) if model == "basicvsr" else 1
+    return demo_module.run_demo(folder, model, RunOptions(device=device, progress=progress),
                                 iterations=by_scale(DEMO_ITERATIONS, scale), evals=by_scale(DEMO_EVALS, scale),
-                                fast=False, seeds=by_scale(DEMO_SEEDS, scale))
+                                fast=False, seeds=seeds)
 
 
 def reproduce_dir(scale: str, output_dir: str | Path | None, reproduce_out: str | Path | None = None) -> Path:
