@@ -64,7 +64,7 @@ def _speed(a: Row, b: Row | None = None) -> float | None:
 
 def _missing(rows: dict[str, Row], names) -> list[str]:
     """The runs of ``names`` not finished by this code (missing, unfinished, or trained by other code)."""
-    return [n for n in names if n not in rows or rows[n].psnr is None or rows[n].status == "other code"]
+    return list(dict.fromkeys(n for n in names if n not in rows or rows[n].psnr is None or rows[n].status == "other code"))
 
 
 def faster_at_equal_psnr(claim: str, paper: str, rows: dict[str, Row], run: str, than: str, base: str) -> Claim:
