@@ -92,7 +92,7 @@ def psnr_order(claim: str, paper: str, rows: dict[str, Row], pairs, expect: str)
     names = [n for pair in pairs for n in pair]
     missing = _missing(rows, names)
     if missing:
-        return Claim(claim, paper, "-", NOT_SHOWN, f"not run: {', '.join(dict.fromkeys(missing))}")
+        return Claim(claim, paper, "-", NOT_SHOWN, f"not run: {', '.join(missing)}")
     found = [compare_psnr(rows[a], rows[b])[0] for a, b in pairs]
     ours = "; ".join(_psnr_text(rows[a], rows[b]) for a, b in pairs)
     if "unknown" in found:

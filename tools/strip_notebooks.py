@@ -93,9 +93,10 @@ def parse_params(specs: list[str], paths: list[Path]) -> dict[str, dict]:
         except (ValueError, SyntaxError):
             value = text
         for path in matches:
-            if name not in declared_parameters(path):
+            declared = declared_parameters(path)
+            if name not in declared:
                 raise NotebookError(f"--param {spec!r}: {path.name} has no parameter {name!r} "
-                                    f"(it declares {', '.join(declared_parameters(path))})")
+                                    f"(it declares {', '.join(declared)})")
             out.setdefault(path.name, {})[name] = value
     return out
 
