@@ -161,6 +161,16 @@ def _train_run(run: str, preset: Preset, folder: Path, options: RunOptions, fres
             "plan": record.plan}
 
 
+def finished_seeds(out: str | Path) -> int:
+    """How many seeds of both baseline and ours are finished in ``out`` (``out/<run>``, then
+    ``out/<run>-seed1``, ...), counting on while both have the next one; 0 where either first run is not."""
+    out = Path(out)
+    k = 0
+    while all(runs.finished_summary(out / (run if k == 0 else f"{run}-seed{k}")) is not None for run in RUNS):
+        k += 1
+    return k
+
+
 def add_seeds(report: dict, presets: dict[str, Preset], out: Path, options: RunOptions, seeds: int) -> None:
     """Train baseline and ours with ``seeds - 1`` more seeds (``out/<run>-seed<k>``; finished ones are read)
     and put each run's ``seeds`` (PSNRs, the first seed's first), ``psnr_mean`` and ``psnr_sd`` into

@@ -62,7 +62,7 @@ from mgvsr.launch import initial_model, run_setup, train_config
 from mgvsr.models import FlowInit, flow_init
 from mgvsr.options import RunOptions
 from mgvsr.presets import Preset, Scale, get_scale, table_runs
-from mgvsr.reproduce import expand_tables, run_options, table_flows
+from mgvsr.reproduce import expand_tables, run_options, seed_folder, table_flows
 from mgvsr.step import TrainStep
 from mgvsr.train import check_plan, stage_loader
 
@@ -468,11 +468,18 @@ def _folder_states(items: list[_Run], flows: dict[str, FlowInit], search: Path |
     :func:`mgvsr.launch.run_setup` builds, as the run itself will); another run's folder, or one another
     process is training in, is a problem."""
     checks = []
+    planned: list[tuple[dict, str]] = []  # the specs of the runs to train so far, and their names
     for run in items:
         flow = flows.get(run.preset.model)
         ignore = ("spynet",) if flow is None else ()
         spec = run_setup(run.preset, run.options.replace(spynet=flow or FlowInit(run.preset.model)), devices).spec
         decision = runs.decide(run.folder, spec, search=search, ignore=ignore)
+        twin = next((name for other, name in planned if runs.same_training(spec, other, ignore)), None)
+        if decision.kind in ("new", "resume") and twin is not None:  # trains once, as the real run does
+            run.status = f"same as {twin}"
+            continue
+        if decision.kind in ("new", "resume"):
+            planned.append((spec, run.name))
         if decision.kind in ("refused", "busy"):
             run.status = "problem"
             checks.append(Check(f"run folder of {run.name}", "problem", decision.reason))
@@ -662,13 +669,16 @@ def dry_run_table(table: str | int, scale: str | Scale = "paper", out: str | Pat
     out = Path(out)
     options = options or RunOptions(log=print)
     presets = list({p.name: p for t in expand_tables(table) for p in table_runs(t)}.values())
-    items = [_Run(p.name, p.at_scale(scale), runs.run_folder(out, p.name), run_options(p, scale, options))
-             for p in presets]
+    seeds = [options.seed + k for k in range(scale.noise_seeds + 1)]  # as train_runs: every preset, each seed
+    items = [_Run(p.name if seed == seeds[0] else f"{p.name} (seed {seed})", p.at_scale(scale),
+                  seed_folder(out, p, seed, seeds[0]), run_options(p, scale, options.replace(seed=seed)))
+             for seed in seeds for p in presets]
     if scale.dataset is None and options.root is None and any(r.preset.dataset != "sample" for r in items):
         raise MgvsrError(f"table {table} at scale {scale.name} trains on "
                          f"{', '.join(sorted({r.preset.dataset for r in items}))}: give its root (--root DIR)")
     say = options.log or (lambda message: None)
-    return preflight(DryRun(f"table {table} at scale {scale.name!r} ({len(items)} runs)", items, options,
+    what = f"{len(presets)} runs" + (f" x {len(seeds)} seeds" if len(seeds) > 1 else "")
+    return preflight(DryRun(f"table {table} at scale {scale.name!r} ({what})", items, options,
                             flows=lambda: table_flows(presets, scale, options.spynet, say), search=out,
                             devices=devices, steps=steps))
 

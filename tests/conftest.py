@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import pytest
-import torch
+# pytest-xdist (``-n``, on by default: pyproject.toml) runs the tests in several worker processes that
+# share the cores: each worker, and every process its tests start, gets its share of the threads.  Two
+# processes each spinning two OpenMP threads on a 2-core machine make a step ~10x slower.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // WORKERS))
+
+import pytest  # noqa: E402  (after the thread count: torch reads it when it loads)
+import torch  # noqa: E402
 
 from mgvsr.paths import shared_data_dir
+
+
+def pytest_configure(config):
+    """Render the sample clips once, before the xdist workers start (in a fresh checkout they are not
+    there yet; two workers rendering them at once would replace the folder under each other's feet)."""
+    if not hasattr(config, "workerinput"):  # the controller (or a run without workers)
+        from mgvsr.data.sample import sample_root
+
+        sample_root()
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mgvsr.cli import main
-from mgvsr.demo import demo_presets, demo_report, format_table
+from mgvsr.demo import demo_presets, demo_report, finished_seeds, format_table
 from mgvsr.runs import read_log
 from mgvsr.device import BF16_ENV
 
@@ -72,6 +72,7 @@ def test_shrunk_demo_trains_both_runs_writes_the_report_and_reuses_them(tmp_path
     assert json.loads((out / "report.json").read_text())["fast"] is None
     monkeypatch.setenv(BF16_ENV, "1")
     report = json.loads((out / "report.json").read_text())
+    assert finished_seeds(out) == 1 and finished_seeds(out / "nothing-here") == 0
     for name in ("report.md", "psnr_vs_time.png", "plans.png", "baseline/final.pth", "ours/final.pth"):
         assert (out / name).is_file(), name
     # 12 baseline steps of 4 clips, 6 of ours (one per stage) of 8: the same samples
@@ -95,6 +96,7 @@ def test_shrunk_demo_trains_both_runs_writes_the_report_and_reuses_them(tmp_path
         assert again[run]["seeds"][0] == again[run]["psnr"] and len(again[run]["seeds"]) == 2
         assert (out / f"{run}-seed1" / "final.pth").is_file()
     assert again["psnr_verdict"].startswith("PSNR ") and "noise" in again["psnr_verdict"]
+    assert finished_seeds(out) == 2  # what a notebook reading this folder shows (mgvsr.tutorial.series.demo)
     for run in ("ours", "fast"):  # the measures a shared machine cannot move, for every compared run
         assert again[run]["speedup_flops"] > 1 and again[run]["speedup_calibrated"] > 0 and "flags" in again[run]
     assert again["ours"]["speedup_flops"] == again["fast"]["speedup_flops"] == report["ours"]["speedup_flops"]

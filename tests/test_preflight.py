@@ -6,6 +6,7 @@ trainer on a REDS tree, projects time and memory from the probes, refuses a run 
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,30 @@ def test_a_run_that_will_not_fit_is_refused_naming_a_micro_batch(reds, tmp_path)
 
     small = dry_run_preset(preset, tmp_path / "run", RunOptions(root=reds / "REDS", device="cpu", micro_batch=1))
     assert small.runs[0].micro == 1 and small.runs[0].fits and small.ok
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("one_thread")
+def test_the_all_tables_dry_run_counts_every_seed_and_each_identical_run_once(tmp_path):
+    """What ``mgvsr reproduce --table all`` trains: every distinct run once per seed (the scale's
+    ``noise_seeds`` more), a run identical to an earlier one (Table 4's LR scaling is Table 1's large
+    batch, ...) shown as the same, not projected twice."""
+    two_seeds = replace(TINY, noise_seeds=1)
+    report = dry_run_table("all", two_seeds, tmp_path, CPU, steps=1)
+    status = {r.preset: r.status for r in report.runs}
+    assert status["table1/basicvsr_m/large-batch"] == "to train"
+    assert status["table4/lr-scaling"] == "same as table1/basicvsr_m/large-batch"
+    assert status["table4/lr-scaling (seed 1)"] == "same as table1/basicvsr_m/large-batch (seed 1)"
+    assert status["table9/baseline"] == "same as table1/basicvsr_m/baseline"
+    assert status["table1/basicvsr_m/baseline (seed 1)"] == "to train"  # another seed: another run
+    todo = [r for r in report.runs if r.to_train]
+    twins = {s.removeprefix("same as ") for s in status.values() if s.startswith("same as ")}
+    assert twins and all(status[name] == "to train" for name in twins)  # the run it is the same as trains
+    assert len(todo) + sum(s.startswith("same as") for s in status.values()) == len(report.runs)
+    assert len(todo) == 2 * sum(not r.preset.endswith("(seed 1)") for r in todo)  # each distinct run, both seeds
+    assert all(r.seconds is not None for r in todo) and report.ok
+    assert f"to train: {len(todo)} of {len(report.runs)} runs" in report.text()
+    assert "x 2 seeds" in report.title and not any(tmp_path.iterdir())  # trains nothing
 
 
 @pytest.mark.slow

@@ -265,6 +265,7 @@ def test_demo_noise_is_read_from_the_demos_seeds(tmp_path: Path):
     noise = series.demo_noise("lesson", None, tmp_path / "demo")
     assert noise["band"] == pytest.approx(0.2) and noise["ours"]["seeds"] == [25.7, 25.6, 25.8]
     assert noise["verdict"] == report["psnr_verdict"]
+    assert series.report_noise(report) == noise  # the same, from the report a notebook already holds
 
 
 

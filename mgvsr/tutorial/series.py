@@ -132,10 +132,11 @@ def demo(scale: str, output_dir: str | Path | None, device: str = "auto", progre
     ``mgvsr demo`` writes, so that the README's demo is reused, with three seeds of baseline and ours
     (:data:`DEMO_SEEDS`, ``mgvsr demo --seeds 3``: the noise each notebook quotes, :func:`demo_noise`).
     The series teaches the paper: the demo's third run (ours + mixed precision, beyond the paper) is not
-    trained here.  ``model="basicvsrpp"``: BasicVSR++'s demo (beyond the paper), one seed.
+    trained here.  ``model="basicvsrpp"``: BasicVSR++'s demo (beyond the paper): the seeds ``mgvsr demo
+    --model basicvsrpp --seeds N`` finished in the folder, one trained here where none is.
     """
     folder = demo_dir(scale, output_dir, demo_out, model)
-    seeds = by_scale(DEMO_SEEDS, scale) if model == "basicvsr" else 1
+    seeds = by_scale(DEMO_SEEDS, scale) if model == "basicvsr" else max(1, demo_module.finished_seeds(folder))
     return demo_module.run_demo(folder, model, RunOptions(device=device, progress=progress),
                                 iterations=by_scale(DEMO_ITERATIONS, scale), evals=by_scale(DEMO_EVALS, scale),
                                 fast=False, seeds=seeds)
@@ -192,20 +193,24 @@ def demo_runs(scale: str, output_dir: str | Path | None, demo_out: str | Path | 
     return found
 
 
-def demo_noise(scale: str, output_dir: str | Path | None, demo_out: str | Path | None = None) -> dict | None:
-    """The run-to-run noise of the demo at ``scale``, where :func:`demo` trained its runs with several seeds
-    (:data:`DEMO_SEEDS`): ``{"baseline": {...}, "ours": {...}, "band", "verdict"}``, each run's ``seeds``,
+def report_noise(report: dict) -> dict | None:
+    """The run-to-run noise in a demo's report (:func:`demo`'s dict), where it trained baseline and ours with
+    several seeds: ``{"baseline": {...}, "ours": {...}, "band", "verdict"}``, each run's ``seeds``,
     ``psnr_mean`` and ``psnr_sd``, ``band`` twice the baseline's standard deviation (the grey band of the
     figures) and ``verdict`` ours against the baseline under the verdict rule of :mod:`mgvsr.tables`;
-    None where the demo trained one seed (``smoke``) or has not run yet."""
-    path = demo_dir(scale, output_dir, demo_out) / "report.json"
-    if not path.is_file():
-        return None
-    report = json.loads(path.read_text())
+    None where it trained one seed (``smoke``)."""
     if not report.get("psnr_verdict"):
         return None
     runs_noise = {run: {k: report[run][k] for k in ("seeds", "psnr_mean", "psnr_sd")} for run in demo_module.RUNS}
     return {**runs_noise, "band": 2 * report["baseline"]["psnr_sd"], "verdict": report["psnr_verdict"]}
+
+
+def demo_noise(scale: str, output_dir: str | Path | None, demo_out: str | Path | None = None,
+               model: str = "basicvsr") -> dict | None:
+    """:func:`report_noise` of the demo of ``model`` at ``scale`` as its folder holds it (for a notebook that
+    reads the demo another notebook trained); None where it has not run yet."""
+    path = demo_dir(scale, output_dir, demo_out, model) / "report.json"
+    return report_noise(json.loads(path.read_text())) if path.is_file() else None
 
 
 def demo_verdict(report: dict) -> str:
