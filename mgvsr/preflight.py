@@ -67,6 +67,11 @@ from mgvsr.step import TrainStep
 from mgvsr.train import check_plan, stage_loader
 
 FIT_FRACTION = 0.9  # a run fits when its projected peak is at most this share of a device's memory
+# On a CPU a shape is probed with one sample, then again with the runs' micro-batch where that is safe and quick:
+# batching amortizes there too (basicvsr_cpu at 32&8: 0.19 s a sample alone, 0.084 s in the demo's minibatch
+# of 4), and a projection from one sample was 2.3x the demo baseline's measured time.
+CPU_BATCH_PROBE_MEMORY = 0.5  # the batch probe's projected peak at most this share of the memory ...
+CPU_BATCH_PROBE_SECONDS = 20.0  # ... and its step at most this long by the one-sample probe
 MIN_PROBE_SECONDS = 1.0  # cheap shapes are stepped until their timed steps add up to this ...
 MAX_PROBE_STEPS = 10  # ... or to this many steps; the median step is kept
 GIB = 1024 ** 3
@@ -498,9 +503,23 @@ def _checkpoint_iteration(path: Path) -> int:
 
 
 def _probe_samples(device: torch.device, micros: list[int]) -> int:
-    """Samples per probe step: 1 on a CPU (the cost is linear there); on a GPU the smallest micro-batch
-    of the runs at the shape, so that time and memory are measured where they run."""
+    """Samples per first probe step: on a GPU the smallest micro-batch of the runs at the shape, so that
+    time and memory are measured where they run; 1 on a CPU, where a second probe at that micro-batch
+    follows if the first says it is safe and quick (:func:`_batch_probe`)."""
     return 1 if device.type == "cpu" else max(1, min(micros))
+
+
+def _batch_probe(first: Probe, micros: list[int], capacity: int, dev: torch.device) -> int | None:
+    """On a CPU, the samples per step of the second probe of a shape: the runs' smallest micro-batch,
+    where the one-sample ``first`` projects it under :data:`CPU_BATCH_PROBE_MEMORY` of the memory and
+    :data:`CPU_BATCH_PROBE_SECONDS` a step; else None."""
+    batch = max(1, min(micros))
+    if dev.type != "cpu" or first.error or batch == 1:
+        return None
+    if (first.peak_at(batch) > CPU_BATCH_PROBE_MEMORY * capacity
+            or first.seconds_per_sample * batch > CPU_BATCH_PROBE_SECONDS):
+        return None
+    return batch
 
 
 def _micro(run: _Run, devices: int) -> tuple[int, int]:
@@ -583,7 +602,7 @@ def preflight(job: DryRun) -> Report:
     if any(c.status == "problem" for c in report.checks):  # not minutes of probes before saying so
         report.skipped = "probes skipped: fix the problems above first"
     else:
-        probes = _probe_all(job, nets, sources, dev, devices)
+        probes = _probe_all(job, nets, sources, dev, devices, capacity)
         report.probes = list(probes.values())
     report.runs = [_estimate(run, probes, devices, capacity) for run in job.items]
     report.seconds = time.perf_counter() - t0
@@ -627,7 +646,7 @@ def _plan_checks(job: DryRun, flow_of: dict[str, FlowInit], sources: dict, devic
 
 
 def _probe_all(job: DryRun, nets: dict[str, tuple[nn.Module, dict]], sources: dict, dev: torch.device,
-               devices: int) -> dict[Shape, Probe]:
+               devices: int, capacity: int) -> dict[Shape, Probe]:
     """One probe per distinct shape of the runs to train, cheapest first, each from the initial weights."""
     steps = job.steps or (1 if dev.type == "cpu" else 3)
     shapes: dict[Shape, list[tuple[_Run, int]]] = {}
@@ -648,11 +667,18 @@ def _probe_all(job: DryRun, nets: dict[str, tuple[nn.Module, dict]], sources: di
         warmed.add(shape.model)
         job.options.say(f"probing {shape.label} ({phase}, {samples} sample(s) per step, {warmup} + {steps} step(s)) ...")
         net, initial = nets[shape.model]
+        micros = [_micro(r, devices)[1] for r, _ in shapes[shape]]
         for size in (ProbeSteps(samples, steps, warmup), ProbeSteps(1, steps, warmup)):
             net.load_state_dict(initial)
             probes[shape] = probe_shape(net, run.preset, j, source, job.options, size, phase)
             if not probes[shape].error or size.samples == 1:
                 break
+        batch = _batch_probe(probes[shape], micros, capacity, dev)
+        if batch is not None:  # one warm-up step: a new batch size is a new kernel configuration on a CPU
+            job.options.say(f"probing {shape.label} again with {batch} samples per step ...")
+            net.load_state_dict(initial)
+            again = probe_shape(net, run.preset, j, source, job.options, ProbeSteps(batch, steps, 1), phase)
+            probes[shape] = probes[shape] if again.error else again
     return probes
 
 
@@ -751,8 +777,9 @@ def format_report(report: Report) -> str:
                  f"{total * report.devices / 3600:,.1f} device-hours, peak memory per device up to {_gib(peak)}"
                  + ("" if len(known) == len(todo) else f" ({len(todo) - len(known)} not projected)"))
     lines += ["", line]
-    lines.append("These are estimates: compute time linear in samples from the probes (on a GPU larger "
-                 "micro-batches are usually faster per sample), without data loading (shown apart, from one "
+    lines.append("These are estimates: compute time linear in samples from the probes (at the runs' smallest "
+                 "micro-batch; on a CPU where that is slow or large, one sample, and larger micro-batches are "
+                 "usually faster per sample), without data loading (shown apart, from one "
                  "loader process), evaluations, checkpoints or the all-reduce between devices; frozen-SpyNet "
                  f"iterations counted at the training cost. Peak memory per device: {report.memory_kind}, "
                  f"before a step plus micro-batch x the increase per sample; a run fits below {FIT_FRACTION:.0%} "

@@ -112,6 +112,19 @@ def test_a_run_that_will_not_fit_is_refused_naming_a_micro_batch(reds, tmp_path)
     assert small.runs[0].micro == 1 and small.runs[0].fits and small.ok
 
 
+@pytest.mark.usefixtures("one_thread")
+def test_on_a_cpu_a_shape_is_probed_again_with_the_runs_micro_batch(tmp_path):
+    """One sample first (safe), then the smallest micro-batch of the runs at the shape, which batching
+    makes cheaper per sample on a CPU too; a micro-batch of 1 is probed once."""
+    batched = replace(TINY, batch_div=8, micro_batch_on_cpu=False)  # Table 4: 8 clips a step, its baseline 2
+    report = dry_run_table("4", batched, tmp_path, CPU)
+    (probe,) = report.probes
+    assert probe.shape.label == "basicvsr_cpu 8&15" and probe.samples == 2 == min(r.micro for r in report.runs)
+    assert report.ok and all(r.seconds > 0 for r in report.runs)
+    (single,) = dry_run_table("4", TINY, tmp_path, CPU).probes  # micro-batches of 1
+    assert single.samples == 1
+
+
 @pytest.mark.slow
 @pytest.mark.usefixtures("one_thread")
 def test_the_all_tables_dry_run_counts_every_seed_and_each_identical_run_once(tmp_path):

@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="print 'What reproduced': every claim of the paper decided from the finished runs of all "
                              "tables under --out (trains nothing unless --table is given too)")
     parser.add_argument("--scale", default="smoke", choices=list(SCALES),
-                        help="smoke: the mechanics, a few dozen steps (default); lesson: CPU models long enough to learn (Table 1 in under an hour on 2 cores); paper: the presets as they are")
+                        help="smoke: the mechanics, a few dozen steps (default); lesson: CPU models long enough to learn, three seeds of each run (Table 1: about 2 hours on 2 cores); paper: the presets as they are")
     parser.add_argument("--out", type=Path, default=Path("runs/reproduce"), help="runs and results (default runs/reproduce)")
     parser.add_argument("--root", type=Path, help="dataset root (REDS or Vimeo-90K) for --scale paper")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda ...")
