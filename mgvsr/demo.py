@@ -161,12 +161,16 @@ def _train_run(run: str, preset: Preset, folder: Path, options: RunOptions, fres
             "plan": record.plan}
 
 
+def seed_run_folder(out: str | Path, run: str, k: int) -> Path:
+    """The folder of ``run``'s ``k``-th seed (from 0): ``out/<run>``, then ``out/<run>-seed<k>``."""
+    return Path(out) / (run if k == 0 else f"{run}-seed{k}")
+
+
 def finished_seeds(out: str | Path) -> int:
-    """How many seeds of both baseline and ours are finished in ``out`` (``out/<run>``, then
-    ``out/<run>-seed1``, ...), counting on while both have the next one; 0 where either first run is not."""
-    out = Path(out)
+    """How many seeds of both baseline and ours are finished in ``out`` (:func:`seed_run_folder`), counting
+    on while both have the next one; 0 where either first run is not."""
     k = 0
-    while all(runs.finished_summary(out / (run if k == 0 else f"{run}-seed{k}")) is not None for run in RUNS):
+    while all(runs.finished_summary(seed_run_folder(out, run, k)) is not None for run in RUNS):
         k += 1
     return k
 
@@ -178,7 +182,7 @@ def add_seeds(report: dict, presets: dict[str, Preset], out: Path, options: RunO
     for run in RUNS:
         psnrs = [report[run]["psnr"]]
         for k in range(1, seeds):
-            psnrs.append(run_preset(presets[run], out / f"{run}-seed{k}",
+            psnrs.append(run_preset(presets[run], seed_run_folder(out, run, k),
                                     options.replace(seed=options.seed + k)).summary["psnr"])
         report[run].update(seeds=psnrs, psnr_mean=statistics.fmean(psnrs), psnr_sd=statistics.stdev(psnrs))
     report["psnr_verdict"] = seeds_verdict(report["ours"]["seeds"], report["baseline"]["seeds"])

@@ -62,7 +62,7 @@ from mgvsr.launch import initial_model, run_setup, train_config
 from mgvsr.models import FlowInit, flow_init
 from mgvsr.options import RunOptions
 from mgvsr.presets import Preset, Scale, get_scale, table_runs
-from mgvsr.reproduce import expand_tables, run_options, seed_folder, table_flows
+from mgvsr.reproduce import expand_tables, run_options, seed_folder, table_flows, table_seeds
 from mgvsr.step import TrainStep
 from mgvsr.train import check_plan, stage_loader
 
@@ -479,11 +479,11 @@ def _folder_states(items: list[_Run], flows: dict[str, FlowInit], search: Path |
         ignore = ("spynet",) if flow is None else ()
         spec = run_setup(run.preset, run.options.replace(spynet=flow or FlowInit(run.preset.model)), devices).spec
         decision = runs.decide(run.folder, spec, search=search, ignore=ignore)
-        twin = next((name for other, name in planned if runs.same_training(spec, other, ignore)), None)
-        if decision.kind in ("new", "resume") and twin is not None:  # trains once, as the real run does
-            run.status = f"same as {twin}"
-            continue
         if decision.kind in ("new", "resume"):
+            twin = next((name for other, name in planned if runs.same_training(spec, other, ignore)), None)
+            if twin is not None:  # trains once, as the real run does
+                run.status = f"same as {twin}"
+                continue
             planned.append((spec, run.name))
         if decision.kind in ("refused", "busy"):
             run.status = "problem"
@@ -660,14 +660,14 @@ def _probe_all(job: DryRun, nets: dict[str, tuple[nn.Module, dict]], sources: di
         source = sources[_source_key(run)]
         if source is None:
             continue
-        samples = _probe_samples(dev, [_micro(r, devices)[1] for r, _ in shapes[shape]])
+        micros = [_micro(r, devices)[1] for r, _ in shapes[shape]]
+        samples = _probe_samples(dev, micros)
         phase = "training" if phase_iteration(run.preset, j) is not None else "frozen"
         # one warm-up step per model on a CPU (its first step pays one-time costs), one per shape on a GPU
         warmup = 1 if (dev.type == "cuda" or shape.model not in warmed) else 0
         warmed.add(shape.model)
         job.options.say(f"probing {shape.label} ({phase}, {samples} sample(s) per step, {warmup} + {steps} step(s)) ...")
         net, initial = nets[shape.model]
-        micros = [_micro(r, devices)[1] for r, _ in shapes[shape]]
         for size in (ProbeSteps(samples, steps, warmup), ProbeSteps(1, steps, warmup)):
             net.load_state_dict(initial)
             probes[shape] = probe_shape(net, run.preset, j, source, job.options, size, phase)
@@ -695,7 +695,7 @@ def dry_run_table(table: str | int, scale: str | Scale = "paper", out: str | Pat
     out = Path(out)
     options = options or RunOptions(log=print)
     presets = list({p.name: p for t in expand_tables(table) for p in table_runs(t)}.values())
-    seeds = [options.seed + k for k in range(scale.noise_seeds + 1)]  # as train_runs: every preset, each seed
+    seeds = table_seeds(scale, options.seed)  # as train_runs: every preset, each seed
     items = [_Run(p.name if seed == seeds[0] else f"{p.name} (seed {seed})", p.at_scale(scale),
                   seed_folder(out, p, seed, seeds[0]), run_options(p, scale, options.replace(seed=seed)))
              for seed in seeds for p in presets]

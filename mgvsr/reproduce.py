@@ -193,6 +193,11 @@ def runs_text(table: str | int, scale: str | Scale) -> str:
 # --------------------------------------------------------------------------------------
 
 
+def table_seeds(scale: Scale, first: int) -> list[int]:
+    """The seeds every run of a table trains with at ``scale``: ``first`` and the scale's ``noise_seeds`` more."""
+    return [first + k for k in range(scale.noise_seeds + 1)]
+
+
 def seed_folder(out: str | Path, preset: Preset, seed: int, first: int) -> Path:
     """Where seed ``seed`` of ``preset`` trains: ``out/<name>`` for the first seed, ``out/<name>-seed<k>``."""
     return runs.run_folder(out, preset.name if seed == first else f"{preset.name}-seed{seed}")
@@ -204,7 +209,7 @@ def train_runs(presets: Sequence[Preset], scale: Scale, out: Path, options: RunO
     the first seed's first): trained, resumed, found finished or reused (:func:`run_one`)."""
     say = options.log or (lambda message: None)
     flows = table_flows(presets, scale, options.spynet, say) if (train or options.spynet is not None) else {}
-    seeds = [options.seed + k for k in range(scale.noise_seeds + 1)]
+    seeds = table_seeds(scale, options.seed)
     trained: dict[str, list[TableRun]] = {}
     for seed in seeds:  # every preset with one seed, then the next: a table is readable after the first pass
         for preset in presets:

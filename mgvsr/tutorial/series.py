@@ -53,8 +53,8 @@ DEMO_SEEDS = {"smoke": 1, "lesson": 3, "paper": 3}  # the demo's seeds in the no
 # Where `mgvsr demo` and `mgvsr reproduce --scale lesson --out runs/lesson`, run in the
 # repository root as the README says, write their runs; the notebooks read them there.
 DEMO_OUT = REPO_DIR / "runs" / "demo"
-# BasicVSR++'s demo (beyond the paper), where `mgvsr demo --model basicvsrpp --out runs/demo-bvpp` writes;
-# one seed: three would take another 20 minutes of a 2-core CPU
+# BasicVSR++'s demo (beyond the paper), where `mgvsr demo --model basicvsrpp --out runs/demo-bvpp` writes
+# (with the seeds `--seeds N` trained there; one is trained where none is)
 BVPP_DEMO_OUT = REPO_DIR / "runs" / "demo-bvpp"
 REPRODUCE_OUT = REPO_DIR / "runs" / "lesson"
 
