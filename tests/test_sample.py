@@ -78,3 +78,27 @@ def test_true_flow_aligns_neighbouring_frames(cached_root):
         supp = torch.from_numpy(lq[j]).permute(2, 0, 1)[None].float()
         warped = flow_warp(supp, torch.from_numpy(f).permute(1, 2, 0)[None], padding_mode="border")
         assert err(ref, warped) < 0.4 * err(ref, supp)  # the flow explains most of the change
+
+
+def test_a_second_process_waits_for_the_first_rendering_and_renders_nothing(cached_root, tmp_path):
+    """Two processes asking for the clips at once on a fresh checkout render them once: the second waits
+    on the first's lock, then finds them (without the lock it would render again and replace the folder)."""
+    import fcntl
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    root = tmp_path / "clips"
+    with open(tmp_path / "clips.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first process, rendering
+        child = subprocess.Popen([sys.executable, "-c", "import sys, pathlib; from mgvsr.data.sample import "
+                                  "sample_root; print(sample_root(pathlib.Path(sys.argv[1])))", str(root)],
+                                 stdout=subprocess.PIPE, text=True)
+        time.sleep(3)
+        assert child.poll() is None  # waiting on the lock
+        shutil.copytree(cached_root, root)  # the first process's rendering lands
+        (root / "first.txt").write_text("rendered by the first process")
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 0 and out.strip() == str(root)
+    assert (root / "first.txt").is_file()  # the waiting process did not render the clips again

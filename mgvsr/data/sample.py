@@ -15,6 +15,7 @@ in the layout of any folder of clips (``<split>/GT/<clip>/00000000.png``, ``BIx4
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import math
@@ -249,10 +250,18 @@ def _fingerprint() -> str:
 
 
 def sample_root(root: Path | None = None) -> Path:
-    """Folder of the generated sample clips (generated on first call)."""
+    """Folder of the generated sample clips (generated on first call).
+
+    The first rendering holds an exclusive lock (``<root>.lock`` beside it), so that two processes
+    started at once on a fresh checkout (two notebooks, two test workers) render the clips once: the
+    second waits and then finds them, instead of replacing the folder under the first one's feet."""
     root = Path(root) if root is not None else cache_dir() / f"sample-v{VERSION}-{_fingerprint()}"
     if not (root / "manifest.json").is_file():
-        generate(root)
+        root.parent.mkdir(parents=True, exist_ok=True)
+        with open(root.parent / f"{root.name}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            if not (root / "manifest.json").is_file():
+                generate(root)
     return root
 
 
