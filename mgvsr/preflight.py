@@ -62,7 +62,7 @@ from mgvsr.launch import initial_model, run_setup, train_config
 from mgvsr.models import FlowInit, flow_init
 from mgvsr.options import RunOptions
 from mgvsr.presets import Preset, Scale, get_scale, table_runs
-from mgvsr.reproduce import expand_tables, run_options, seed_folder, table_flows, table_seeds
+from mgvsr.reproduce import expand_tables, run_options, scale_precision, seed_folder, table_flows, table_seeds
 from mgvsr.step import TrainStep
 from mgvsr.train import check_plan, stage_loader
 
@@ -704,7 +704,7 @@ def dry_run_table(table: str | int, scale: str | Scale = "paper", out: str | Pat
                          f"{', '.join(sorted({r.preset.dataset for r in items}))}: give its root (--root DIR)")
     say = options.log or (lambda message: None)
     what = f"{len(presets)} runs" + (f" x {len(seeds)} seeds" if len(seeds) > 1 else "")
-    return preflight(DryRun(f"table {table} at scale {scale.name!r} ({what})", items, options,
+    return preflight(DryRun(f"table {table} at scale {scale.name!r} ({what})", items, scale_precision(scale, options),
                             flows=lambda: table_flows(presets, scale, options.spynet, say), search=out,
                             devices=devices, steps=steps))
 

@@ -84,12 +84,20 @@ def micro_batch(preset: Preset, scale: str | Scale, device: str) -> int | None:
     return math.gcd(preset.at_scale(scale).plan.stages[0].batch // world, base_batch) or None
 
 
+def scale_precision(scale: str | Scale, options: RunOptions) -> RunOptions:
+    """``options`` with mixed precision on where ``scale`` asks for it on a CPU (``Scale.amp_on_cpu``)."""
+    if get_scale(scale).amp_on_cpu and not options.amp and resolve_device(options.device).type == "cpu":
+        return options.replace(amp=True)
+    return options
+
+
 def run_options(preset: Preset, scale: str | Scale, options: RunOptions) -> RunOptions:
     """The options a run of ``preset`` at ``scale`` trains with, from the table's ``options``: the
-    scale's micro-batches (unless ``options.micro_batch`` says) and checkpoint interval; no dataset root
-    for the embedded clips."""
+    scale's precision (:func:`scale_precision`), micro-batches (unless ``options.micro_batch`` says) and
+    checkpoint interval; no dataset root for the embedded clips."""
     scale = get_scale(scale)
     run = preset.at_scale(scale)
+    options = scale_precision(scale, options)
     return options.replace(micro_batch=options.micro_batch or micro_batch(preset, scale, options.device),
                            checkpoint_every=scale.checkpoint_every,
                            root=None if run.dataset == "sample" else options.root)

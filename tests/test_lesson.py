@@ -32,6 +32,17 @@ def test_lesson_table1_basicvsr_m_baseline_trains_the_demo_baselines_shapes_at_h
     assert get_scale("lesson").noise_seeds == 2  # three seeds of every run
 
 
+def test_lesson_runs_train_in_mixed_precision_on_a_cpu_and_smoke_runs_in_fp32():
+    from mgvsr.options import RunOptions
+    from mgvsr.reproduce import run_options
+
+    ours = get_preset("table1/basicvsr_m/ours")
+    assert run_options(ours, "lesson", RunOptions(device="cpu")).amp  # bf16 where the CPU has it, else fp32
+    assert not run_options(ours, "smoke", RunOptions(device="cpu")).amp
+    assert run_options(ours, "smoke", RunOptions(device="cpu", amp=True)).amp  # --amp still asks for it
+    assert not get_scale("paper").amp_on_cpu
+
+
 def test_lesson_ours_keeps_the_papers_ratios():
     base = get_preset("table1/basicvsr_m/baseline").at_scale("lesson").plan
     ours = get_preset("table1/basicvsr_m/ours").at_scale("lesson").plan
