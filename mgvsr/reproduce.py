@@ -16,7 +16,7 @@ Scales (:data:`mgvsr.presets.SCALES`, :meth:`mgvsr.presets.Preset.at_scale`)
 - ``paper``: the presets as they are: the paper's models, datasets (at ``root``), shapes,
   minibatches and iteration counts.  The full reproduction: a GPU job of days.
 - ``lesson``: the CPU models on the sample clips, long enough to learn (iterations / 500,
-  minibatch / 4, LR patch / 2, clip length / 2; see :data:`mgvsr.presets.SCALES`).  Every run trains
+  minibatch / 4, LR patch / 2, clip length / 2, bf16 on a CPU; see :data:`mgvsr.presets.SCALES`).  Every run trains
   with three seeds, and every row gets a verdict against both sides' measured noise and bicubic.
 - ``smoke``: the same presets shrunk so that a table trains on a 2-core CPU in minutes: the
   CPU models (``basicvsr_cpu`` for BasicVSR and BasicVSR-M, ``edvr_cpu`` for EDVR-M), the
