@@ -294,3 +294,19 @@ def test_strip_notebooks_executes_with_a_given_parameter_and_stores_the_defaults
     assert stored.cells[1].outputs[0]["text"] == "42\n"
     refused = subprocess.run([*tool, "--param", "01:y=3", str(path)], capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2 and "01_tiny.ipynb has no parameter 'y' (it declares x)" in refused.stderr
+
+
+def test_strip_notebooks_takes_a_folder_of_notebooks(tmp_path):
+    """``strip_notebooks.py --check FOLDER`` checks the folder's NN_*.ipynb notebooks (a folder was read as a
+    file before); an unstripped one fails the check, naming it."""
+    nb = new_notebook(cells=[new_code_cell("print(1)")])
+    (tmp_path / "01_a.ipynb").write_text(notebook_text(strip_notebook(nb)), encoding="utf-8")
+    (tmp_path / "notes.ipynb").write_text("not a notebook of the series", encoding="utf-8")
+    tool = [sys.executable, str(REPO / "tools" / "strip_notebooks.py"), "--check", str(tmp_path)]
+    done = subprocess.run(tool, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    nb.cells[0].outputs = [new_output("stream", text="1\n")]
+    nb.cells[0].execution_count = 7
+    (tmp_path / "02_b.ipynb").write_text(nbformat.writes(nb), encoding="utf-8")
+    done = subprocess.run(tool, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "02_b.ipynb" in done.stdout + done.stderr

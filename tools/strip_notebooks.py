@@ -32,7 +32,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("paths", nargs="*", type=Path, help="notebooks (default: notebooks/NN_*.ipynb)")
+    parser.add_argument("paths", nargs="*", type=Path,
+                        help="notebooks, or folders of NN_*.ipynb notebooks (default: notebooks/)")
     parser.add_argument("--execute", action="store_true", help="run each notebook first (refreshes checked outputs)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a notebook is not stripped")
     parser.add_argument("--param", action="append", default=[], metavar="NN:NAME=VALUE",
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
                              "to VALUE (a Python literal, else a string); recorded in notebooks/README.md; repeatable")
     args = parser.parse_args(argv)
     try:
-        paths = args.paths or list_notebooks(REPO / "notebooks")
+        paths = [n for p in args.paths or [REPO / "notebooks"] for n in (list_notebooks(p) if p.is_dir() else [p])]
         given = parse_params(args.param, paths)
         dirty, seconds = [], {}
         for path in paths:
