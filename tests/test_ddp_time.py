@@ -17,7 +17,7 @@ from mgvsr.models import build_model
 from mgvsr.options import TrainConfig
 from mgvsr.step import TrainStep
 
-STALL = 0.6  # seconds rank 1 waits for each micro-batch
+STALL = 1.5  # seconds rank 1 waits for each micro-batch: well above a step's compute on a loaded 2-core machine (0.66 s seen)
 
 
 def free_port() -> int:
