@@ -66,8 +66,9 @@ SCALES: dict[str, Scale] = {
     # 15/11/7 frames -> 8/6/4, baseline 300k -> 600 iterations of 16 / 4 = 4 clips.  LR x 5: with
     # x 10 (the baseline at the demo's 2e-3) the x4-minibatch rows ran at 8e-3 and their seeds ended far
     # apart (ours: 25.43, 24.53, 25.25 dB, sd 0.48); at x 5 they end within ~0.1 dB (docs/reproducing.md).
-    # bf16 on a CPU: 1.45x faster steps with seed spreads as small (iterations / 1000 instead halved the time
-    # but cost ours 0.5 dB and widened its spread: docs/reproducing.md).
+    # bf16 on a CPU: Table 1's BasicVSR-M baseline ~1.3x and ours ~1.45x faster, seed spreads as small
+    # (iterations / 1000 instead halved the time but cost ours 0.5 dB and widened its spread:
+    # docs/reproducing.md).
     "lesson": Scale("lesson", "the notebooks' default, long enough to learn: CPU models, the sample clips, "
                               "iterations / 500, minibatch / 4, LR patch / 2, frames / 2, LR x 5, bf16 on a CPU, "
                               "three seeds",
