@@ -52,7 +52,9 @@ def test_stalls_and_speedups_above_the_flop_bound_are_flagged():
     # the baseline reaches 25.0 at its end (5 s calibrated); ours at 5 + (25.0 - 24.0) / 1.2 * 5 iterations
     assert found["speedup_to_baseline_psnr"] == pytest.approx(5.0 / ((5 + 5 / 1.2) * 0.2))
     assert any("baseline: stage 16&3 ran 8.0x its calibrated step" in f for f in found["flags"])
-    assert any(f"above its FLOP bound {bound:.2f}x" in f for f in found["flags"])  # measured 20x
+    # measured 20x, calibrated 2.5x: the baseline's time was not its own
+    assert any(f"above its FLOP bound {bound:.2f}x, and more than 15% above its calibrated speedup 2.50x" in f
+               and "shared machine" in f for f in found["flags"])
     quiet = compare(measured("baseline", ((LARGER, 10),), 5.0, [0.5]), measured("ours", ((SMALL, 10),), 2.0, [0.2]),
                     calibrated)
     assert quiet["flags"] == [] and quiet["speedup_to_baseline_psnr"] is None
@@ -75,3 +77,15 @@ def test_two_runs_compared_from_their_folders(tmp_path):
     assert found["speedup_flops"] > 1 and found["speedup_calibrated"] > 0
     cost = RunCost.read(folders["ours"])
     assert [c.patch for c, _ in cost.stages] == [8, 8, 8, 16, 16, 16] and sum(it for _, it in cost.stages) == 6
+
+
+def test_a_speedup_above_the_flop_bound_that_the_calibration_explains_is_not_called_a_shared_machine():
+    bound = step_flops(LARGER) / step_flops(SMALL)
+    calibrated = {LARGER: 0.2 * 1.3 * bound, SMALL: 0.2}  # the run's steps 1.3x more FLOP/s than the baseline's
+    base = measured("baseline", ((LARGER, 10),), 2.0 * 1.3 * bound * 1.05, [0.26 * bound])
+    ours = measured("ours", ((SMALL, 10),), 2.0, [0.2])
+    found = compare(base, ours, calibrated)
+    assert found["speedup_calibrated"] == pytest.approx(1.3 * bound)
+    (flag,) = found["flags"]  # measured 1.365 x the bound: above it by more than 15%, within 15% of calibrated
+    assert f"above its FLOP bound {bound:.2f}x, but within 15% of its calibrated speedup" in flag
+    assert "not a sign of a shared machine" in flag
