@@ -17,7 +17,9 @@ runs carries:
 - ``flags``: a measured speedup more than :data:`FLOP_MARGIN` above its FLOP bound (where both runs
   compute in the same precision and memory format: bf16 does more FLOPs a second than fp32), or a
   stage whose median step took over :data:`STALL_FACTOR` times its calibrated step, named with what
-  happened.
+  the numbers show: a measured speedup also above the calibrated one by that margin points at the
+  baseline's time (a shared machine, or per-step overheads), one within it at a device that runs the
+  run's steps at more FLOPs a second than the baseline's.
 
 A run is read from its log (:class:`RunCost.read`): the ``start`` record holds the plan, the model,
 the devices, the micro-batches, the precision and the memory format it trained with.
