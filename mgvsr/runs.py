@@ -63,6 +63,10 @@ LOCK_FILE = ".lock"  # the run folder's lock (:class:`RunLock`)
 # keys of a spec that name a run without changing what it trains (the SpyNet file's path: its bytes,
 # under "spynet", are what counts)
 LABELS = ("preset", "spynet_file", "code")  # "code": compared on its own (:func:`other_code`)
+# the fields of a Preset that name, place or describe a run without changing what it trains; every
+# other field is written into the spec (:func:`run_spec`), which is why the presets are not part of
+# the fingerprinted training code (:data:`mgvsr.provenance.TRAINING_CODE`)
+PRESET_LABELS = ("name", "table", "row", "paper", "baseline", "notes", "paper_devices")
 
 
 class RunFolderError(MgvsrError):

@@ -58,6 +58,19 @@ def test_frames_div_rounds_up_and_leaves_sliding_window_models_alone():
     assert {s.frames for s in edvr.plan.stages} == {5}  # EDVR's clip length is its architecture's input
 
 
+def test_edvr_trains_at_its_own_lrs_at_lesson_scale_and_the_recurrent_models_at_x5():
+    """EDVR-M's deformable alignment diverged at x 5 (docs/reproducing.md): its family keeps x 1."""
+    lesson = get_scale("lesson")
+    assert lesson.lr_mult_for("edvr_m") == lesson.lr_mult_for("edvr_cpu") == 1.0
+    assert lesson.lr_mult_for("basicvsr_m") == lesson.lr_mult_for("basicvsrpp") == 5.0
+    lrs = {name: [s.lr for s in get_preset(f"table2/edvr_m/{name}").at_scale("lesson").plan.stages]
+           for name in ("baseline", "large-batch", "ours")}
+    assert lrs == {"baseline": [pytest.approx(4e-4)], "large-batch": [pytest.approx(8e-4)],
+                   "ours": [pytest.approx(2e-4), pytest.approx(8e-4)]}
+    assert get_preset("table1/basicvsr_m/baseline").at_scale("lesson").plan.stages[0].lr == pytest.approx(1e-3)
+    assert get_scale("smoke").lr_mult_for("edvr_m") == 10.0  # the smoke scale has no family factors
+
+
 def test_setup_check_names_the_scale_and_what_is_missing(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv(series.SCALE_ENV, raising=False)
     assert series.check_setup("lesson") == "lesson"

@@ -186,6 +186,9 @@ def test_the_outputs_record_says_when_where_and_how_long():
     given = outputs_record({"07_reproducing_the_tables.ipynb": 6.0}, when="now", machine="here",
                            parameters={"07_reproducing_the_tables.ipynb": {"train_missing": False}})
     assert "| 07_reproducing_the_tables.ipynb | 0.1 | `train_missing = False` |" in given
+    assert "tutorial cache" not in given
+    assert "was empty before" in outputs_record({}, when="now", machine="here", cached_runs=0)
+    assert "held 8 finished runs" in outputs_record({}, when="now", machine="here", cached_runs=8)
     readme = "# notebooks\n\ntext\n"
     once = record_outputs(readme, record)
     assert once.startswith(readme) and once.count(RECORD_BEGIN) == 1

@@ -4,14 +4,15 @@ refused in its folder, never reused, and shown as such by reproduce."""
 from __future__ import annotations
 
 import json
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 
 from mgvsr import runs
 from mgvsr.options import TrainConfig
-from mgvsr.presets import get_preset
-from mgvsr.provenance import code_identity, source_fingerprint
+from mgvsr.presets import Preset, get_preset
+from mgvsr.provenance import TRAINING_CODE, code_identity, source_fingerprint
 
 
 def package(tmp_path: Path, schedule: str) -> Path:
@@ -43,3 +44,16 @@ def test_the_spec_records_the_code_and_a_run_of_other_code_is_never_reused(tmp_p
     assert runs.find_finished(spec, tmp_path) is None  # not reused from elsewhere either
     assert runs.decide(tmp_path / "new", spec, search=tmp_path).kind == "new"
     assert runs.decide(folder, spec).kind == "refused"
+
+
+def test_every_preset_field_that_changes_a_run_is_in_its_spec():
+    # the presets are not fingerprinted (a preset edit stales only the runs whose spec it changes):
+    # safe only while the spec records every field that is not a label
+    assert "presets" not in TRAINING_CODE
+    preset = get_preset("demo/basicvsr/baseline").shrunk(iterations=12)
+    spec = runs.run_spec(replace(preset, ema_decay=0.9), TrainConfig(), device_type="cpu")
+    training_fields = {f.name for f in fields(Preset)} - set(runs.PRESET_LABELS)
+    assert training_fields == {"model", "dataset", "plan", "test_dataset", "flow_frozen_iters", "flow_lr_mult",
+                               "fusion_only_iters", "ema_decay"}
+    assert training_fields <= set(spec)
+    assert spec["plan"]["stages"] == [stage.to_dict() for stage in preset.plan.stages]

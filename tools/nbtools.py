@@ -283,10 +283,12 @@ RECORD_END = "<!-- /outputs-record -->"
 
 
 def outputs_record(seconds: dict[str, float], when: str | None = None, machine: str | None = None,
-                   parameters: dict[str, dict[str, Any]] | None = None) -> str:
+                   parameters: dict[str, dict[str, Any]] | None = None, cached_runs: int | None = None) -> str:
     """The paragraph saying when the stored outputs were made, on what machine, and each notebook's
     time (``seconds``: notebook name -> seconds of its execution) and the parameters it ran with other
-    than its defaults (``parameters``: notebook name -> {name: value})."""
+    than its defaults (``parameters``: notebook name -> {name: value}); ``cached_runs``: how many
+    finished runs the tutorial cache held before the series ran (its notebooks reuse them instead of
+    training, so their minutes are not a fresh machine's), None: not said."""
     import os
     import platform
     from datetime import datetime, timezone
@@ -303,11 +305,15 @@ def outputs_record(seconds: dict[str, float], when: str | None = None, machine: 
     parameters = parameters or {}
     given = lambda name: ", ".join(f"`{k} = {v!r}`" for k, v in parameters.get(name, {}).items()) or "-"  # noqa: E731
     rows = [f"| {name} | {s / 60:.1f} | {given(name)} |" for name, s in seconds.items()]
+    cache = ("" if cached_runs is None else
+             " The tutorial cache (`data/cache/tutorial`) was empty before the series ran." if cached_runs == 0 else
+             f" The tutorial cache (`data/cache/tutorial`) held {cached_runs} finished runs before the series ran: "
+             "the notebooks that would train them reused them, and their minutes are less than from an empty cache.")
     return "\n".join([RECORD_BEGIN,
                       f"The stored outputs were made on {when} by `python tools/strip_notebooks.py --execute` "
                       f"(every notebook at its defaults, `scale = \"lesson\"`, but for the parameters listed), on: "
-                      f"{machine}.  Minutes per notebook, in order (runs shared between notebooks count once, in the "
-                      "first that trains them; the README's demo had run before, see the README):",
+                      f"{machine}.{cache}  Minutes per notebook, in order (runs shared between notebooks count once, in "
+                      "the first that trains them; the README's demo had run before, see the README):",
                       "", "| notebook | minutes | parameters other than the defaults |", "|---|---|---|", *rows,
                       f"| all | {sum(seconds.values()) / 60:.1f} | |", RECORD_END])
 

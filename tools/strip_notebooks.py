@@ -10,7 +10,8 @@
 The stored form keeps text, tables and figures, and drops widgets, progress bars (stderr), widget
 state and papermill's records; cells marked ``# NBVAL_CHECK_OUTPUT`` keep text only (the reference
 nbval compares).  ``--execute`` of the whole series also writes, into notebooks/README.md, when the
-outputs were made, on what machine, and each notebook's time.  See notebooks/README.md.  The logic
+outputs were made, on what machine, each notebook's time, and how many finished runs the tutorial
+cache held before (``rm -rf data/cache/tutorial`` first times the series from nothing).  See notebooks/README.md.  The logic
 is `strip_notebook` in `tools/nbtools.py`.
 """
 
@@ -23,6 +24,7 @@ import time
 from pathlib import Path
 
 import nbformat
+from mgvsr.tutorial.series import runs_dir
 
 from nbtools import (NotebookError, declared_parameters, execute_in_place, list_notebooks, notebook_text, outputs_record,
                      record_outputs, strip_notebook)
@@ -44,6 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         paths = [n for p in args.paths or [REPO / "notebooks"] for n in (list_notebooks(p) if p.is_dir() else [p])]
         given = parse_params(args.param, paths)
         dirty, seconds = [], {}
+        whole_series = args.execute and not args.paths
+        cached_runs = len(list(runs_dir(None).rglob("final.pth"))) if whole_series else None
         for path in paths:
             text = path.read_text(encoding="utf-8")
             nb = nbformat.reads(text, as_version=4)
@@ -63,9 +67,10 @@ def main(argv: list[str] | None = None) -> int:
             if not args.check:
                 path.write_text(stripped, encoding="utf-8")
                 print(f"stripped {path}")
-        if args.execute and not args.paths:  # the whole series: say when, where and how long
+        if whole_series:  # say when, where, how long, and from what cache
             readme = REPO / "notebooks" / "README.md"
-            readme.write_text(record_outputs(readme.read_text(encoding="utf-8"), outputs_record(seconds, parameters=given)), encoding="utf-8")
+            record = outputs_record(seconds, parameters=given, cached_runs=cached_runs)
+            readme.write_text(record_outputs(readme.read_text(encoding="utf-8"), record), encoding="utf-8")
             print(f"recorded in {readme}")
     except NotebookError as exc:
         print(f"strip_notebooks: error: {exc}", file=sys.stderr)

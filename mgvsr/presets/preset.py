@@ -213,7 +213,7 @@ class Preset:
         frames_div = 1 if self.model.startswith(FIXED_FRAMES) else scale.frames_div
         shrunk = preset.shrunk(iterations=max(len(plan), round(plan.total_iterations / scale.iterations_div)),
                                batch=max(1, batches.pop() // scale.batch_div), patch_div=scale.patch_div,
-                               lr_mult=scale.lr_mult, frames_div=frames_div)
+                               lr_mult=scale.lr_mult_for(self.model), frames_div=frames_div)
         return replace(shrunk, plan=stretch_warmup(shrunk.plan, scale.warmup_mult))
 
 

@@ -18,6 +18,8 @@ class Scale:
       of :meth:`Preset.shrunk`: iterations / k (at least one per stage), minibatch / k (at least
       1), LR patch / k, every starting LR x k, clip length / k rounded up (recurrent models
       only: a sliding-window model's clip length is fixed by its architecture).
+    - ``family_lr_mult``: a model family's own LR factor in place of ``lr_mult``
+      (``{"edvr": 1.0}``: the runs of a model whose name starts with ``edvr``).
     - ``warmup_mult``: the warmup (already scaled with the run's length) this many times longer.
     - ``micro_batch_on_cpu``: on a CPU, split a step into micro-batches of the baseline's
       minibatch (the same update; a CPU is slower per sample on big batches).
@@ -38,6 +40,7 @@ class Scale:
     patch_div: int = 1
     lr_mult: float = 1.0
     frames_div: int = 1
+    family_lr_mult: dict | None = None
     warmup_mult: float = 1.0
     micro_batch_on_cpu: bool = False
     amp_on_cpu: bool = False
@@ -48,7 +51,12 @@ class Scale:
     @property
     def shrinks(self) -> bool:
         return ((self.iterations_div, self.batch_div, self.patch_div, self.lr_mult, self.frames_div, self.warmup_mult)
-                != (1, 1, 1, 1.0, 1, 1.0))
+                != (1, 1, 1, 1.0, 1, 1.0)) or bool(self.family_lr_mult)
+
+    def lr_mult_for(self, model: str) -> float:
+        """The LR factor of ``model``'s runs: its family's (:attr:`family_lr_mult`), else :attr:`lr_mult`."""
+        return next((mult for family, mult in (self.family_lr_mult or {}).items() if model.startswith(family)),
+                    self.lr_mult)
 
 
 CPU_MODELS = {"basicvsr_m": "basicvsr_cpu", "basicvsr": "basicvsr_cpu", "edvr_m": "edvr_cpu",
@@ -68,13 +76,15 @@ SCALES: dict[str, Scale] = {
     # apart (ours: 25.43, 24.53, 25.25 dB, sd 0.48); at x 5 they end within ~0.1 dB (docs/reproducing.md).
     # bf16 on a CPU: Table 1's BasicVSR-M baseline ~1.3x and ours ~1.45x faster, seed spreads as small
     # (iterations / 1000 instead halved the time but cost ours 0.5 dB and widened its spread:
-    # docs/reproducing.md).
+    # docs/reproducing.md).  EDVR at its own LRs (x 1): at x 5 (2e-3 for the baseline) and at x 2.5 (2e-3
+    # for the large batch) EDVR-M's deformable offsets grew to 150-230 px and the runs ended below bicubic;
+    # at x 1 the large batch (8e-4) learned, +0.85 dB over bicubic (docs/reproducing.md).
     "lesson": Scale("lesson", "the notebooks' default, long enough to learn: CPU models, the sample clips, "
-                              "iterations / 500, minibatch / 4, LR patch / 2, frames / 2, LR x 5, bf16 on a CPU, "
-                              "three seeds",
+                              "iterations / 500, minibatch / 4, LR patch / 2, frames / 2, LR x 5 (EDVR x 1), "
+                              "bf16 on a CPU, three seeds",
                     models=CPU_MODELS, dataset="sample", iterations_div=500, batch_div=4, patch_div=2,
-                    lr_mult=5.0, frames_div=2, micro_batch_on_cpu=False, amp_on_cpu=True, comparable=False,
-                    noise_seeds=2),
+                    lr_mult=5.0, family_lr_mult={"edvr": 1.0}, frames_div=2, micro_batch_on_cpu=False,
+                    amp_on_cpu=True, comparable=False, noise_seeds=2),
     "paper": Scale("paper", "the paper's presets as they are (models, datasets, shapes, minibatches, iterations)",
                    checkpoint_every=1000),
 }
