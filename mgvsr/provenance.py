@@ -22,7 +22,7 @@ from mgvsr.paths import PACKAGE_DIR, REPO_DIR
 # The modules and packages (relative to mgvsr/) whose code decides a run's numbers: the schedule, the
 # models, the data, the engine, the evaluation.  Reporting, the command line and the lessons only read
 # runs.  The presets (and scales) are not code of a run but its settings: what a preset makes a run train
-# (model, datasets, plan, warm starts, EMA: every field of Preset but its labels, RUN_FIELDS in
+# (model, datasets, plan, warm starts, EMA: every field of Preset but its labels, PRESET_LABELS in
 # mgvsr.runs) is written into the run's spec and compared there, so editing one preset stales exactly
 # the runs it changes.
 TRAINING_CODE = ("schedule.py", "models", "data", "device.py", "distributed.py", "step.py", "train.py",

@@ -78,7 +78,8 @@ SCALES: dict[str, Scale] = {
     # (iterations / 1000 instead halved the time but cost ours 0.5 dB and widened its spread:
     # docs/reproducing.md).  EDVR at its own LRs (x 1): at x 5 (2e-3 for the baseline) and at x 2.5 (2e-3
     # for the large batch) EDVR-M's deformable offsets grew to 150-230 px and the runs ended below bicubic;
-    # at x 1 the large batch (8e-4) learned, +0.85 dB over bicubic (docs/reproducing.md).
+    # at x 1 the baseline (4e-4) and the large batch (8e-4) learned, +0.75 and +0.85 dB over bicubic
+    # (seed 0 each; docs/reproducing.md).
     "lesson": Scale("lesson", "the notebooks' default, long enough to learn: CPU models, the sample clips, "
                               "iterations / 500, minibatch / 4, LR patch / 2, frames / 2, LR x 5 (EDVR x 1), "
                               "bf16 on a CPU, three seeds",
