@@ -11,8 +11,8 @@ The stored form keeps text, tables and figures, and drops widgets, progress bars
 state and papermill's records; cells marked ``# NBVAL_CHECK_OUTPUT`` keep text only (the reference
 nbval compares).  ``--execute`` of the whole series also writes, into notebooks/README.md, when the
 outputs were made, on what machine, each notebook's time, and how many finished runs the tutorial
-cache held before (``rm -rf data/cache/tutorial`` first times the series from nothing).  See notebooks/README.md.  The logic
-is `strip_notebook` in `tools/nbtools.py`.
+cache held before (``rm -rf data/cache/tutorial`` first times the series from nothing).  See
+notebooks/README.md.  The logic is `strip_notebook` in `tools/nbtools.py`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import nbformat
-from mgvsr.tutorial.series import runs_dir
 
 from nbtools import (NotebookError, declared_parameters, execute_in_place, list_notebooks, notebook_text, outputs_record,
                      record_outputs, strip_notebook)
@@ -47,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         given = parse_params(args.param, paths)
         dirty, seconds = [], {}
         whole_series = args.execute and not args.paths
-        cached_runs = len(list(runs_dir(None).rglob("final.pth"))) if whole_series else None
+        cached_runs = tutorial_cache_runs() if whole_series else None
         for path in paths:
             text = path.read_text(encoding="utf-8")
             nb = nbformat.reads(text, as_version=4)
@@ -80,6 +79,15 @@ def main(argv: list[str] | None = None) -> int:
             print(f"not in its stored form: {path} (run python tools/strip_notebooks.py {path})", file=sys.stderr)
         return 1
     return 0
+
+
+def tutorial_cache_runs() -> int:
+    """How many finished runs the notebooks' shared run cache holds (imported here: ``--check`` and
+    single notebooks do not load the package and torch for it)."""
+    from mgvsr.runs import FINAL
+    from mgvsr.tutorial.series import runs_dir
+
+    return sum(1 for _ in runs_dir(None).rglob(FINAL))
 
 
 def parse_params(specs: list[str], paths: list[Path]) -> dict[str, dict]:
